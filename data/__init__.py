@@ -1,1 +1,37 @@
-"""data package."""
+"""Prices in: bundled real datasets, user files, validation, calendars and returns."""
+
+from data.calendar import (
+    align_prices,
+    availability_mask,
+    log_returns,
+    period_ends,
+    rebalance_schedule,
+    simple_returns,
+)
+from data.datasets import (
+    asset_classes,
+    list_datasets,
+    load_dataset,
+    risk_free_info,
+    risk_free_rate,
+    sectors,
+)
+from data.errors import DataError
+from data.loaders import load_prices
+
+__all__ = [
+    "DataError",
+    "align_prices",
+    "asset_classes",
+    "availability_mask",
+    "list_datasets",
+    "load_dataset",
+    "load_prices",
+    "log_returns",
+    "period_ends",
+    "rebalance_schedule",
+    "risk_free_info",
+    "risk_free_rate",
+    "sectors",
+    "simple_returns",
+]
