@@ -1,0 +1,367 @@
+"""Walk-forward backtest: rebalance on a schedule, retrain on a cadence, charge costs.
+
+At each rebalance date ``t`` the engine slices prices up to ``t``, refits the
+forecasters when a retrain is due, asks every strategy for target weights, trades at
+the close of ``t`` and lets weights drift with returns until the next rebalance. No
+strategy or forecaster is ever handed a price after ``t``: look-ahead is impossible
+by construction. Drift, turnover and cost conventions are in `portfolio.simulation`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from data.calendar import availability_mask
+from forecasting.base import Forecaster
+from forecasting.forecast import Forecast
+from portfolio.errors import OptimizationError
+from portfolio.simulation import drift, trade
+from portfolio.strategies import DecisionContext, Strategy
+
+__all__ = ["ForecastBook", "BacktestResult", "run_backtest", "months_between"]
+
+
+def months_between(earlier: pd.Timestamp, later: pd.Timestamp) -> int:
+    """Whole calendar months from ``earlier`` to ``later``."""
+    return (later.year - earlier.year) * 12 + later.month - earlier.month
+
+
+@dataclass
+class ForecastBook:
+    """The forecasters of a run: refit on a cadence, asked once per date.
+
+    A forecaster fitted once serves every strategy that names it; its forecast at a
+    date is computed on first request and cached for the others.
+
+    Parameters
+    ----------
+    forecasters : mapping of str to Forecaster
+        Forecasters by name.
+    retrain_months : int
+        Refit when this many calendar months have passed since the last fit.
+    window : {"expanding", "rolling"}
+        Fit on all history up to ``t`` or on the last ``lookback_days`` rows.
+    lookback_days : int
+        Length of the rolling training window.
+    """
+
+    forecasters: Mapping[str, Forecaster]
+    retrain_months: int = 12
+    window: str = "expanding"
+    lookback_days: int = 1260
+    timings: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    history: list[tuple[str, Forecast]] = field(default_factory=list)
+    fit_dates: list[pd.Timestamp] = field(default_factory=list)
+    _prices: pd.DataFrame | None = None
+    _cache: dict[str, Forecast] = field(default_factory=dict)
+
+    def retrain_due(self, date: pd.Timestamp) -> bool:
+        """Whether the forecasters are refitted at ``date``."""
+        if not self.fit_dates:
+            return True
+        return months_between(self.fit_dates[-1], date) >= self.retrain_months
+
+    def advance(self, prices: pd.DataFrame) -> bool:
+        """Move to the last date of ``prices``; refit if due. Return whether it did."""
+        self._prices = prices
+        self._cache = {}
+        date = prices.index[-1]
+        if not self.retrain_due(date):
+            return False
+        train = (
+            prices if self.window == "expanding" else prices.iloc[-self.lookback_days :]
+        )
+        for name, forecaster in self.forecasters.items():
+            started = time.perf_counter()
+            forecaster.fit(train)
+            self.timings[f"fit:{name}"] += time.perf_counter() - started
+        self.fit_dates.append(date)
+        return True
+
+    def forecast(self, name: str) -> Forecast:
+        """Return the named forecaster's forecast at the current date (cached)."""
+        if name not in self._cache:
+            if name not in self.forecasters:
+                raise KeyError(f"no forecaster named {name!r} in this run")
+            started = time.perf_counter()
+            forecast = self.forecasters[name].predict(self._prices)
+            self.timings[f"predict:{name}"] += time.perf_counter() - started
+            self._cache[name] = forecast
+            self.history.append((name, forecast))
+        return self._cache[name]
+
+
+@dataclass
+class BacktestResult:
+    """Everything a backtest produced.
+
+    Attributes
+    ----------
+    returns : DataFrame of shape (n_days, n_strategies)
+        Daily net returns from the first rebalance date (0 before trading starts).
+    gross_returns : DataFrame of shape (n_days, n_strategies)
+        Daily returns before costs; ``gross - net`` is the cost in return units.
+    weights : DataFrame
+        Long: ``date, strategy, asset, weight, drifted`` at each rebalance (target
+        and pre-trade drifted weights).
+    trades : DataFrame
+        Long: ``date, strategy, asset, trade`` (weight change, nonzero only).
+    rebalances : DataFrame
+        One row per (date, strategy): ``turnover`` (one-way), ``cost`` (fraction of
+        value), ``status`` (traded, held, failed), ``reason``, ``predicted_vol``
+        (ex-ante horizon volatility of the target weights), ``retrained``.
+    forecasts : DataFrame
+        Long: ``date, forecaster, asset, mu, vol`` (horizon units).
+    timings : dict
+        Seconds per stage.
+    """
+
+    returns: pd.DataFrame
+    gross_returns: pd.DataFrame
+    weights: pd.DataFrame
+    trades: pd.DataFrame
+    rebalances: pd.DataFrame
+    forecasts: pd.DataFrame
+    timings: dict[str, float]
+
+    def turnover(self) -> pd.DataFrame:
+        """One-way turnover per rebalance date (rows) and strategy (columns)."""
+        return self.rebalances.pivot(
+            index="date", columns="strategy", values="turnover"
+        )
+
+    def costs(self) -> pd.DataFrame:
+        """Cost per rebalance date and strategy, as a fraction of portfolio value."""
+        return self.rebalances.pivot(index="date", columns="strategy", values="cost")
+
+
+def _forecast_rows(history: list[tuple[str, Forecast]]) -> pd.DataFrame:
+    rows = []
+    for name, forecast in history:
+        vol = np.sqrt(np.clip(np.diag(forecast.cov.to_numpy()), 0, None))
+        for asset, mu, sigma in zip(
+            forecast.tickers, forecast.mu.to_numpy(), vol, strict=True
+        ):
+            rows.append((forecast.as_of, name, asset, float(mu), float(sigma)))
+    return pd.DataFrame(rows, columns=["date", "forecaster", "asset", "mu", "vol"])
+
+
+def _predicted_vol(weights: pd.Series, forecast: Forecast | None) -> float:
+    if forecast is None:
+        return float("nan")
+    w = weights.reindex(forecast.tickers).fillna(0.0).to_numpy()
+    return float(np.sqrt(max(w @ forecast.cov.to_numpy() @ w, 0.0)))
+
+
+def _check_target(target: pd.Series, universe: list[str], strategy: str) -> pd.Series:
+    outside = set(target.index) - set(universe)
+    if outside:
+        raise ValueError(
+            f"strategy {strategy!r} put weight on {sorted(outside)}, outside the "
+            "investable universe"
+        )
+    values = target.reindex(universe).fillna(0.0)
+    if not np.isfinite(values.to_numpy()).all():
+        raise ValueError(f"strategy {strategy!r} returned non-finite weights")
+    return values
+
+
+def run_backtest(
+    prices: pd.DataFrame,
+    strategies: Sequence[Strategy],
+    book: ForecastBook,
+    schedule: pd.DatetimeIndex,
+    *,
+    cost_bps: float | Mapping[str, float] = 10.0,
+    risk_free: pd.Series | None = None,
+    min_history: int = 252,
+    on_failure: str = "hold",
+    risk_model: str | None = None,
+    benchmark: pd.Series | None = None,
+    progress: Callable[[int, int, pd.Timestamp], None] | None = None,
+) -> BacktestResult:
+    """Simulate strategies rebalancing on ``schedule`` over daily ``prices``.
+
+    Parameters
+    ----------
+    prices : DataFrame of shape (n_days, n_assets)
+        Daily prices; NaN before an asset starts trading.
+    strategies : sequence of Strategy
+        Strategies run on identical dates.
+    book : ForecastBook
+        Forecasters the strategies name, refit on the book's cadence.
+    schedule : DatetimeIndex
+        Rebalance dates, a subset of ``prices.index``.
+    cost_bps : float or mapping of ticker to float
+        Proportional trading cost in basis points of traded notional.
+    risk_free : Series, optional
+        Daily risk-free return earned by cash, indexed like ``prices``.
+    min_history : int
+        Prices an asset needs up to ``t`` to be investable at ``t``.
+    on_failure : {"hold", "raise"}
+        On an optimization failure keep the drifted weights (recorded as held), or
+        raise.
+    risk_model : str, optional
+        Forecaster whose covariance gives the ex-ante volatility of strategies that
+        use no forecast.
+    benchmark : Series, optional
+        Daily benchmark returns reported as the ``index`` column.
+    progress : callable, optional
+        Called as ``progress(done, total, date)`` after each rebalance.
+
+    Returns
+    -------
+    BacktestResult
+    """
+    if len(schedule) == 0:
+        raise ValueError(
+            "no rebalance dates: the backtest window is shorter than one rebalancing "
+            "period after the minimum history"
+        )
+    if on_failure not in ("hold", "raise"):
+        raise ValueError(f"on_failure must be 'hold' or 'raise', got {on_failure!r}")
+    tickers = list(prices.columns)
+    n_assets = len(tickers)
+    asset_returns = prices.pct_change(fill_method=None).to_numpy()
+    rf = (
+        np.zeros(len(prices))
+        if risk_free is None
+        else risk_free.reindex(prices.index).fillna(0.0).to_numpy()
+    )
+    if isinstance(cost_bps, Mapping):
+        unknown = set(cost_bps) - set(tickers)
+        if unknown:
+            raise ValueError(f"cost_bps names unknown tickers {sorted(unknown)}")
+        cost_rate = np.array([cost_bps.get(t, 0.0) for t in tickers]) / 1e4
+    else:
+        cost_rate = np.full(n_assets, float(cost_bps) / 1e4)
+    available = availability_mask(prices, min_history).to_numpy()
+    positions = prices.index.get_indexer(schedule)
+    if (positions < 0).any():
+        raise ValueError("every rebalance date must be a date of the price data")
+
+    first, last = int(positions[0]), len(prices) - 1
+    n_days = last - first + 1
+    names = [s.name for s in strategies]
+    if len(set(names)) != len(names):
+        raise ValueError(f"strategy names must be unique, got {names}")
+    gross = np.zeros((n_days, len(strategies)))
+    cost_series = np.zeros((n_days, len(strategies)))
+    held = np.zeros((len(strategies), n_assets))
+    weight_rows, trade_rows, rebalance_rows = [], [], []
+    timings: dict[str, float] = defaultdict(float)
+    stops = list(positions[1:]) + [last]
+
+    for k, (position, stop) in enumerate(zip(positions, stops, strict=True)):
+        date = prices.index[position]
+        past = prices.iloc[: position + 1]  # the only prices anyone sees at `date`
+        universe_mask = available[position]
+        universe = [t for t, ok in zip(tickers, universe_mask, strict=True) if ok]
+        if not universe:
+            raise ValueError(
+                f"no asset has {min_history} days of history on {date.date()}"
+            )
+        started = time.perf_counter()
+        retrained = book.advance(past[universe])
+        timings["fit"] += time.perf_counter() - started
+
+        for j, strategy in enumerate(strategies):
+            drifted = pd.Series(held[j], index=tickers)
+            status, reason = "traded", ""
+            started = time.perf_counter()
+            try:
+                target = strategy.decide(
+                    DecisionContext(date, universe, drifted[universe], book.forecast)
+                )
+            except OptimizationError as err:
+                if on_failure == "raise":
+                    raise OptimizationError(
+                        f"{strategy.name} on {date.date()}: {err}"
+                    ) from err
+                target, status, reason = None, "failed", str(err)
+            timings[f"decide:{strategy.name}"] += time.perf_counter() - started
+            if target is None:
+                if status == "traded":
+                    status = "held"
+                new = held[j].copy()
+            else:
+                new = (
+                    _check_target(target, universe, strategy.name)
+                    .reindex(tickers)
+                    .fillna(0.0)
+                    .to_numpy()
+                )
+            executed = trade(held[j], new, cost_rate)
+            cost_series[position - first, j] = executed.cost
+            held[j] = new
+            name = strategy.forecaster or risk_model
+            forecast = book.forecast(name) if name else None
+            rebalance_rows.append(
+                (
+                    date,
+                    strategy.name,
+                    executed.turnover,
+                    executed.cost,
+                    status,
+                    reason,
+                    _predicted_vol(pd.Series(new, index=tickers), forecast),
+                    retrained,
+                )
+            )
+            for i in np.flatnonzero((new != 0) | (drifted.to_numpy() != 0)):
+                weight_rows.append(
+                    (date, strategy.name, tickers[i], new[i], drifted.iloc[i])
+                )
+            for i in np.flatnonzero(executed.delta):
+                trade_rows.append((date, strategy.name, tickers[i], executed.delta[i]))
+
+        started = time.perf_counter()
+        block = slice(position + 1, stop + 1)
+        for j in range(len(strategies)):
+            path = drift(held[j], asset_returns[block], rf[block])
+            gross[position + 1 - first : stop + 1 - first, j] = path.returns
+            held[j] = path.weights
+        timings["simulate"] += time.perf_counter() - started
+        if progress is not None:
+            progress(k + 1, len(positions), date)
+
+    index = prices.index[first:]
+    net = (1.0 + gross) * (1.0 - cost_series) - 1.0
+    returns = pd.DataFrame(net, index=index, columns=names)
+    gross_returns = pd.DataFrame(gross, index=index, columns=names)
+    if benchmark is not None:
+        bench = benchmark.reindex(index).fillna(0.0)
+        bench.iloc[0] = 0.0  # bought at the first rebalance close, like the others
+        returns["index"] = bench.to_numpy()
+        gross_returns["index"] = bench.to_numpy()
+    for key, value in book.timings.items():
+        timings[key] += value
+    return BacktestResult(
+        returns=returns,
+        gross_returns=gross_returns,
+        weights=pd.DataFrame(
+            weight_rows, columns=["date", "strategy", "asset", "weight", "drifted"]
+        ),
+        trades=pd.DataFrame(trade_rows, columns=["date", "strategy", "asset", "trade"]),
+        rebalances=pd.DataFrame(
+            rebalance_rows,
+            columns=[
+                "date",
+                "strategy",
+                "turnover",
+                "cost",
+                "status",
+                "reason",
+                "predicted_vol",
+                "retrained",
+            ],
+        ),
+        forecasts=_forecast_rows(book.history),
+        timings=dict(timings),
+    )

@@ -1,0 +1,204 @@
+"""From a validated `RunConfig` to a finished backtest with its metrics.
+
+``run(config)`` loads the data, builds the forecasters and strategies the config
+names, runs the walk-forward backtest and scores it; `portfolio.runfolder` writes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+import data
+from forecasting.base import Forecaster
+from forecasting.baselines import make_forecaster
+from portfolio.backtest import BacktestResult, ForecastBook, run_backtest
+from portfolio.config import RunConfig
+from portfolio.strategies import BuyAndHold, EqualWeight, MeanVariance, Strategy
+
+__all__ = [
+    "RunOutput",
+    "run",
+    "load_run_prices",
+    "build_strategies",
+    "price_fingerprint",
+]
+
+# Benchmark index of each bundled dataset that has one.
+DEFAULT_INDEX = {"sp500": "sp500_index", "multi_asset": "sp500_index"}
+MODEL = "model"  # forecaster behind lstm_mvo (the configured kind)
+SHRINKAGE = "ledoit_wolf"  # historical mean + Ledoit-Wolf: baselines and risk model
+
+
+@dataclass
+class RunOutput:
+    """A finished run: the backtest, its metrics and what it ran on."""
+
+    config: RunConfig
+    result: BacktestResult
+    metrics: dict[str, Any]
+    forecast_skill: pd.DataFrame
+    risk_free: pd.Series
+
+
+def price_fingerprint(prices: pd.DataFrame) -> str:
+    """SHA-256 of the prices, tickers and dates: identifies the data a run used."""
+    digest = hashlib.sha256()
+    digest.update(",".join(prices.columns).encode())
+    digest.update(prices.index.asi8.tobytes())
+    digest.update(np.ascontiguousarray(prices.to_numpy(dtype=float)).tobytes())
+    return digest.hexdigest()
+
+
+def load_run_prices(config: RunConfig) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Prices for the run (cut at ``backtest.end``) and their provenance."""
+    source = config.data
+    if source.path is not None:
+        prices = data.load_prices(source.path, fill_limit=source.fill_limit)
+        provenance = {"source": "file", "path": str(source.path)}
+    else:
+        prices = data.load_dataset(source.dataset)
+        info = data.list_datasets().loc[source.dataset]
+        provenance = {"source": info["source"], "dataset": source.dataset}
+    if config.backtest.end is not None:
+        prices = prices.loc[: pd.Timestamp(config.backtest.end)]
+    prices = prices.dropna(axis=1, how="all")
+    provenance["fingerprint"] = price_fingerprint(prices)
+    provenance["first_date"] = prices.index[0].date().isoformat()
+    provenance["last_date"] = prices.index[-1].date().isoformat()
+    provenance["assets"] = ", ".join(prices.columns)
+    return prices, provenance
+
+
+def _benchmark(config: RunConfig, index: pd.DatetimeIndex) -> pd.Series | None:
+    name = config.data.index or DEFAULT_INDEX.get(config.data.dataset or "")
+    if name is None:
+        if "index" in config.strategies:
+            raise data.DataError(
+                "strategy 'index' needs a benchmark index",
+                hint="Set data.index to a bundled index dataset such as sp500_index",
+            )
+        return None
+    level = data.load_dataset(name).iloc[:, 0]
+    return level.pct_change(fill_method=None).reindex(index)
+
+
+def _forecasters(config: RunConfig) -> dict[str, Forecaster]:
+    spec = config.forecaster
+    forecasters: dict[str, Forecaster] = {
+        SHRINKAGE: make_forecaster(
+            "ledoit_wolf", horizon=spec.horizon, lookback=spec.lookback_days
+        )
+    }
+    if "lstm_mvo" in config.strategies:
+        if spec.kind == "lstm":
+            params = {
+                **vars(spec.model),
+                **{k: v for k, v in vars(spec.train).items()},
+                "horizon": spec.horizon,
+            }
+        else:
+            params = {"horizon": spec.horizon}
+            if spec.kind != "garch":
+                params["lookback"] = spec.lookback_days
+        forecasters[MODEL] = make_forecaster(spec.kind, **params)
+    return forecasters
+
+
+def build_strategies(config: RunConfig) -> list[Strategy]:
+    """The strategies the config lists (the index is a benchmark column instead)."""
+    opt = config.optimizer
+    mvo = {
+        "objective": opt.objective,
+        "risk_aversion": opt.risk_aversion,
+        "constraints": opt.constraints,
+        "cost_penalty_bps": opt.cost_penalty_bps,
+        "target": opt.target,
+    }
+    makers: dict[str, Callable[[], Strategy]] = {
+        "lstm_mvo": lambda: MeanVariance("lstm_mvo", MODEL, **mvo),
+        "baseline_mvo": lambda: MeanVariance("baseline_mvo", SHRINKAGE, **mvo),
+        "min_variance": lambda: MeanVariance(
+            "min_variance",
+            SHRINKAGE,
+            **{**mvo, "objective": "min_variance", "target": None},
+        ),
+        "equal_weight": EqualWeight,
+        "buy_and_hold": BuyAndHold,
+    }
+    return [makers[name]() for name in config.strategies if name != "index"]
+
+
+def _risk_free(config: RunConfig, index: pd.DatetimeIndex) -> pd.Series:
+    with warnings.catch_warnings():
+        # The carry-forward after the last Fama-French month is documented in the
+        # report's provenance; one warning per run is noise.
+        warnings.simplefilter("ignore")
+        return data.risk_free_rate(index, config.data.risk_free)
+
+
+def run(
+    config: RunConfig,
+    *,
+    progress: Callable[[int, int, pd.Timestamp], None] | None = None,
+) -> RunOutput:
+    """Run the backtest a config describes and score it.
+
+    Parameters
+    ----------
+    config : RunConfig
+        A validated configuration.
+    progress : callable, optional
+        ``progress(done, total, date)`` after each rebalance.
+
+    Returns
+    -------
+    RunOutput
+    """
+    from portfolio.scoring import run_metrics
+
+    prices, provenance = load_run_prices(config)
+    test = config.backtest
+    schedule = data.rebalance_schedule(
+        prices.index,
+        test.rebalance,
+        start=test.start,
+        min_history=test.min_history_days,
+    )
+    if len(schedule) == 0:
+        raise data.DataError(
+            "no rebalance date between backtest.start and the end of the data after "
+            f"{test.min_history_days} days of history",
+            hint="Move backtest.start earlier or lower backtest.min_history_days",
+        )
+    risk_free = _risk_free(config, prices.index)
+    spec = config.forecaster
+    book = ForecastBook(
+        _forecasters(config),
+        retrain_months=spec.retrain_months,
+        window=spec.window,
+        lookback_days=spec.lookback_days,
+    )
+    result = run_backtest(
+        prices,
+        build_strategies(config),
+        book,
+        schedule,
+        cost_bps=test.cost_bps,
+        risk_free=risk_free if test.cash else None,
+        min_history=test.min_history_days,
+        on_failure=test.on_failure,
+        risk_model=SHRINKAGE,
+        benchmark=_benchmark(config, prices.index),
+        progress=progress,
+    )
+    metrics, skill = run_metrics(config, result, book, prices, risk_free, provenance)
+    return RunOutput(
+        config, result, metrics, skill, risk_free.loc[result.returns.index]
+    )

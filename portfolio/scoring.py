@@ -1,0 +1,153 @@
+"""Score a finished backtest: performance, significance and forecast skill.
+
+Produces the ``metrics.json`` document of a run::
+
+    {"strategies": {name: summary}, "forecast": {...}, "run": {...}}
+
+Everything in it is a deterministic function of the config and the data (no wall
+times), so the same config and seed give the same file.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from forecasting.evaluation import evaluate_forecasts
+from portfolio.backtest import BacktestResult, ForecastBook
+from portfolio.config import RunConfig, config_to_dict
+from risk.metrics import annualised_cost_drag, annualised_turnover, performance_summary
+
+__all__ = ["run_metrics", "strategy_summaries", "forecast_skill", "json_ready"]
+
+PERIODS_PER_YEAR = 252
+
+
+def json_ready(value: Any) -> Any:
+    """Plain JSON data: NaN/inf become None, numpy scalars become Python numbers."""
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.date().isoformat()
+    return value
+
+
+def strategy_summaries(
+    result: BacktestResult, risk_free: pd.Series, *, n_trials: int | None = None
+) -> dict[str, dict[str, float]]:
+    """Performance summary per strategy (and the index), with significance tests."""
+    from risk.significance import (
+        deflated_sharpe_ratio,
+        probabilistic_sharpe_ratio,
+        sharpe_difference_test,
+    )
+
+    returns = result.returns
+    rf = risk_free.reindex(returns.index).fillna(0.0)
+    years = len(returns) / PERIODS_PER_YEAR
+    benchmark = returns["index"] if "index" in returns else None
+    strategies = [c for c in returns.columns if c != "index"]
+    sharpes = {name: _per_period_sharpe(returns[name] - rf) for name in returns.columns}
+    trials = n_trials or len(strategies)
+    sharpe_variance = (
+        float(np.var([sharpes[s] for s in strategies], ddof=1))
+        if len(strategies) > 1
+        else 0.0
+    )
+    summaries = {}
+    for name in returns.columns:
+        rebalances = result.rebalances[result.rebalances.strategy == name]
+        traded = name != "index"
+        summary = performance_summary(
+            returns[name],
+            rf=rf,
+            periods_per_year=PERIODS_PER_YEAR,
+            benchmark=benchmark if traded and benchmark is not None else None,
+            turnover=annualised_turnover(rebalances.turnover, years)
+            if traded
+            else None,
+            cost_drag=annualised_cost_drag(rebalances.cost, years) if traded else None,
+        )
+        summary["psr"] = probabilistic_sharpe_ratio(returns[name], rf=rf)
+        if name in strategies:
+            summary["dsr"] = deflated_sharpe_ratio(
+                returns[name], n_trials=trials, sharpe_variance=sharpe_variance, rf=rf
+            )
+        if "equal_weight" in returns and name != "equal_weight":
+            test = sharpe_difference_test(returns[name], returns["equal_weight"], rf=rf)
+            summary["sharpe_diff_vs_equal_weight"] = test.difference
+            summary["sharpe_diff_pvalue"] = test.p_value
+        summary["rebalances_held"] = int((rebalances.status == "held").sum())
+        summary["rebalances_failed"] = int((rebalances.status == "failed").sum())
+        summaries[name] = summary
+    return summaries
+
+
+def _per_period_sharpe(excess: pd.Series) -> float:
+    std = excess.std(ddof=1)
+    return float(excess.mean() / std) if std > 0 else 0.0
+
+
+def forecast_skill(
+    book: ForecastBook, prices: pd.DataFrame, model: str, baseline: str
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Skill of the model's forecasts, with a Diebold-Mariano test against a baseline.
+
+    Returns the summary dict and the per-date table (as_of rows) of the model.
+    """
+    by_name: dict[str, list] = {}
+    for name, forecast in book.history:
+        by_name.setdefault(name, []).append(forecast)
+    if model not in by_name:
+        return {}, pd.DataFrame()
+    model_result = evaluate_forecasts(
+        by_name[model], prices, baseline=by_name.get(baseline)
+    )
+    baseline_result = evaluate_forecasts(by_name[baseline], prices)
+    skill = {"model": model_result.summary, "baseline": baseline_result.summary}
+    return skill, model_result.per_date
+
+
+def run_metrics(
+    config: RunConfig,
+    result: BacktestResult,
+    book: ForecastBook,
+    prices: pd.DataFrame,
+    risk_free: pd.Series,
+    provenance: dict[str, str],
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """The ``metrics.json`` document of a run and the per-date forecast skill table."""
+    from data.datasets import risk_free_info
+
+    skill, per_date = forecast_skill(book, prices, "model", "ledoit_wolf")
+    rebalances = result.rebalances
+    run_info = {
+        "name": config.name,
+        "start": result.returns.index[0],
+        "end": result.returns.index[-1],
+        "days": len(result.returns),
+        "rebalances": int(rebalances.date.nunique()),
+        "retrains": len(book.fit_dates),
+        "retrain_dates": [d.date().isoformat() for d in book.fit_dates],
+        "forecaster": config.forecaster.kind,
+        "data": provenance,
+        "risk_free": risk_free_info()
+        if config.data.risk_free == "fama_french"
+        else f"constant {config.data.risk_free:.4%} a year",
+        "config": config_to_dict(config),
+    }
+    metrics = {
+        "strategies": strategy_summaries(result, risk_free),
+        "forecast": skill,
+        "run": run_info,
+    }
+    return json_ready(metrics), per_date

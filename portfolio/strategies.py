@@ -1,0 +1,138 @@
+"""Allocation strategies: how each one turns what it may see at ``t`` into weights.
+
+A strategy's `decide` gets a `DecisionContext` holding prices up to the decision date
+only, the weights it currently holds (drifted) and access to forecasts made at that
+date; it returns target weights, or None to hold (no trade).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import pandas as pd
+
+from forecasting.forecast import Forecast
+
+__all__ = [
+    "DecisionContext",
+    "Strategy",
+    "EqualWeight",
+    "BuyAndHold",
+    "MeanVariance",
+]
+
+
+@dataclass(frozen=True)
+class DecisionContext:
+    """What a strategy may look at when it decides at ``date``.
+
+    Attributes
+    ----------
+    date : pandas.Timestamp
+        The rebalance date (its close is the last price seen).
+    universe : list of str
+        Tickers investable at ``date``.
+    drifted : pandas.Series
+        Weights held going into the rebalance, indexed by ``universe``.
+    forecast : callable
+        ``forecast(name)`` returns the named forecaster's `Forecast` at ``date``
+        for the universe.
+    """
+
+    date: pd.Timestamp
+    universe: list[str]
+    drifted: pd.Series
+    forecast: Callable[[str], Forecast]
+
+
+class Strategy(Protocol):
+    """Anything that decides target weights at a rebalance."""
+
+    name: str
+    forecaster: str | None
+
+    def decide(self, context: DecisionContext) -> pd.Series | None:
+        """Target weights indexed by ``context.universe``, or None to hold."""
+        ...
+
+
+@dataclass
+class EqualWeight:
+    """1/N over the assets investable at each rebalance."""
+
+    name: str = "equal_weight"
+    forecaster: str | None = None
+
+    def decide(self, context: DecisionContext) -> pd.Series:
+        """Return 1/N on every investable asset."""
+        n = len(context.universe)
+        return pd.Series(1.0 / n, index=context.universe)
+
+
+@dataclass
+class BuyAndHold:
+    """Buy 1/N at the first rebalance, then never trade (weights drift freely)."""
+
+    name: str = "buy_and_hold"
+    forecaster: str | None = None
+    _bought: bool = field(default=False, repr=False)
+
+    def decide(self, context: DecisionContext) -> pd.Series | None:
+        """Return 1/N the first time, None (hold) afterwards."""
+        if self._bought:
+            return None
+        self._bought = True
+        n = len(context.universe)
+        return pd.Series(1.0 / n, index=context.universe)
+
+
+@dataclass
+class MeanVariance:
+    """Markowitz weights from a named forecaster's forecast at each rebalance.
+
+    Parameters
+    ----------
+    name : str
+        Strategy name in results.
+    forecaster : str
+        Name of the forecaster in the backtest's forecast book.
+    objective : str
+        Optimizer objective (``utility``, ``min_variance``, ``max_sharpe``, ...).
+    risk_aversion : float
+        Gamma of the utility objective.
+    constraints : mapping
+        Constraint settings passed to the optimizer.
+    cost_penalty_bps : float
+        Transaction-cost penalty in the objective, bps of traded notional.
+    target : float, optional
+        Target horizon return or volatility for the ``target_*`` objectives.
+    risk_free : float
+        Horizon risk-free return for ``max_sharpe``.
+    """
+
+    name: str
+    forecaster: str
+    objective: str = "utility"
+    risk_aversion: float = 5.0
+    constraints: Mapping[str, Any] = field(default_factory=dict)
+    cost_penalty_bps: float = 0.0
+    target: float | None = None
+    risk_free: float = 0.0
+
+    def decide(self, context: DecisionContext) -> pd.Series:
+        """Solve the optimizer on the forecast at ``context.date``."""
+        from portfolio.optimizer import optimize_forecast
+
+        forecast = context.forecast(self.forecaster)
+        return optimize_forecast(
+            forecast,
+            objective=self.objective,
+            risk_aversion=self.risk_aversion,
+            constraints=dict(self.constraints),
+            prev_weights=context.drifted,
+            cost_penalty=self.cost_penalty_bps / 1e4,
+            target=self.target,
+            risk_free_rate=self.risk_free,
+        )

@@ -1,0 +1,199 @@
+"""Walk-forward engine: hand-computed example, vectorised check, costs, failures."""
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from data import load_dataset, rebalance_schedule
+from portfolio.backtest import ForecastBook, run_backtest
+from portfolio.errors import OptimizationError
+from portfolio.strategies import BuyAndHold, DecisionContext, EqualWeight
+
+
+@dataclass
+class Fixed:
+    """Always the same target weights (cash = 1 - sum)."""
+
+    weights: dict
+    name: str = "fixed"
+    forecaster: str | None = None
+
+    def decide(self, context: DecisionContext) -> pd.Series:
+        return pd.Series(self.weights)
+
+
+@dataclass
+class Failing:
+    name: str = "failing"
+    forecaster: str | None = None
+    calls: int = 0
+
+    def decide(self, context: DecisionContext) -> pd.Series:
+        self.calls += 1
+        if self.calls > 1:
+            raise OptimizationError("solver gave up")
+        return pd.Series(1.0 / len(context.universe), index=context.universe)
+
+
+@pytest.fixture
+def three_assets():
+    index = pd.bdate_range("2021-01-25", "2021-04-09")
+    rng = np.random.default_rng(42)
+    steps = rng.normal(0.0005, 0.015, (len(index), 3))
+    prices = pd.DataFrame(
+        100 * np.exp(np.cumsum(steps, axis=0)), index=index, columns=["A", "B", "C"]
+    )
+    return prices
+
+
+def by_hand(prices, schedule, target, bps, rf_daily):
+    """Dollar holdings, one day at a time, independent of the engine's weight math."""
+    dates = list(prices.index)
+    start = dates.index(schedule[0])
+    value, holdings, cash = 1.0, np.zeros(3), 1.0
+    net = []
+    for i in range(start, len(dates)):
+        if i > start:
+            growth = prices.iloc[i].to_numpy() / prices.iloc[i - 1].to_numpy()
+            holdings = holdings * growth
+            cash = cash * (1 + rf_daily)
+        before = holdings.sum() + cash
+        if dates[i] in schedule:
+            weights_now = holdings / before
+            cost = bps / 1e4 * np.abs(target - weights_now).sum() * before
+            after = before - cost
+            holdings = target * after
+            cash = after - holdings.sum()
+        else:
+            after = before
+        net.append(after / value - 1)
+        value = after
+    return pd.Series(net, index=dates[start:])
+
+
+def test_three_assets_three_months_by_hand(three_assets):
+    schedule = rebalance_schedule(three_assets.index, "M", start="2021-01-29")
+    assert len(schedule) == 3  # Jan, Feb and Mar month ends
+    target = np.array([0.5, 0.3, 0.1])  # 10% in cash earning rf
+    rf = 0.0001
+    result = run_backtest(
+        three_assets,
+        [Fixed(dict(zip("ABC", target, strict=True)))],
+        ForecastBook({}),
+        schedule,
+        cost_bps=25,
+        risk_free=pd.Series(rf, index=three_assets.index),
+        min_history=1,
+    )
+    expected = by_hand(three_assets, list(schedule), target, 25, rf)
+    np.testing.assert_allclose(result.returns["fixed"], expected, rtol=0, atol=1e-12)
+    first = result.rebalances.iloc[0]
+    # From cash into 90% invested: sum |dw| = 0.9, one-way turnover 0.45,
+    # cost 25 bps * 0.9 = 0.00225.
+    assert first.turnover == pytest.approx(0.45, abs=1e-15)
+    assert first.cost == pytest.approx(0.00225, abs=1e-15)
+    assert result.returns["fixed"].iloc[0] == pytest.approx(-0.00225, abs=1e-15)
+
+
+def test_per_asset_costs(three_assets):
+    schedule = rebalance_schedule(three_assets.index, "M", start="2021-01-29")
+    result = run_backtest(
+        three_assets,
+        [Fixed({"A": 0.5, "B": 0.5})],
+        ForecastBook({}),
+        schedule,
+        cost_bps={"A": 10, "B": 30},
+        min_history=1,
+    )
+    assert result.rebalances.cost.iloc[0] == pytest.approx(0.5 * 0.001 + 0.5 * 0.003)
+
+
+@pytest.fixture(scope="module")
+def sp500_run():
+    prices = load_dataset("sp500").loc["2015":"2019"]
+    schedule = rebalance_schedule(prices.index, "M", min_history=252)
+    result = run_backtest(
+        prices,
+        [EqualWeight(), BuyAndHold()],
+        ForecastBook({}),
+        schedule,
+        cost_bps=10,
+    )
+    return prices, schedule, result
+
+
+def test_equal_weight_matches_vectorised_computation(sp500_run):
+    prices, schedule, result = sp500_run
+    n = prices.shape[1]
+    # Within each holding block a 1/N portfolio is worth the mean of the assets'
+    # growth since the block's start; each rebalance scales value by (1 - cost).
+    wealth = pd.Series(np.nan, index=prices.loc[schedule[0] :].index)
+    value, drifted = 1.0, np.zeros(n)
+    ends = list(schedule[1:]) + [prices.index[-1]]
+    for start, stop in zip(schedule, ends, strict=True):
+        value *= 1 - 10 / 1e4 * np.abs(1 / n - drifted).sum()
+        wealth[start] = value
+        growth = prices.loc[start:stop] / prices.loc[start]
+        path = value * growth.mean(axis=1)
+        wealth[path.index[1:]] = path.iloc[1:]
+        drifted = (growth.iloc[-1] / growth.iloc[-1].sum()).to_numpy()
+        value = path.iloc[-1]
+    engine = (1 + result.returns["equal_weight"]).cumprod()
+    np.testing.assert_allclose(engine, wealth, rtol=1e-10)
+
+
+def test_gross_minus_net_is_the_cost(sp500_run):
+    _, schedule, result = sp500_run
+    for name in ["equal_weight", "buy_and_hold"]:
+        gross, net = result.gross_returns[name], result.returns[name]
+        costs = result.costs()[name].reindex(gross.index).fillna(0.0)
+        np.testing.assert_allclose(gross - net, (1 + gross) * costs, atol=1e-15)
+        on_other_days = ~gross.index.isin(schedule)
+        assert (gross - net)[on_other_days].abs().max() == 0.0
+
+
+def test_buy_and_hold_trades_once(sp500_run):
+    _, _, result = sp500_run
+    bh = result.rebalances[result.rebalances.strategy == "buy_and_hold"]
+    assert (bh.status.iloc[1:] == "held").all()
+    assert (
+        bh.turnover.iloc[0] == pytest.approx(0.5) and (bh.turnover.iloc[1:] == 0).all()
+    )
+
+
+def test_failed_rebalance_holds_or_raises(three_assets):
+    schedule = rebalance_schedule(three_assets.index, "M", start="2021-01-29")
+    result = run_backtest(
+        three_assets, [Failing()], ForecastBook({}), schedule, min_history=1
+    )
+    statuses = result.rebalances.status.tolist()
+    assert statuses == ["traded", "failed", "failed"]
+    assert "solver gave up" in result.rebalances.reason.iloc[1]
+    assert (result.rebalances.turnover.iloc[1:] == 0).all()
+    with pytest.raises(
+        OptimizationError, match="failing on 2021-02-26: solver gave up"
+    ):
+        run_backtest(
+            three_assets,
+            [Failing()],
+            ForecastBook({}),
+            schedule,
+            min_history=1,
+            on_failure="raise",
+        )
+
+
+def test_late_starter_joins_universe(three_assets):
+    prices = three_assets.copy()
+    prices.loc[:"2021-02-15", "C"] = np.nan
+    schedule = rebalance_schedule(prices.index, "M", start="2021-01-29")
+    result = run_backtest(
+        prices, [EqualWeight()], ForecastBook({}), schedule, min_history=5
+    )
+    weights = result.weights.pivot(index="date", columns="asset", values="weight")
+    assert "C" not in weights.columns[weights.iloc[0].notna()] or np.isnan(
+        weights.iloc[0].get("C", np.nan)
+    )
+    assert weights.iloc[-1]["C"] == pytest.approx(1 / 3)
