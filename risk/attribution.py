@@ -191,9 +191,7 @@ def group_risk_contributions(
     """
     contributions = risk_contributions(weights, cov, periods_per_year=periods_per_year)
     group = _group_of(weights.index, groups)
-    return contributions.groupby(group.to_numpy()).sum(min_count=1).rename_axis(
-        "group"
-    )
+    return contributions.groupby(group.to_numpy()).sum(min_count=1).rename_axis("group")
 
 
 def risk_contribution_table(

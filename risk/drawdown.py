@@ -1,9 +1,10 @@
-"""Drawdowns: how far below its running peak a strategy's wealth has been, and for how long.
+"""Drawdowns: how far below its running peak wealth has been, and for how long.
 
-Wealth starts at 1 before the first return and compounds, ``W_t = prod_{s<=t}(1 + r_s)``.
-The running peak ``P_t = max(1, max_{s<=t} W_s)`` includes the initial capital, so a
-loss on the first day is already a drawdown (as in empyrical). The underwater series is
-``W_t / P_t - 1``: zero at a new high, negative below it.
+Wealth starts at 1 before the first return and compounds,
+``W_t = prod_{s<=t}(1 + r_s)``. The running peak ``P_t = max(1, max_{s<=t} W_s)``
+includes the initial capital, so a loss on the first day is already a drawdown (as in
+empyrical). The underwater series is ``W_t / P_t - 1``: zero at a new high, negative
+below it.
 
 A drawdown episode is a maximal run of dates spent under water. Its dates:
 

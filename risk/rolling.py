@@ -160,9 +160,12 @@ def calendar_year_returns(returns: ReturnsLike) -> ReturnsLike:
     if isinstance(returns, pd.DataFrame):
         frame = as_return_frame(returns)
         return frame.apply(
-            lambda column: calendar_year_returns(column)
-            if column.notna().any()
-            else pd.Series(np.nan, index=frame.index.year.unique().rename("year"))
+            lambda column: (
+                calendar_year_returns(column)
+                if column.notna().any()
+                else pd.Series(np.nan, index=frame.index.year.unique().rename("year"))
+            )
         )
     observed = as_return_series(returns)
-    return _compound(observed, [observed.index.year.rename("year")])
+    yearly = _compound(observed, [observed.index.year.rename("year")])
+    return yearly.rename(returns.name)
