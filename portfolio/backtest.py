@@ -108,8 +108,10 @@ class BacktestResult:
     gross_returns : DataFrame of shape (n_days, n_strategies)
         Daily returns before costs; ``gross - net`` is the cost in return units.
     weights : DataFrame
-        Long: ``date, strategy, asset, weight, drifted`` at each rebalance (target
-        and pre-trade drifted weights).
+        Long: ``date, strategy, asset, weight, drifted, risk_contribution`` at each
+        rebalance: target and pre-trade drifted weights, and each asset's
+        contribution to the forecast horizon volatility of the target (they sum to
+        ``predicted_vol``).
     trades : DataFrame
         Long: ``date, strategy, asset, trade`` (weight change, nonzero only).
     rebalances : DataFrame
@@ -152,11 +154,24 @@ def _forecast_rows(history: list[tuple[str, Forecast]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["date", "forecaster", "asset", "mu", "vol"])
 
 
-def _predicted_vol(weights: pd.Series, forecast: Forecast | None) -> float:
+def _ex_ante_risk(
+    weights: np.ndarray, tickers: list[str], forecast: Forecast | None
+) -> tuple[float, np.ndarray]:
+    """Forecast horizon volatility of ``weights`` and each asset's contribution.
+
+    Contributions ``w_i (Sigma w)_i / sigma`` sum to ``sigma``; NaN without a
+    forecast or with zero risk.
+    """
     if forecast is None:
-        return float("nan")
-    w = weights.reindex(forecast.tickers).fillna(0.0).to_numpy()
-    return float(np.sqrt(max(w @ forecast.cov.to_numpy() @ w, 0.0)))
+        return float("nan"), np.full(len(tickers), np.nan)
+    w = pd.Series(weights, index=tickers).reindex(forecast.tickers).fillna(0.0)
+    w = w.to_numpy()
+    marginal = forecast.cov.to_numpy() @ w
+    sigma = float(np.sqrt(max(w @ marginal, 0.0)))
+    if sigma == 0.0:
+        return sigma, np.full(len(tickers), np.nan)
+    contributions = pd.Series(w * marginal / sigma, index=forecast.tickers)
+    return sigma, contributions.reindex(tickers).fillna(0.0).to_numpy()
 
 
 def _check_target(target: pd.Series, universe: list[str], strategy: str) -> pd.Series:
@@ -302,6 +317,7 @@ def run_backtest(
             held[j] = new
             name = strategy.forecaster or risk_model
             forecast = book.forecast(name) if name else None
+            sigma, contributions = _ex_ante_risk(new, tickers, forecast)
             rebalance_rows.append(
                 (
                     date,
@@ -310,14 +326,13 @@ def run_backtest(
                     executed.cost,
                     status,
                     reason,
-                    _predicted_vol(pd.Series(new, index=tickers), forecast),
+                    sigma,
                     retrained,
                 )
             )
             for i in np.flatnonzero((new != 0) | (drifted.to_numpy() != 0)):
-                weight_rows.append(
-                    (date, strategy.name, tickers[i], new[i], drifted.iloc[i])
-                )
+                row = (date, strategy.name, tickers[i], new[i], drifted.iloc[i])
+                weight_rows.append((*row, contributions[i]))
             for i in np.flatnonzero(executed.delta):
                 trade_rows.append((date, strategy.name, tickers[i], executed.delta[i]))
 
@@ -346,7 +361,15 @@ def run_backtest(
         returns=returns,
         gross_returns=gross_returns,
         weights=pd.DataFrame(
-            weight_rows, columns=["date", "strategy", "asset", "weight", "drifted"]
+            weight_rows,
+            columns=[
+                "date",
+                "strategy",
+                "asset",
+                "weight",
+                "drifted",
+                "risk_contribution",
+            ],
         ),
         trades=pd.DataFrame(trade_rows, columns=["date", "strategy", "asset", "trade"]),
         rebalances=pd.DataFrame(

@@ -8,14 +8,26 @@ never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from data.errors import DataError
+from portfolio.config import ConfigError
+from portfolio.errors import OptimizationError
+from portfolio.runfolder import RunExistsError
 
 __all__ = ["main", "build_parser"]
 
-USER_ERRORS: tuple[type[Exception], ...] = (DataError, FileNotFoundError)
+# Mistakes a user can fix: reported as one line with exit code 2.
+USER_ERRORS: tuple[type[Exception], ...] = (
+    DataError,
+    ConfigError,
+    FileNotFoundError,
+    FileExistsError,
+    OptimizationError,
+)
 
 
 def _datasets(args: argparse.Namespace) -> int:
@@ -58,6 +70,103 @@ def _datasets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _progress(quiet: bool):
+    """A rich progress bar over rebalances, or nothing with --quiet."""
+    if quiet:
+        return contextlib.nullcontext(None)
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} rebalances"),
+        TimeElapsedColumn(),
+        transient=False,
+    )
+
+
+def _print_metrics(metrics: dict, report: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    columns = [
+        ("annual_return", "CAGR", "{:.2%}"),
+        ("annual_volatility", "vol", "{:.2%}"),
+        ("sharpe", "Sharpe", "{:.2f}"),
+        ("sortino", "Sortino", "{:.2f}"),
+        ("max_drawdown", "max DD", "{:.1%}"),
+        ("turnover", "turnover/yr", "{:.2f}"),
+        ("cost_drag", "cost/yr", "{:.2%}"),
+        ("psr", "PSR", "{:.2f}"),
+    ]
+    table = Table(
+        title=f"{metrics['run']['name']}: {metrics['run']['start']} to "
+        f"{metrics['run']['end']}"
+    )
+    table.add_column("strategy")
+    for _, title, _ in columns:
+        table.add_column(title, justify="right")
+    for name, summary in metrics["strategies"].items():
+        cells = []
+        for key, _, fmt in columns:
+            value = summary.get(key)
+            cells.append("-" if value is None else fmt.format(value))
+        table.add_row(name, *cells)
+    console = Console(width=max(Console().width, 120))
+    console.print(table)
+    console.print(f"report: {report}")
+
+
+def _backtest(args: argparse.Namespace) -> int:
+    from portfolio.config import load_config
+    from portfolio.run import run
+    from portfolio.runfolder import save_run, staging
+
+    config = load_config(args.config)
+    out = Path(args.out) if args.out else Path("runs") / config.name
+    if out.exists() and not args.force:
+        raise RunExistsError(
+            f"{out} already exists; choose another --out or pass --force to replace it"
+        )
+    with _progress(args.quiet) as bar:
+        task = bar.add_task("backtest", total=None) if bar else None
+
+        def progress(done: int, total: int, date) -> None:
+            if bar is not None:
+                bar.update(
+                    task,
+                    completed=done,
+                    total=total,
+                    description=f"backtest {date:%Y-%m}",
+                )
+
+        output = run(config, progress=progress)
+    with staging(out, force=args.force) as folder:
+        save_run(
+            folder,
+            config=config,
+            result=output.result,
+            metrics=output.metrics,
+            forecast_skill=output.forecast_skill,
+            risk_free=output.risk_free,
+            assets=output.assets,
+        )
+        _write_report(folder)
+    if not args.quiet:
+        _print_metrics(output.metrics, out / "report.html")
+    else:
+        print(out / "report.html")
+    return 0
+
+
+def _write_report(folder: Path) -> None:
+    try:
+        from risk.report import write_report
+    except ImportError:  # the report module lands separately
+        return
+    write_report(folder)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with all subcommands."""
     parser = argparse.ArgumentParser(
@@ -65,13 +174,24 @@ def build_parser() -> argparse.ArgumentParser:
         description="Forecast-driven multi-asset allocation: backtests, rebalancing "
         "runs and risk reports.",
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress output")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     datasets = commands.add_parser("datasets", help="list the bundled datasets")
     datasets.add_argument(
         "-v", "--verbose", action="store_true", help="also print each description"
     )
     datasets.set_defaults(handler=_datasets)
+
+    backtest = commands.add_parser(
+        "backtest",
+        help="walk-forward backtest; with no config, the built-in default on sp500",
+    )
+    backtest.add_argument("--config", help="YAML config (default: built-in default)")
+    backtest.add_argument("--out", help="run folder to create (default: runs/NAME)")
+    backtest.add_argument(
+        "--force", action="store_true", help="replace an existing run folder"
+    )
+    backtest.add_argument("--quiet", action="store_true", help="no progress output")
+    backtest.set_defaults(handler=_backtest)
     return parser
 
 

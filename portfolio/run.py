@@ -45,6 +45,7 @@ class RunOutput:
     metrics: dict[str, Any]
     forecast_skill: pd.DataFrame
     risk_free: pd.Series
+    assets: pd.DataFrame
 
 
 def price_fingerprint(prices: pd.DataFrame) -> str:
@@ -74,6 +75,24 @@ def load_run_prices(config: RunConfig) -> tuple[pd.DataFrame, dict[str, str]]:
     provenance["last_date"] = prices.index[-1].date().isoformat()
     provenance["assets"] = ", ".join(prices.columns)
     return prices, provenance
+
+
+def asset_table(config: RunConfig, tickers: pd.Index) -> pd.DataFrame:
+    """Asset class and sector of each ticker (``unknown`` for user files)."""
+    if config.data.dataset is None:
+        unknown = ["unknown"] * len(tickers)
+        return pd.DataFrame(
+            {"asset": tickers, "asset_class": unknown, "sector": unknown}
+        )
+    classes = data.asset_classes(config.data.dataset).reindex(tickers)
+    sectors = data.sectors(config.data.dataset).reindex(tickers)
+    return pd.DataFrame(
+        {
+            "asset": tickers,
+            "asset_class": classes.to_numpy(),
+            "sector": sectors.to_numpy(),
+        }
+    )
 
 
 def _benchmark(config: RunConfig, index: pd.DatetimeIndex) -> pd.Series | None:
@@ -200,5 +219,10 @@ def run(
     )
     metrics, skill = run_metrics(config, result, book, prices, risk_free, provenance)
     return RunOutput(
-        config, result, metrics, skill, risk_free.loc[result.returns.index]
+        config,
+        result,
+        metrics,
+        skill,
+        risk_free.loc[result.returns.index],
+        asset_table(config, prices.columns),
     )

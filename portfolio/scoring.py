@@ -84,8 +84,10 @@ def strategy_summaries(
             )
         if "equal_weight" in returns and name != "equal_weight":
             test = sharpe_difference_test(returns[name], returns["equal_weight"], rf=rf)
-            summary["sharpe_diff_vs_equal_weight"] = test.difference
+            summary["sharpe_diff_vs_equal_weight"] = test.sharpe - test.benchmark_sharpe
+            summary["sharpe_diff_statistic"] = test.statistic
             summary["sharpe_diff_pvalue"] = test.p_value
+            summary["sharpe_diff_method"] = test.method
         summary["rebalances_held"] = int((rebalances.status == "held").sum())
         summary["rebalances_failed"] = int((rebalances.status == "failed").sum())
         summaries[name] = summary
