@@ -13,6 +13,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,7 @@ from data.calendar import availability_mask
 from forecasting.base import Forecaster
 from forecasting.forecast import Forecast
 from portfolio.errors import OptimizationError
+from portfolio.resume import EngineState, load_state, save_state
 from portfolio.simulation import drift, trade
 from portfolio.strategies import DecisionContext, Strategy
 
@@ -200,6 +202,8 @@ def run_backtest(
     risk_model: str | None = None,
     benchmark: pd.Series | None = None,
     progress: Callable[[int, int, pd.Timestamp], None] | None = None,
+    checkpoint: Path | None = None,
+    fingerprint: str = "",
 ) -> BacktestResult:
     """Simulate strategies rebalancing on ``schedule`` over daily ``prices``.
 
@@ -229,6 +233,11 @@ def run_backtest(
         Daily benchmark returns reported as the ``index`` column.
     progress : callable, optional
         Called as ``progress(done, total, date)`` after each rebalance.
+    checkpoint : Path, optional
+        Folder for resume checkpoints (`portfolio.resume`), saved before each
+        retrain; if it holds one for the same ``fingerprint``, the run resumes there.
+    fingerprint : str
+        Identifies the inputs (data and config) a checkpoint belongs to.
 
     Returns
     -------
@@ -272,9 +281,46 @@ def run_backtest(
     weight_rows, trade_rows, rebalance_rows = [], [], []
     timings: dict[str, float] = defaultdict(float)
     stops = list(positions[1:]) + [last]
+    fingerprint = f"{fingerprint}|{names}|{len(positions)}|{first}|{last}"
 
-    for k, (position, stop) in enumerate(zip(positions, stops, strict=True)):
+    start = 0
+    state = (
+        load_state(checkpoint, dict(book.forecasters), fingerprint)
+        if checkpoint is not None
+        else None
+    )
+    if state is not None:
+        start, held, gross, cost_series = (
+            state.next_rebalance,
+            state.held,
+            state.gross,
+            state.costs,
+        )
+        weight_rows, trade_rows = state.weight_rows, state.trade_rows
+        rebalance_rows = state.rebalance_rows
+        book.fit_dates, book.history = state.fit_dates, state.history
+        for strategy in strategies:
+            if strategy.name in state.strategy_states:
+                strategy.set_state(state.strategy_states[strategy.name])
+
+    for k in range(start, len(positions)):
+        position, stop = int(positions[k]), int(stops[k])
         date = prices.index[position]
+        if checkpoint is not None and k > start and book.retrain_due(date):
+            snapshot = EngineState(
+                k,
+                held,
+                gross,
+                cost_series,
+                weight_rows,
+                trade_rows,
+                rebalance_rows,
+                book.fit_dates,
+                book.history,
+                {s.name: s.get_state() for s in strategies if hasattr(s, "get_state")},
+                fingerprint,
+            )
+            save_state(checkpoint, snapshot, dict(book.forecasters))
         past = prices.iloc[: position + 1]  # the only prices anyone sees at `date`
         universe_mask = available[position]
         universe = [t for t, ok in zip(tickers, universe_mask, strict=True) if ok]

@@ -87,6 +87,14 @@ class BuyAndHold:
         n = len(context.universe)
         return pd.Series(1.0 / n, index=context.universe)
 
+    def get_state(self) -> dict[str, Any]:
+        """State to checkpoint: whether the portfolio was bought."""
+        return {"bought": self._bought}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore from `get_state`."""
+        self._bought = bool(state["bought"])
+
 
 @dataclass
 class MeanVariance:

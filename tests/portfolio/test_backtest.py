@@ -197,3 +197,95 @@ def test_late_starter_joins_universe(three_assets):
         weights.iloc[0].get("C", np.nan)
     )
     assert weights.iloc[-1]["C"] == pytest.approx(1 / 3)
+
+
+class CountingForecaster:
+    """Stateful toy forecaster: its forecasts depend on how often it was fitted."""
+
+    horizon = 21
+
+    def __init__(self):
+        self.fits = 0  # restored from checkpoints
+        self.fit_calls = 0  # made in this process only
+
+    def fit(self, prices):
+        self.fits += 1
+        self.fit_calls += 1
+        return self
+
+    def predict(self, prices):
+        from forecasting.forecast import Forecast
+
+        returns = prices.pct_change(fill_method=None).iloc[-63:]
+        mu = returns.mean() * 21 + 0.001 * self.fits
+        cov = returns.cov() * 21
+        return Forecast(prices.index[-1], 21, mu, cov)
+
+    def save_state(self, folder):
+        folder.mkdir(parents=True)
+        (folder / "fits.txt").write_text(str(self.fits))
+
+    def load_state(self, folder):
+        self.fits = int((folder / "fits.txt").read_text())
+
+
+@dataclass
+class Tilt:
+    """Weights tilted towards the forecast mean."""
+
+    name: str = "tilt"
+    forecaster: str | None = "toy"
+
+    def decide(self, context):
+        mu = context.forecast("toy").mu
+        raw = (1 + 10 * mu).clip(lower=0.01)
+        return raw / raw.sum()
+
+
+def _resumable_run(prices, schedule, checkpoint, stop_after=None):
+    def progress(done, total, date):
+        if stop_after is not None and done == stop_after:
+            raise KeyboardInterrupt
+
+    toy = CountingForecaster()
+    result = run_backtest(
+        prices,
+        [Tilt(), BuyAndHold(), EqualWeight()],
+        ForecastBook({"toy": toy}, retrain_months=6),
+        schedule,
+        cost_bps=10,
+        checkpoint=checkpoint,
+        fingerprint="test",
+        progress=progress,
+    )
+    return result, toy
+
+
+def test_resume_after_interruption_gives_identical_results(tmp_path):
+    prices = load_dataset("sp500").loc["2012":"2016"]
+    schedule = rebalance_schedule(prices.index, "M", min_history=252)
+    uninterrupted, full = _resumable_run(prices, schedule, None)
+    with pytest.raises(KeyboardInterrupt):
+        _resumable_run(prices, schedule, tmp_path, stop_after=20)
+    assert (tmp_path / "current" / "state.json").is_file()
+    resumed, rest = _resumable_run(prices, schedule, tmp_path)
+    # It really resumed: fewer fits in this process, same total fitted state.
+    assert rest.fit_calls < full.fit_calls and rest.fits == full.fits
+    pd.testing.assert_frame_equal(resumed.returns, uninterrupted.returns)
+    pd.testing.assert_frame_equal(resumed.weights, uninterrupted.weights)
+    pd.testing.assert_frame_equal(resumed.trades, uninterrupted.trades)
+    pd.testing.assert_frame_equal(resumed.rebalances, uninterrupted.rebalances)
+    pd.testing.assert_frame_equal(resumed.forecasts, uninterrupted.forecasts)
+
+
+def test_checkpoint_of_other_inputs_is_ignored(tmp_path):
+    prices = load_dataset("sp500").loc["2012":"2016"]
+    schedule = rebalance_schedule(prices.index, "M", min_history=252)
+    with pytest.raises(KeyboardInterrupt):
+        _resumable_run(prices, schedule, tmp_path, stop_after=20)
+    shorter_prices = prices.loc[:"2016-06"]
+    shorter_schedule = schedule[schedule < "2016-06"]
+    shorter, toy = _resumable_run(shorter_prices, shorter_schedule, tmp_path)
+    assert toy.fit_calls == toy.fits  # started afresh
+    fresh, _ = _resumable_run(shorter_prices, shorter_schedule, None)
+    pd.testing.assert_frame_equal(shorter.returns, fresh.returns)
