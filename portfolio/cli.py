@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,7 +17,6 @@ from pathlib import Path
 from data.errors import DataError
 from portfolio.config import ConfigError
 from portfolio.errors import OptimizationError
-from portfolio.runfolder import RunExistsError
 
 __all__ = ["main", "build_parser"]
 
@@ -124,24 +124,22 @@ def _backtest(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     out = Path(args.out) if args.out else Path("runs") / config.name
-    if out.exists() and not args.force:
-        raise RunExistsError(
-            f"{out} already exists; choose another --out or pass --force to replace it"
-        )
-    with _progress(args.quiet) as bar:
-        task = bar.add_task("backtest", total=None) if bar else None
-
-        def progress(done: int, total: int, date) -> None:
-            if bar is not None:
-                bar.update(
-                    task,
-                    completed=done,
-                    total=total,
-                    description=f"backtest {date:%Y-%m}",
-                )
-
-        output = run(config, progress=progress)
     with staging(out, force=args.force) as folder:
+        checkpoint = folder / "checkpoint"
+        if (checkpoint / "current").exists() and not args.quiet:
+            print(f"resuming from the checkpoint in {folder}", file=sys.stderr)
+        with _progress(args.quiet) as bar:
+            task = bar.add_task("backtest", total=None) if bar else None
+
+            def progress(done: int, total: int, date) -> None:
+                if bar is not None:
+                    description = f"backtest {date:%Y-%m}"
+                    bar.update(
+                        task, completed=done, total=total, description=description
+                    )
+
+            output = run(config, progress=progress, checkpoint=checkpoint)
+        shutil.rmtree(checkpoint, ignore_errors=True)
         save_run(
             folder,
             config=config,
@@ -152,10 +150,10 @@ def _backtest(args: argparse.Namespace) -> int:
             assets=output.assets,
         )
         _write_report(folder)
-    if not args.quiet:
-        _print_metrics(output.metrics, out / "report.html")
-    else:
+    if args.quiet:
         print(out / "report.html")
+    else:
+        _print_metrics(output.metrics, out / "report.html")
     return 0
 
 
@@ -204,7 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print("interrupted; run the same command again to resume", file=sys.stderr)
         return 130
 
 

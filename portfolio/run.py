@@ -10,6 +10,7 @@ import hashlib
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,7 @@ import data
 from forecasting.base import Forecaster
 from forecasting.baselines import make_forecaster
 from portfolio.backtest import BacktestResult, ForecastBook, run_backtest
-from portfolio.config import RunConfig
+from portfolio.config import RunConfig, dump_config
 from portfolio.strategies import BuyAndHold, EqualWeight, MeanVariance, Strategy
 
 __all__ = [
@@ -166,6 +167,7 @@ def run(
     config: RunConfig,
     *,
     progress: Callable[[int, int, pd.Timestamp], None] | None = None,
+    checkpoint: Path | None = None,
 ) -> RunOutput:
     """Run the backtest a config describes and score it.
 
@@ -175,6 +177,9 @@ def run(
         A validated configuration.
     progress : callable, optional
         ``progress(done, total, date)`` after each rebalance.
+    checkpoint : Path, optional
+        Folder for resume checkpoints; a run started again with the same folder
+        and the same config and data resumes from its last completed retrain.
 
     Returns
     -------
@@ -216,6 +221,8 @@ def run(
         risk_model=SHRINKAGE,
         benchmark=_benchmark(config, prices.index),
         progress=progress,
+        checkpoint=checkpoint,
+        fingerprint=provenance["fingerprint"] + dump_config(config),
     )
     metrics, skill = run_metrics(config, result, book, prices, risk_free, provenance)
     return RunOutput(

@@ -40,6 +40,7 @@ from portfolio.config import dump_config
 
 __all__ = [
     "RunExistsError",
+    "partial_folder",
     "RunFolder",
     "staging",
     "save_run",
@@ -53,9 +54,12 @@ class RunExistsError(FileExistsError):
 
 @contextlib.contextmanager
 def staging(out: Path, *, force: bool = False) -> Iterator[Path]:
-    """Yield a temporary folder that becomes ``out`` when the block succeeds.
+    """Yield a hidden work folder that becomes ``out`` when the block succeeds.
 
-    On an exception the temporary folder is removed and ``out`` is untouched.
+    On an error the work folder is removed and ``out`` is untouched. On an
+    interruption (Ctrl-C) it is kept, so that running the same command again can
+    resume from the checkpoints inside it; it is hidden and never mistaken for a
+    run folder.
     """
     out = Path(out)
     if out.exists() and not force:
@@ -63,19 +67,25 @@ def staging(out: Path, *, force: bool = False) -> Iterator[Path]:
             f"{out} already exists; choose another --out or pass --force to replace it"
         )
     out.parent.mkdir(parents=True, exist_ok=True)
-    temporary = out.parent / f".{out.name}.partial-{os.getpid()}"
-    shutil.rmtree(temporary, ignore_errors=True)
-    temporary.mkdir()
+    work = partial_folder(out)
+    work.mkdir(exist_ok=True)
     try:
-        yield temporary
+        yield work
+    except KeyboardInterrupt:
+        raise
     except BaseException:
-        shutil.rmtree(temporary, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
         raise
     backup = out.parent / f".{out.name}.old-{os.getpid()}"
     if out.exists():
         out.rename(backup)
-    temporary.rename(out)
+    work.rename(out)
     shutil.rmtree(backup, ignore_errors=True)
+
+
+def partial_folder(out: Path) -> Path:
+    """The hidden work folder of a run that is being written to ``out``."""
+    return Path(out).parent / f".{Path(out).name}.partial"
 
 
 def _write_csv(frame: pd.DataFrame, path: Path, *, index: bool = False) -> None:
