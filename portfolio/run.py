@@ -131,6 +131,12 @@ def _forecasters(config: RunConfig) -> dict[str, Forecaster]:
     return forecasters
 
 
+def model_strategy_name(config: RunConfig) -> str:
+    """Result name of the `lstm_mvo` strategy: honest about the forecaster it used."""
+    kind = config.forecaster.kind
+    return "lstm_mvo" if kind == "lstm" else f"{kind}_mvo"
+
+
 def build_strategies(config: RunConfig) -> list[Strategy]:
     """The strategies the config lists (the index is a benchmark column instead)."""
     opt = config.optimizer
@@ -142,7 +148,7 @@ def build_strategies(config: RunConfig) -> list[Strategy]:
         "target": opt.target,
     }
     makers: dict[str, Callable[[], Strategy]] = {
-        "lstm_mvo": lambda: MeanVariance("lstm_mvo", MODEL, **mvo),
+        "lstm_mvo": lambda: MeanVariance(model_strategy_name(config), MODEL, **mvo),
         "baseline_mvo": lambda: MeanVariance("baseline_mvo", SHRINKAGE, **mvo),
         "min_variance": lambda: MeanVariance(
             "min_variance",

@@ -289,3 +289,66 @@ def test_checkpoint_of_other_inputs_is_ignored(tmp_path):
     assert toy.fit_calls == toy.fits  # started afresh
     fresh, _ = _resumable_run(shorter_prices, shorter_schedule, None)
     pd.testing.assert_frame_equal(shorter.returns, fresh.returns)
+
+
+def test_no_look_ahead_perturbing_the_future_changes_nothing_before():
+    from forecasting.baselines import make_forecaster
+    from portfolio.strategies import MeanVariance
+
+    prices = load_dataset("sp500").loc["2010":"2014"]
+    cut = pd.Timestamp("2013-06-28")
+    rng = np.random.default_rng(42)
+    future = prices.index > cut
+    perturbed = prices.copy()
+    perturbed.loc[future] *= np.exp(
+        rng.normal(0, 0.05, (future.sum(), prices.shape[1]))
+    )
+
+    def simulate(frame):
+        book = ForecastBook(
+            {
+                "lw": make_forecaster("ledoit_wolf", horizon=21, lookback=504),
+                "ewma": make_forecaster("ewma", horizon=21),
+            },
+            retrain_months=6,
+        )
+        strategies = [
+            MeanVariance(
+                "mvo",
+                "ewma",
+                risk_aversion=5,
+                cost_penalty_bps=10,
+                constraints={"long_only": True, "max_weight": 0.25},
+            ),
+            MeanVariance(
+                "minvar",
+                "lw",
+                objective="min_variance",
+                constraints={"long_only": True},
+            ),
+            EqualWeight(),
+        ]
+        schedule = rebalance_schedule(frame.index, "M", min_history=252)
+        return run_backtest(frame, strategies, book, schedule, risk_model="lw")
+
+    base, moved = simulate(prices), simulate(perturbed)
+    for table in ["weights", "trades", "rebalances", "forecasts"]:
+        before = getattr(base, table)
+        after = getattr(moved, table)
+        pd.testing.assert_frame_equal(
+            before[before.date <= cut].reset_index(drop=True),
+            after[after.date <= cut].reset_index(drop=True),
+        )
+    pd.testing.assert_frame_equal(base.returns.loc[:cut], moved.returns.loc[:cut])
+
+    # The perturbation is real: decisions after the cut do change.
+    def later_weights(result):
+        rows = result.weights[
+            (result.weights.date > cut) & (result.weights.strategy == "mvo")
+        ]
+        return rows.pivot(index="date", columns="asset", values="weight").fillna(0.0)
+
+    assert not np.allclose(
+        later_weights(base),
+        later_weights(moved).reindex_like(later_weights(base)).fillna(0.0),
+    )
