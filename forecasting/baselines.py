@@ -19,7 +19,9 @@ days, its covariances over the days both assets have (pairwise; Ledoit-Wolf need
 complete panel and uses the common window where every asset trades). Pairwise
 covariances need not be positive semi-definite, so they are projected back onto the
 PSD cone by clipping negative eigenvalues. An asset with fewer than ``min_history``
-returns in the window is an error that names it.
+returns in the window is an error that names it. Nothing is filled here: a missing
+price inside the window loses the returns on both sides of it (filling is the data
+layer's decision).
 
 ``fit`` only learns what has parameters (GARCH); the sample estimators re-estimate at
 every ``predict`` from the trailing window of the prices they are handed, which is what
