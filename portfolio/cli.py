@@ -157,12 +157,18 @@ def _backtest(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_report(folder: Path) -> None:
-    try:
-        from risk.report import write_report
-    except ImportError:  # the report module lands separately
-        return
-    write_report(folder)
+def _write_report(folder: Path) -> Path:
+    from risk.report import write_report
+
+    return write_report(folder)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from portfolio.runfolder import load_run
+
+    load_run(args.run_dir)  # a clear error if it is not a run folder
+    print(_write_report(Path(args.run_dir)))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -190,6 +196,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     backtest.add_argument("--quiet", action="store_true", help="no progress output")
     backtest.set_defaults(handler=_backtest)
+
+    report = commands.add_parser(
+        "report", help="rebuild report.html of a run folder from its files"
+    )
+    report.add_argument("run_dir", metavar="RUN_DIR", help="a folder made by backtest")
+    report.set_defaults(handler=_report)
     return parser
 
 
