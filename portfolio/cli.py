@@ -17,6 +17,7 @@ from pathlib import Path
 from data.errors import DataError
 from portfolio.config import ConfigError
 from portfolio.errors import OptimizationError
+from portfolio.rebalance import add_parser as add_rebalance_parser
 
 __all__ = ["main", "build_parser"]
 
@@ -202,6 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("run_dir", metavar="RUN_DIR", help="a folder made by backtest")
     report.set_defaults(handler=_report)
+
+    add_rebalance_parser(commands)
     return parser
 
 

@@ -109,6 +109,16 @@ def _benchmark(config: RunConfig, index: pd.DatetimeIndex) -> pd.Series | None:
     return level.pct_change(fill_method=None).reindex(index)
 
 
+def make_model_forecaster(config: RunConfig) -> Forecaster:
+    """The configured forecaster (the one behind `lstm_mvo`), unfitted."""
+    spec = config.forecaster
+    if spec.kind == "lstm":
+        params = {**vars(spec.model), **vars(spec.train), "horizon": spec.horizon}
+    else:
+        params = {"horizon": spec.horizon, "lookback": spec.lookback_days}
+    return make_forecaster(spec.kind, **params)
+
+
 def _forecasters(config: RunConfig) -> dict[str, Forecaster]:
     spec = config.forecaster
     forecasters: dict[str, Forecaster] = {
@@ -117,17 +127,7 @@ def _forecasters(config: RunConfig) -> dict[str, Forecaster]:
         )
     }
     if "lstm_mvo" in config.strategies:
-        if spec.kind == "lstm":
-            params = {
-                **vars(spec.model),
-                **{k: v for k, v in vars(spec.train).items()},
-                "horizon": spec.horizon,
-            }
-        else:
-            params = {"horizon": spec.horizon}
-            if spec.kind != "garch":
-                params["lookback"] = spec.lookback_days
-        forecasters[MODEL] = make_forecaster(spec.kind, **params)
+        forecasters[MODEL] = make_model_forecaster(config)
     return forecasters
 
 

@@ -1,0 +1,478 @@
+"""Monthly rebalance run: budget, whole shares, no look-ahead, bad input, CLI."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from data import DataError, load_dataset
+from forecasting.baselines import make_forecaster
+from portfolio.config import ConfigError, config_from_dict
+from portfolio.constraints import Constraints
+from portfolio.rebalance import (
+    CASH,
+    Holdings,
+    parse_holdings,
+    plan_rebalance,
+    read_holdings,
+    rebalance,
+    resolve_as_of,
+    whole_shares,
+    write_plan,
+)
+from portfolio.runfolder import RunExistsError
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "experiments" / "holdings_example.csv"
+AS_OF = "2022-06-30"
+SETTINGS = {
+    "name": "rebalance_test",
+    "data": {"dataset": "sp500"},
+    "backtest": {"cost_bps": 10},
+    "forecaster": {"kind": "ledoit_wolf", "lookback_days": 504},
+    "optimizer": {
+        "objective": "utility",
+        "risk_aversion": 5,
+        "constraints": {"long_only": True, "max_weight": 0.2},
+    },
+    "strategies": ["lstm_mvo"],
+}
+FILES = [
+    "trades.csv",
+    "target_weights.csv",
+    "risk.csv",
+    "constraints.csv",
+    "holdings.csv",
+    "config.yaml",
+    "summary.md",
+]
+
+
+def holdings_frame(rows):
+    return pd.DataFrame(rows, columns=["ticker", "shares"])
+
+
+HOLDINGS = holdings_frame(
+    [("AAPL", 150), ("MSFT", 60), ("JNJ", 80), ("XOM", 200), ("KO", 250), (CASH, 25000)]
+)
+
+
+@pytest.fixture(scope="module")
+def prices():
+    return load_dataset("sp500")
+
+
+@pytest.fixture(scope="module")
+def config():
+    return config_from_dict(SETTINGS)
+
+
+@pytest.fixture(scope="module")
+def plan(prices, config):
+    return plan_rebalance(prices, config, HOLDINGS, AS_OF)
+
+
+def with_constraints(**constraints):
+    settings = {**SETTINGS, "optimizer": {**SETTINGS["optimizer"]}}
+    settings["optimizer"]["constraints"] = constraints
+    return config_from_dict(settings)
+
+
+# ------------------------------------------------------------------- the plan
+
+
+def test_trades_respect_the_budget(plan):
+    trades = plan.trades
+    buys = trades.loc[trades["side"] == "buy", "notional"].sum()
+    sells = trades.loc[trades["side"] == "sell", "notional"].sum()
+    cost = trades["est_cost"].sum()
+    assert buys + cost <= plan.cash + sells + 1e-6
+    assert plan.residual_cash >= 0
+    # Self-consistency: cash after = cash before - net purchases - costs.
+    net = (trades["trade_shares"] * trades["price"]).sum()
+    assert plan.residual_cash == pytest.approx(plan.cash - net - cost)
+    cash_row = plan.weights.set_index("ticker").loc[CASH, "target_weight"]
+    assert cash_row * plan.value == pytest.approx(plan.residual_cash + cost)
+    # Here nothing worth a share is left idle beyond the costs.
+    assert plan.residual_cash < trades["price"].max()
+
+
+def test_target_shares_are_whole(plan):
+    trades = plan.trades
+    assert (trades["target_shares"] == np.round(trades["target_shares"])).all()
+    assert (trades["trade_shares"] == np.round(trades["trade_shares"])).all()
+    assert (trades["target_shares"] >= 0).all()  # long-only
+    expected = trades["target_shares"] - trades["current_shares"]
+    assert (trades["trade_shares"] == expected).all()
+    sides = np.sign(trades["trade_shares"]).map({1: "buy", -1: "sell", 0: "hold"})
+    assert (trades["side"] == sides).all()
+
+
+def test_rounded_weights_close_to_the_optimizer(prices, plan):
+    table = plan.weights.set_index("ticker").drop(CASH)
+    price = prices.loc[AS_OF, table.index]
+    cost_share = plan.trades["est_cost"].sum() / plan.value
+    gap = (table["target_weight"] - table["optimizer_weight"]).abs()
+    # One share, plus the scaling that reserves cash for the costs.
+    limit = price / plan.value + 2 * cost_share * table["optimizer_weight"] + 1e-9
+    assert (gap <= limit).all(), gap[gap > limit]
+    assert plan.weights[["current_weight", "target_weight"]].sum().to_numpy() == (
+        pytest.approx([1.0, 1.0])
+    )
+
+
+def test_risk_is_consistent_with_the_forecast(plan):
+    risk = plan.risk.set_index("metric")["value"]
+    forecast = plan.forecast
+    table = plan.weights.set_index("ticker").drop(CASH)
+    w = table["target_weight"].reindex(forecast.tickers, fill_value=0.0).to_numpy()
+    annual = 252 / forecast.horizon
+    vol = np.sqrt(w @ forecast.cov.to_numpy() @ w * annual)
+    assert risk["volatility_target"] == pytest.approx(vol)
+    assert table["risk_contribution"].sum() == pytest.approx(vol)
+    assert table["percent_risk"].sum() == pytest.approx(1.0)
+    assert risk["estimated_cost"] == pytest.approx(
+        10 / 1e4 * 2 * risk["turnover"] * plan.value
+    )
+    assert -0.1 < risk["var_95_1d_target"] < 0
+    assert risk["var_95_1d_target_value"] == pytest.approx(
+        risk["var_95_1d_target"] * plan.value
+    )
+
+
+def test_constraints_hold_after_rounding(plan):
+    checks = plan.constraints.set_index("constraint")
+    assert list(checks.index) == ["budget", "long_only", "max_weight"]
+    assert checks["ok"].all()
+    assert checks.loc["max_weight", "value"] <= 0.2 + 1e-12
+
+
+def test_no_look_ahead(prices, config, plan):
+    rng = np.random.default_rng(42)
+    later = prices.index > pd.Timestamp(AS_OF)
+    shocked = prices.copy()
+    shocked.loc[later] = prices.loc[later] * rng.lognormal(0, 0.2, later.sum())[:, None]
+    shocked.loc[later, "AAPL"] = np.nan  # delisted later: irrelevant today
+    again = plan_rebalance(shocked, config, HOLDINGS, AS_OF)
+    for name in ["trades", "weights", "risk", "constraints"]:
+        pd.testing.assert_frame_equal(getattr(again, name), getattr(plan, name))
+    assert again.residual_cash == plan.residual_cash
+    assert again.as_of == pd.Timestamp(AS_OF)
+
+
+def test_library_entry_point_reads_the_example_file(config, plan):
+    from_file = rebalance(config, EXAMPLE, AS_OF)
+    pd.testing.assert_frame_equal(from_file.trades, plan.trades)
+
+
+def test_extra_groups_turnover_rows(prices):
+    config = with_constraints(
+        long_only=True,
+        max_weight=0.2,
+        turnover=0.3,
+        groups={"tech": [0.0, 0.3]},
+        asset_groups={"AAPL": "tech", "MSFT": "tech", "AMD": "tech"},
+    )
+    plan = plan_rebalance(prices, config, HOLDINGS, AS_OF)
+    checks = plan.constraints.set_index("constraint")
+    assert {"groups[tech]", "turnover"} <= set(checks.index)
+    assert checks["ok"].all()
+    assert (
+        plan.risk.set_index("metric").loc["turnover", "value"]
+        <= 0.3 + (checks.loc["turnover", "tolerance"])
+    )
+
+
+def test_short_holdings_allowed_when_not_long_only(prices):
+    config = with_constraints(
+        long_only=False, min_weight=-0.1, max_weight=0.2, max_leverage=1.6
+    )
+    short = holdings_frame([("AAPL", -50), ("MSFT", 100), (CASH, 50000)])
+    plan = plan_rebalance(prices, config, short, AS_OF)
+    assert plan.residual_cash >= 0
+    assert plan.constraints["ok"].all()
+
+
+def test_value_sets_the_cash(prices, config):
+    shares = HOLDINGS[HOLDINGS["ticker"] != CASH].set_index("ticker")["shares"]
+    market_value = (shares * prices.loc[AS_OF, shares.index]).sum()
+    plan = plan_rebalance(prices, config, shares.reset_index(), AS_OF, value=200_000)
+    assert plan.value == 200_000
+    assert plan.cash == pytest.approx(200_000 - market_value)
+    assert plan.notes == ()
+    deposit = plan_rebalance(prices, config, HOLDINGS, AS_OF, value=200_000)
+    assert any("deposit" in note for note in deposit.notes)
+    sale = plan_rebalance(prices, config, HOLDINGS, AS_OF, value=50_000)
+    assert any("withdrawal" in note for note in sale.notes)
+    assert sale.residual_cash >= 0
+    assert (sale.weights["target_weight"] >= 0).all()
+
+
+def test_new_account_from_cash_only(prices, config):
+    plan = plan_rebalance(prices, config, holdings_frame([]), AS_OF, value=1e6)
+    assert plan.cash == 1e6
+    assert (plan.trades["side"] == "buy").all()
+    assert 0 <= plan.residual_cash < plan.trades["price"].max()
+
+
+def test_weekend_snaps_to_the_previous_trading_day(prices, config):
+    plan = plan_rebalance(prices, config, HOLDINGS, "2022-07-02")
+    assert plan.as_of == pd.Timestamp("2022-07-01")
+    assert any("not a trading day" in note for note in plan.notes)
+
+
+def test_recent_gap_sells_the_asset(prices, config):
+    gappy = prices.copy()
+    gappy.loc["2022-06-28":, "KO"] = np.nan  # 2 days without a price: not stale
+    plan = plan_rebalance(gappy, config, HOLDINGS, AS_OF)
+    row = plan.trades.set_index("ticker").loc["KO"]
+    assert row["target_shares"] == 0 and row["side"] == "sell"
+    assert any("KO" in note and "sold" in note for note in plan.notes)
+
+
+# ---------------------------------------------------------------- whole shares
+
+
+def test_whole_shares_greedy_by_hand():
+    tickers = ["A", "B", "C"]
+    target = pd.Series([0.5, 0.3, 0.2], index=tickers)
+    price = pd.Series([100.0, 33.0, 7.0], index=tickers)
+    none = pd.Series(0.0, index=tickers)
+    # exact 5, 9.09, 28.57 -> floor 5, 9, 28 spends 993; C has the larger
+    # shortfall (4.0 vs 3.0) and costs 7 <= 7 left.
+    shares = whole_shares(target, price, none, 1000.0, cash=1000.0)
+    assert shares.tolist() == [5, 9, 29]
+
+
+def test_whole_shares_respects_upper_limits_and_dust():
+    tickers = ["A", "B"]
+    target = pd.Series([0.5, 1e-8], index=tickers)
+    price = pd.Series([90.0, 1.0], index=tickers)
+    none = pd.Series(0.0, index=tickers)
+    resolved = Constraints(max_weight=0.5, allow_cash=True).resolve(tickers)
+    shares = whole_shares(target, price, none, 1000.0, cash=1000.0, resolved=resolved)
+    # A sixth share of A (540) would break max_weight 0.5; B is solver dust.
+    assert shares.tolist() == [5, 0]
+
+
+def test_whole_shares_keeps_a_holding_within_one_share():
+    tickers = ["A", "B"]
+    target = pd.Series([0.398, 0.6], index=tickers)
+    price = pd.Series([100.0, 50.0], index=tickers)
+    held = pd.Series([4.0, 0.0], index=tickers)
+    shares = whole_shares(target, price, held, 1000.0, cash=600.0, cost_rate=0.001)
+    assert shares["A"] == 4  # no sale to chase 0.02 of a share
+    assert shares["B"] == 11  # 12 cost 600 and leave nothing for the 0.60 cost
+
+
+# ------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    ("rows", "words"),
+    [
+        ([("AAPL", 10), ("ZZZZ", 5)], ["unknown ticker", "ZZZZ"]),
+        ([("aapl", 10)], ["aapl", "AAPL", "case-sensitive"]),
+        ([("AAPL", -10)], ["negative shares", "AAPL", "long-only"]),
+    ],
+)
+def test_holdings_the_data_rejects(prices, config, rows, words):
+    with pytest.raises(DataError) as caught:
+        plan_rebalance(prices, config, holdings_frame(rows), AS_OF, value=1e5)
+    for word in words:
+        assert word in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("rows", "words"),
+    [
+        ([("AAPL", 10), ("AAPL", 5)], ["more than once", "AAPL"]),
+        ([(CASH, 10), ("cash", 5)], ["more than once", CASH]),
+        ([("AAPL", 10), ("MSFT", "ten")], ["'ten'", "MSFT", "row 3", "not a number"]),
+        ([("AAPL", 10), ("MSFT", "")], ["MSFT", "not a number"]),
+        ([(CASH, -100)], ["negative cash"]),
+        ([("", 3)], ["blank ticker", "row 2"]),
+    ],
+)
+def test_malformed_holdings(rows, words):
+    with pytest.raises(DataError) as caught:
+        parse_holdings(holdings_frame(rows), source="h.csv")
+    message = str(caught.value)
+    assert message.startswith("h.csv: ")
+    for word in words:
+        assert word in message
+
+
+def test_holdings_file_missing_or_without_columns(tmp_path):
+    with pytest.raises(DataError, match="holdings file not found"):
+        read_holdings(tmp_path / "nope.csv")
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text("symbol,qty\nAAPL,3\n")
+    with pytest.raises(DataError, match="missing column"):
+        read_holdings(wrong)
+
+
+def test_holdings_file_format(tmp_path):
+    path = tmp_path / "h.csv"
+    path.write_text("Ticker, Shares,note\nAAPL, 12.5,x\ncash,100\n")
+    holdings = read_holdings(path)
+    assert isinstance(holdings, Holdings)
+    assert holdings.shares.to_dict() == {"AAPL": 12.5}
+    assert holdings.cash == 100.0
+    assert read_holdings(EXAMPLE).cash > 0
+
+
+def test_dates_outside_or_not_dates(prices):
+    with pytest.raises(DataError) as caught:
+        resolve_as_of(prices.index, "2030-01-31")
+    assert "1990-01-02" in str(caught.value) and "2022-12-28" in str(caught.value)
+    with pytest.raises(DataError, match="outside the price data"):
+        resolve_as_of(prices.index, "1980-01-02")
+    with pytest.raises(ConfigError, match="not a date"):
+        resolve_as_of(prices.index, "30/06/2022x")
+
+
+def test_stale_price_of_a_held_asset(prices, config):
+    stale = prices.copy()
+    stale.loc["2022-06-20":, "AAPL"] = np.nan  # last price 2022-06-17
+    with pytest.raises(DataError) as caught:
+        plan_rebalance(stale, config, HOLDINGS, AS_OF)
+    message = str(caught.value)
+    assert "stale price for AAPL" in message and "2022-06-17" in message
+
+
+def test_value_needed_for_an_empty_account(prices, config):
+    with pytest.raises(ConfigError, match="empty and give no cash.*--value"):
+        plan_rebalance(prices, config, holdings_frame([]), AS_OF)
+    with pytest.raises(ConfigError, match="worth 0.00"):
+        plan_rebalance(prices, config, holdings_frame([(CASH, 0)]), AS_OF)
+    with pytest.raises(ConfigError, match="positive"):
+        plan_rebalance(prices, config, HOLDINGS, AS_OF, value=-5.0)
+
+
+def test_checkpoint_needs_a_forecaster_with_saved_state(tmp_path, config):
+    with pytest.raises(DataError, match="checkpoint not found"):
+        rebalance(config, EXAMPLE, AS_OF, checkpoint=tmp_path / "missing")
+    with pytest.raises(ConfigError, match="drop --checkpoint"):
+        rebalance(config, EXAMPLE, AS_OF, checkpoint=tmp_path)
+
+
+class Trained:
+    """A forecaster loaded from disk: already fitted, on data up to ``fit_date_``."""
+
+    def __init__(self, prices, fit_date):
+        self.horizon = 21
+        self.fit_date_ = pd.Timestamp(fit_date)
+        self.inner = make_forecaster("ledoit_wolf", horizon=21, lookback=504)
+        self.inner.fit(prices.loc[:fit_date])
+
+    def fit(self, prices):
+        raise AssertionError("a loaded forecaster must not be refitted")
+
+    def predict(self, prices):
+        return self.inner.predict(prices)
+
+
+def test_loaded_forecaster_is_not_refitted_nor_from_the_future(prices, config):
+    earlier = Trained(prices, "2022-05-31")
+    plan = plan_rebalance(
+        prices, config, HOLDINGS, AS_OF, forecaster=earlier, fitted=True
+    )
+    assert plan.forecast.as_of == pd.Timestamp(AS_OF)
+    later = Trained(prices, "2022-09-30")
+    with pytest.raises(DataError, match="seen the future"):
+        plan_rebalance(prices, config, HOLDINGS, AS_OF, forecaster=later, fitted=True)
+
+
+def test_too_little_history(prices, config):
+    with pytest.raises(DataError, match="days of prices"):
+        plan_rebalance(prices, config, holdings_frame([]), "1990-03-01", value=1e5)
+
+
+# ---------------------------------------------------------------------- output
+
+
+def test_write_plan_is_atomic_and_never_overwrites(tmp_path, plan):
+    out = tmp_path / "plan"
+    write_plan(plan, out)
+    assert sorted(p.name for p in out.iterdir()) == sorted(FILES)
+    trades = pd.read_csv(out / "trades.csv")
+    assert list(trades.columns[:7]) == [
+        "ticker",
+        "current_shares",
+        "target_shares",
+        "trade_shares",
+        "price",
+        "notional",
+        "side",
+    ]
+    assert AS_OF in (out / "summary.md").read_text()
+    with pytest.raises(RunExistsError):
+        write_plan(plan, out)
+    write_plan(plan, out, force=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plan"]
+
+
+# ------------------------------------------------------------------------- CLI
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "portfolio", *args]
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+
+
+@pytest.fixture
+def config_file(tmp_path):
+    import yaml
+
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(SETTINGS))
+    return path
+
+
+def test_cli_writes_the_plan(tmp_path, config_file):
+    out = tmp_path / "plan"
+    result = run_cli(
+        "rebalance",
+        "--config",
+        str(config_file),
+        "--holdings",
+        str(EXAMPLE),
+        "--as-of",
+        AS_OF,
+        "--out",
+        str(out),
+    )
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == sorted(FILES)
+    assert f"Rebalance rebalance_test: {AS_OF}" in result.stdout
+
+
+def test_cli_bad_holdings_exit_2_and_leave_nothing(tmp_path, config_file):
+    holdings = tmp_path / "h.csv"
+    holdings.write_text("ticker,shares\nAAPL,10\nNOPE,3\n")
+    out = tmp_path / "plan"
+    result = run_cli(
+        "rebalance",
+        "--config",
+        str(config_file),
+        "--holdings",
+        str(holdings),
+        "--as-of",
+        AS_OF,
+        "--value",
+        "100000",
+        "--out",
+        str(out),
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "NOPE" in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml", "h.csv"]
