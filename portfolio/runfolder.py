@@ -141,8 +141,10 @@ class RunFolder:
     assets: pd.DataFrame
 
 
-def _read_dates(path: Path, columns: tuple[str, ...] = ("date",)) -> pd.DataFrame:
-    frame = pd.read_csv(path)
+def _read_dates(
+    path: Path, columns: tuple[str, ...] = ("date",), dtype: dict | None = None
+) -> pd.DataFrame:
+    frame = pd.read_csv(path, dtype=dtype)
     for column in columns:
         if column in frame:
             frame[column] = pd.to_datetime(frame[column])
@@ -185,7 +187,9 @@ def load_run(path: str | Path) -> RunFolder:
         gross_returns=gross,
         weights=_read_dates(path / "weights.csv"),
         trades=_read_dates(path / "trades.csv"),
-        rebalances=_read_dates(path / "rebalances.csv").fillna({"reason": ""}),
+        rebalances=_read_dates(
+            path / "rebalances.csv", dtype={"reason": "string"}
+        ).fillna({"reason": ""}),
         forecasts=_read_dates(path / "forecasts.csv"),
         timings=json.loads(timings_path.read_text()) if timings_path.is_file() else {},
     )
