@@ -167,6 +167,12 @@ class OptimizerConfig:
         """Raise `ConfigError` naming the key of any bad value."""
         _check_range("optimizer.risk_aversion", self.risk_aversion, 1e-6, 1e6)
         _check_range("optimizer.cost_penalty_bps", self.cost_penalty_bps, 0, 10_000)
+        if self.objective == "max_sharpe" and self.cost_penalty_bps > 0:
+            # The Sharpe ratio is scale-free; a cost term cannot join its transform.
+            raise ConfigError(
+                "optimizer.cost_penalty_bps: must be 0 with objective 'max_sharpe' "
+                "(use a turnover limit in constraints instead)"
+            )
         if self.objective.startswith("target_") and self.target is None:
             raise ConfigError(f"optimizer.target: required by {self.objective!r}")
 
