@@ -534,12 +534,20 @@ class GARCHForecaster:
         )
 
 
+def _lstm(**params: object) -> Forecaster:
+    """The LSTM forecaster; JAX is imported only when one is asked for."""
+    from forecasting.lstm import LSTMForecaster
+
+    return LSTMForecaster(**params)
+
+
 # Registry of forecaster kinds for configs; a new kind is one entry here.
 FORECASTERS: dict[str, Callable[..., Forecaster]] = {
     "historical": HistoricalForecaster,
     "ewma": EWMAForecaster,
     "ledoit_wolf": LedoitWolfForecaster,
     "garch": GARCHForecaster,
+    "lstm": _lstm,
 }
 
 
