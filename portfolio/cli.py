@@ -18,6 +18,7 @@ from data.errors import DataError
 from portfolio.config import ConfigError
 from portfolio.errors import OptimizationError
 from portfolio.rebalance import add_parser as add_rebalance_parser
+from portfolio.sweep import add_parser as add_sweep_parser
 
 __all__ = ["main", "build_parser"]
 
@@ -205,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(handler=_report)
 
     add_rebalance_parser(commands)
+    add_sweep_parser(commands)
     return parser
 
 

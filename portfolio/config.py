@@ -86,6 +86,10 @@ class BacktestConfig:
             value = getattr(self, key)
             if value is not None:
                 _check_date(f"backtest.{key}", value)
+        if self.start and self.end and _timestamp(self.start) >= _timestamp(self.end):
+            raise ConfigError(
+                f"backtest.end: {self.end} is not after backtest.start {self.start}"
+            )
 
 
 @dataclass(frozen=True)
@@ -215,6 +219,12 @@ class RunConfig:
 def _check_range(key: str, value: float, low: float, high: float) -> None:
     if not low <= value <= high:
         raise ConfigError(f"{key}: {value!r} is outside [{low}, {high}]")
+
+
+def _timestamp(value: str):
+    import pandas as pd
+
+    return pd.Timestamp(value)
 
 
 def _check_date(key: str, value: str) -> None:

@@ -137,13 +137,31 @@ def model_strategy_name(config: RunConfig) -> str:
     return "lstm_mvo" if kind == "lstm" else f"{kind}_mvo"
 
 
+def _with_asset_groups(config: RunConfig) -> dict:
+    """Constraints, with group membership filled from the dataset's asset classes.
+
+    A config may bound groups (``groups: {us_equity: [0.3, 1]}``) without listing
+    every ticker's group when the data is a bundled dataset.
+    """
+    constraints = dict(config.optimizer.constraints)
+    if constraints.get("groups") and not constraints.get("asset_groups"):
+        if config.data.dataset is None:
+            raise data.DataError(
+                "optimizer.constraints.groups needs asset_groups for a price file",
+                hint="Map every ticker to its group under asset_groups",
+            )
+        classes = data.asset_classes(config.data.dataset)
+        constraints["asset_groups"] = {str(k): str(v) for k, v in classes.items()}
+    return constraints
+
+
 def build_strategies(config: RunConfig) -> list[Strategy]:
     """The strategies the config lists (the index is a benchmark column instead)."""
     opt = config.optimizer
     mvo = {
         "objective": opt.objective,
         "risk_aversion": opt.risk_aversion,
-        "constraints": opt.constraints,
+        "constraints": _with_asset_groups(config),
         "cost_penalty_bps": opt.cost_penalty_bps,
         "target": opt.target,
     }
