@@ -1,5 +1,5 @@
 # Two commands do all set-up on a fresh machine with only python3 and make:
-#   make run   - create .venv if absent, install, run the main job on bundled data
+#   make run   - create .venv if absent, install, run the default backtest on bundled data
 #   make test  - same set-up, then the whole test suite
 PYTHON ?= python3
 VENV := .venv
@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/portfolio datasets
+	$(BIN)/portfolio backtest --force
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
