@@ -16,7 +16,8 @@ Feature families (names as in :attr:`Features.names`):
 - ``ma_dist_{w}``: log distance of the price to its ``w``-day simple moving average.
 - ``mom_{w}``: log return over the last ``w`` days (1, 3 and 12 months).
 - ``history``: days since the asset's first price, capped at one year and divided by
-  252, so the model knows when the other features are still warming up.
+  252 (zero before it), so the model knows when the other features are still warming
+  up or missing.
 - ``volume_z``: z-score of log volume against its 63-day mean and std (only when
   volume is given).
 - Market-wide inputs, the same for every asset on a date: ``mkt_ret`` (equal-weight
@@ -134,6 +135,7 @@ def compute_features(
     log_price = np.log(prices.where(prices > 0))
     log_ret = log_price.diff()
 
+    names = feature_names(with_volume=volume is not None)
     columns: list[pd.DataFrame] = [log_ret]
     columns += [_rolling_std(log_ret, w) for w in VOL_WINDOWS]
     columns += [_rsi(prices, RSI_WINDOW)]
@@ -146,15 +148,19 @@ def compute_features(
     columns += _market_inputs(log_ret)
 
     values = np.stack([c.to_numpy(dtype=float) for c in columns], axis=-1)
-    # Before an asset's first price nothing is defined, including the market inputs
-    # broadcast to it: the dataset masks those cells.
+    # Where an asset has no price nothing is defined, not even the market inputs
+    # broadcast to it; only ``history`` stays defined (zero before the first price)
+    # so that the model can tell "no data yet" from "average data".
+    history = names.index("history")
+    kept = values[..., history].copy()
     values[~np.isfinite(prices.to_numpy(dtype=float))] = np.nan
+    values[..., history] = kept
     values[~np.isfinite(values)] = np.nan
     return Features(
         values=values.astype(np.float32),
         dates=pd.DatetimeIndex(prices.index),
         tickers=[str(c) for c in prices.columns],
-        names=feature_names(with_volume=volume is not None),
+        names=names,
     )
 
 
@@ -194,11 +200,10 @@ def _macd(
 
 
 def _history(prices: pd.DataFrame) -> pd.DataFrame:
-    """Days since the first price, capped at one year, in years."""
-    seen = prices.notna().cumsum()
-    started = seen > 0
-    days = (started.cumsum() - 1).clip(upper=HISTORY_CAP) / HISTORY_CAP
-    return days.where(started)
+    """Days since the first price, capped at one year, in years (0 before it)."""
+    started = prices.notna().cumsum() > 0
+    days = (started.cumsum() - 1).clip(lower=0, upper=HISTORY_CAP)
+    return days / HISTORY_CAP
 
 
 def _volume_z(volume: pd.DataFrame) -> pd.DataFrame:

@@ -50,7 +50,9 @@ class Forecast:
     def __post_init__(self) -> None:
         tickers = list(self.mu.index)
         if list(self.cov.index) != tickers or list(self.cov.columns) != tickers:
-            raise ValueError("Forecast.cov must be indexed by the tickers of mu, in order")
+            raise ValueError(
+                "Forecast.cov must be indexed by the tickers of mu in order"
+            )
         if (self.factors is None) != (self.idio is None):
             raise ValueError("Forecast.factors and Forecast.idio go together")
         if self.factors is not None:

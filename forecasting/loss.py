@@ -1,8 +1,8 @@
 """Training losses: factor-Gaussian negative log-likelihood and masked MSE.
 
-The model forecasts, for each sample date, horizon returns ``y ~ N(mu, Sigma)`` with
-``Sigma = B B^T + diag(d)`` (``B`` of shape (n_assets, k), ``d > 0``). The dense NLL costs
-O(n^3); with the Woodbury identity
+The model forecasts, for each sample date, horizon returns ``y ~ N(mu, Sigma)``
+with ``Sigma = B B^T + diag(d)`` (``B`` of shape (n_assets, k), ``d > 0``). The dense
+NLL costs O(n^3); with the Woodbury identity
 
     Sigma^-1 = D^-1 - D^-1 B C^-1 B^T D^-1,   C = I_k + B^T D^-1 B,
 

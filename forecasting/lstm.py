@@ -1,0 +1,455 @@
+"""``LSTMForecaster``: the factor LSTM behind the shared forecaster interface.
+
+``fit(prices)`` computes causal features, builds purged training and validation
+samples from data up to the last row, and trains :class:`~forecasting.model.FactorLSTM`
+(warm-started from the previous fit when asked). ``predict(prices)`` feeds the last
+``seq_len`` days of every asset to the model and returns a
+:class:`~forecasting.forecast.Forecast` with ``cov = B B^T + diag(d)``.
+
+Assets with short or no history at the decision date still get a forecast: their
+missing features are imputed at the training mean and the ``history`` feature tells
+the model how much data there is, so the forecast falls back towards what the model
+learnt for young assets. Assets with no price at all at ``as_of`` (not trading yet)
+also get one; it is up to the caller not to trade them.
+
+With ``loss="mse"`` only ``mu`` is trained (the seed-paper setup) and the covariance
+is a k-factor principal-component model of recent daily returns scaled to the horizon.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Literal
+
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+from flax import nnx
+
+from forecasting.checkpoint import (
+    load_checkpoint_metadata,
+    load_checkpoint_weights,
+    prices_fingerprint,
+    save_checkpoint,
+)
+from forecasting.dataset import FeatureScaler, build_training_data
+from forecasting.features import Features, compute_features
+from forecasting.forecast import Forecast
+from forecasting.model import IDIO_FLOOR, FactorLSTM, FactorOutput
+from forecasting.train import TrainConfig, TrainResult, train_model
+
+__all__ = ["LSTMForecaster"]
+
+_HYPERPARAMETERS = (
+    "horizon",
+    "seq_len",
+    "hidden",
+    "layers",
+    "factors",
+    "dropout",
+    "loss",
+    "max_epochs",
+    "batch_size",
+    "lr",
+    "weight_decay",
+    "patience",
+    "seed",
+    "lookback_days",
+    "warm_start",
+    "sample_every",
+    "val_fraction",
+    "impl",
+)
+
+
+class LSTMForecaster:
+    """Forecast horizon returns and their factor covariance with a shared LSTM.
+
+    Parameters
+    ----------
+    horizon : int, default 21
+        Trading days the forecast covers (targets are simple returns over it).
+    seq_len : int, default 63
+        Days of features the LSTM reads per asset.
+    hidden, layers : int, default 32, 1
+        LSTM size.
+    factors : int, default 5
+        Number of factors k of ``cov = B B^T + diag(d)``.
+    dropout : float, default 0.1
+    loss : {"nll", "mse"}, default "nll"
+        Factor-Gaussian NLL (mu and covariance), or MSE (mu only).
+    max_epochs, batch_size, patience : int, default 30, 256, 5
+        See :class:`~forecasting.train.TrainConfig`; ``batch_size`` counts asset x
+        date sequences.
+    lr, weight_decay : float, default 1e-3, 1e-4
+    seed : int, default 0
+    lookback_days : int, optional
+        Train on sample dates within the last ``lookback_days`` rows only (rolling
+        window); default all history (expanding window).
+    warm_start : bool, default True
+        Start a refit from the previous weights when the architecture matches.
+    sample_every : int, default 5
+        Keep one sample date every ``sample_every`` days: neighbouring samples share
+        almost all their target window, so denser sampling costs time, not information.
+    val_fraction : float, default 0.2
+        Share of sample dates in the validation block (0 disables early stopping).
+    impl : {"fused", "hoisted", "cell"}, default "fused"
+        LSTM implementation (see :mod:`forecasting.model`).
+
+    Attributes
+    ----------
+    model_ : FactorLSTM
+    scaler_ : FeatureScaler
+    feature_names_ : list of str
+    tickers_ : list of str
+        Columns of the prices the model was last fitted on.
+    fingerprint_ : str
+        sha256 of the training prices.
+    fit_date_ : pandas.Timestamp
+    history_ : TrainResult
+    fit_seconds_ : float
+    n_fits_ : int
+    """
+
+    def __init__(
+        self,
+        *,
+        horizon: int = 21,
+        seq_len: int = 63,
+        hidden: int = 32,
+        layers: int = 1,
+        factors: int = 5,
+        dropout: float = 0.1,
+        loss: Literal["nll", "mse"] = "nll",
+        max_epochs: int = 30,
+        batch_size: int = 256,
+        lr: float = 1e-3,
+        weight_decay: float = 1e-4,
+        patience: int = 5,
+        seed: int = 0,
+        lookback_days: int | None = None,
+        warm_start: bool = True,
+        sample_every: int = 5,
+        val_fraction: float = 0.2,
+        impl: Literal["fused", "hoisted", "cell"] = "fused",
+    ) -> None:
+        self.horizon = horizon
+        self.seq_len = seq_len
+        self.hidden = hidden
+        self.layers = layers
+        self.factors = factors
+        self.dropout = dropout
+        self.loss = loss
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.patience = patience
+        self.seed = seed
+        self.lookback_days = lookback_days
+        self.warm_start = warm_start
+        self.sample_every = sample_every
+        self.val_fraction = val_fraction
+        self.impl = impl
+        self._validate()
+
+    def _validate(self) -> None:
+        for name in ("horizon", "seq_len", "hidden", "layers", "factors"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.sample_every < 1:
+            raise ValueError(f"sample_every must be >= 1, got {self.sample_every}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        if self.lookback_days is not None and self.lookback_days <= self.horizon:
+            raise ValueError(
+                f"lookback_days must exceed horizon ({self.horizon}), "
+                f"got {self.lookback_days}"
+            )
+        self._train_config()  # validates loss, epochs, batch size, patience
+
+    def get_params(self) -> dict[str, Any]:
+        """Hyperparameters as a dict (scikit-learn style)."""
+        return {name: getattr(self, name) for name in _HYPERPARAMETERS}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"LSTMForecaster({args})"
+
+    def _train_config(self) -> TrainConfig:
+        return TrainConfig(
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            patience=self.patience,
+            seed=self.seed,
+            loss=self.loss,
+        )
+
+    def _new_model(self, n_features: int) -> FactorLSTM:
+        return FactorLSTM(
+            n_features,
+            hidden=self.hidden,
+            layers=self.layers,
+            factors=self.factors,
+            dropout=self.dropout,
+            impl=self.impl,
+            horizon=self.horizon,
+            rngs=nnx.Rngs(self.seed),
+        )
+
+    def _can_warm_start(self, feature_names: list[str]) -> bool:
+        return (
+            self.warm_start
+            and hasattr(self, "model_")
+            and self.feature_names_ == feature_names
+            and self._architecture == self._fitted_architecture
+        )
+
+    @property
+    def _architecture(self) -> dict[str, Any]:
+        keys = ("hidden", "layers", "factors", "dropout", "impl", "horizon")
+        return {key: getattr(self, key) for key in keys}
+
+    def fit(
+        self, prices: pd.DataFrame, volume: pd.DataFrame | None = None
+    ) -> LSTMForecaster:
+        """Train on prices up to their last row.
+
+        Parameters
+        ----------
+        prices : pandas.DataFrame of shape (n_dates, n_assets)
+            Daily prices up to the fit date; leading NaNs allowed.
+        volume : pandas.DataFrame, optional
+            Daily volume aligned with ``prices`` (adds the volume feature; then
+            ``predict`` needs volume too).
+
+        Returns
+        -------
+        LSTMForecaster
+            ``self``.
+
+        Raises
+        ------
+        ValueError
+            If there is not enough history for one training sample.
+        """
+        started = time.perf_counter()
+        _check_prices(prices)
+        features = compute_features(prices, volume)
+        data = build_training_data(
+            features,
+            prices,
+            horizon=self.horizon,
+            seq_len=self.seq_len,
+            every=self.sample_every,
+            lookback_days=self.lookback_days,
+            val_fraction=self.val_fraction,
+        )
+        if self._can_warm_start(features.names):
+            model = self.model_
+        else:
+            model = self._new_model(len(features.names))
+        # Dropout draws depend only on the seed and the fit count, not on what the
+        # model did before, so a run resumed from a checkpoint trains identically.
+        nnx.reseed(model, default=self.seed + 7919 * getattr(self, "n_fits_", 0))
+        self.history_: TrainResult = train_model(model, data, self._train_config())
+        self.model_: FactorLSTM = model
+        self.scaler_: FeatureScaler = data.scaler
+        self.feature_names_: list[str] = features.names
+        self.tickers_: list[str] = features.tickers
+        self.fingerprint_: str = prices_fingerprint(prices)
+        self.fit_date_: pd.Timestamp = pd.Timestamp(prices.index[-1])
+        self.n_fits_: int = getattr(self, "n_fits_", 0) + 1
+        self._fitted_architecture = self._architecture
+        self.fit_seconds_: float = time.perf_counter() - started
+        return self
+
+    def predict(
+        self, prices: pd.DataFrame, volume: pd.DataFrame | None = None
+    ) -> Forecast:
+        """Forecast the next ``horizon`` days after the last row of ``prices``.
+
+        Parameters
+        ----------
+        prices : pandas.DataFrame of shape (n_dates, n_assets)
+            Daily prices up to the decision date. Columns may differ from the fit
+            (the encoder is shared across assets).
+        volume : pandas.DataFrame, optional
+            Needed when the model was fitted with volume.
+
+        Returns
+        -------
+        Forecast
+            ``as_of`` = last date, ``mu``, ``cov``, ``factors`` (columns
+            ``factor_1..k``) and ``idio`` for every column of ``prices``.
+        """
+        if not hasattr(self, "model_"):
+            raise RuntimeError("LSTMForecaster.predict called before fit")
+        _check_prices(prices)
+        # Feature warm-ups reach back a year; a little more keeps the exponential
+        # averages (RSI, MACD) within 1e-6 of a full-history computation.
+        tail = prices.iloc[-(self.seq_len + 2 * 252 + 64) :]
+        tail_volume = None if volume is None else volume.reindex(tail.index)
+        features = compute_features(tail, tail_volume)
+        if features.names != self.feature_names_:
+            raise ValueError(
+                f"features {features.names} differ from the fit's "
+                f"{self.feature_names_}: pass volume to predict exactly when fit had it"
+            )
+        out = self.predict_features(features)
+        tickers = pd.Index(features.tickers)
+        mu = pd.Series(np.asarray(out.mu[0], dtype=float), index=tickers)
+        if self.loss == "mse":
+            loadings, idio = self._pca_factors(prices)
+        else:
+            loadings = np.asarray(out.loadings[0], dtype=float)
+            idio = np.asarray(out.idio[0], dtype=float)
+        factor_names = [f"factor_{j + 1}" for j in range(loadings.shape[1])]
+        return Forecast.from_factors(
+            as_of=pd.Timestamp(prices.index[-1]),
+            horizon=self.horizon,
+            mu=mu,
+            factors=pd.DataFrame(loadings, index=tickers, columns=factor_names),
+            idio=pd.Series(idio, index=tickers),
+        )
+
+    def predict_features(self, features: Features) -> FactorOutput:
+        """Run the model on the last ``seq_len`` rows of a feature cube.
+
+        Parameters
+        ----------
+        features : Features
+            At least one row; fewer than ``seq_len`` rows are padded at the front
+            with missing values.
+
+        Returns
+        -------
+        FactorOutput
+            With a leading dimension of one date.
+        """
+        window = features.values[-self.seq_len :]
+        if len(window) < self.seq_len:
+            pad = np.full(
+                (self.seq_len - len(window),) + window.shape[1:], np.nan, np.float32
+            )
+            window = np.concatenate([pad, window])
+        scaled = self.scaler_.transform(window)  # (L, N, F)
+        inputs = jnp.asarray(np.transpose(scaled, (1, 0, 2))[None])
+        self.model_.eval()
+        return _forward(self.model_, inputs)
+
+    def _pca_factors(self, prices: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        window = self.lookback_days or 1260
+        returns = np.log(prices.iloc[-window:].astype(float)).diff().iloc[1:]
+        sample = np.nan_to_num(returns.to_numpy(dtype=float))
+        cov = np.atleast_2d(np.cov(sample, rowvar=False)) * self.horizon
+        eigenvalues, eigenvectors = np.linalg.eigh(cov)
+        top = np.argsort(eigenvalues)[::-1][: self.factors]
+        loadings = eigenvectors[:, top] * np.sqrt(np.clip(eigenvalues[top], 0, None))
+        floor = IDIO_FLOOR * self.horizon / 21
+        idio = np.clip(np.diag(cov) - (loadings**2).sum(axis=1), floor, None)
+        return loadings, idio
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write a checkpoint folder (see :mod:`forecasting.checkpoint`)."""
+        if not hasattr(self, "model_"):
+            raise RuntimeError("LSTMForecaster.save called before fit")
+        metadata = {
+            "kind": "lstm",
+            "config": self.get_params(),
+            "n_features": len(self.feature_names_),
+            "feature_names": self.feature_names_,
+            "scaler": self.scaler_.to_dict(),
+            "tickers": self.tickers_,
+            "fingerprint": self.fingerprint_,
+            "fit_date": self.fit_date_.isoformat(),
+            "n_fits": self.n_fits_,
+            "train": {
+                key: value
+                for key, value in asdict(self.history_).items()
+                if key != "seconds"
+            },
+        }
+        save_checkpoint(path, self.model_, metadata)
+
+    def save_state(self, folder: str | os.PathLike[str]) -> None:
+        """Checkpoint the fitted state for a resumable backtest (if fitted)."""
+        if hasattr(self, "model_"):
+            self.save(folder)
+
+    def load_state(self, folder: str | os.PathLike[str]) -> None:
+        """Restore the state written by `save_state` into this forecaster."""
+        if not Path(folder).exists():
+            return
+        loaded = type(self).load(folder)
+        if loaded.get_params() != self.get_params():
+            raise ValueError(
+                f"checkpoint {folder} holds an LSTM with other hyperparameters"
+            )
+        fitted = {k: v for k, v in vars(loaded).items() if k.endswith("_")}
+        vars(self).update(fitted)
+        self._fitted_architecture = loaded._fitted_architecture
+
+    @classmethod
+    def load(
+        cls, path: str | os.PathLike[str], prices: pd.DataFrame | None = None
+    ) -> LSTMForecaster:
+        """Rebuild a fitted forecaster from a checkpoint folder.
+
+        Parameters
+        ----------
+        path : path-like
+        prices : pandas.DataFrame, optional
+            If given, must be the training prices: their fingerprint is checked.
+
+        Returns
+        -------
+        LSTMForecaster
+
+        Raises
+        ------
+        ValueError
+            If ``prices`` do not match the checkpoint's fingerprint.
+        """
+        metadata = load_checkpoint_metadata(path)
+        if prices is not None and prices_fingerprint(prices) != metadata["fingerprint"]:
+            raise ValueError(
+                f"checkpoint {path} was trained on different prices (fingerprint "
+                f"mismatch); pass the training prices or none"
+            )
+        forecaster = cls(**metadata["config"])
+        model = forecaster._new_model(metadata["n_features"])
+        load_checkpoint_weights(path, model)
+        model.eval()
+        forecaster.model_ = model
+        forecaster.scaler_ = FeatureScaler.from_dict(metadata["scaler"])
+        forecaster.feature_names_ = list(metadata["feature_names"])
+        forecaster.tickers_ = list(metadata["tickers"])
+        forecaster.fingerprint_ = metadata["fingerprint"]
+        forecaster.fit_date_ = pd.Timestamp(metadata["fit_date"])
+        forecaster.n_fits_ = int(metadata["n_fits"])
+        forecaster.history_ = TrainResult(**metadata["train"])
+        forecaster.fit_seconds_ = 0.0
+        forecaster._fitted_architecture = forecaster._architecture
+        return forecaster
+
+
+@nnx.jit
+def _forward(model: FactorLSTM, inputs: jnp.ndarray) -> FactorOutput:
+    return model(inputs)
+
+
+def _check_prices(prices: pd.DataFrame) -> None:
+    if not isinstance(prices, pd.DataFrame) or prices.shape[1] == 0:
+        raise ValueError("prices must be a DataFrame with at least one column")
+    if not isinstance(prices.index, pd.DatetimeIndex):
+        raise ValueError("prices must have a DatetimeIndex")
+    if len(prices) < 2:
+        raise ValueError("prices need at least two rows")

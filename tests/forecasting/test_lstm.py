@@ -1,0 +1,191 @@
+"""Tests of LSTMForecaster: the forecaster contract, determinism, checkpoints."""
+
+from __future__ import annotations
+
+import json
+
+import jax
+import numpy as np
+import pandas as pd
+import pytest
+from flax import nnx
+
+from forecasting.base import Forecaster
+from forecasting.dataset import build_training_data
+from forecasting.features import compute_features
+from forecasting.forecast import Forecast
+from forecasting.lstm import LSTMForecaster
+from forecasting.train import evaluate_loss
+
+# Tiny but complete: every code path, a few seconds per fit.
+SMALL = dict(
+    horizon=5,
+    seq_len=20,
+    hidden=8,
+    factors=2,
+    max_epochs=4,
+    batch_size=64,
+    patience=2,
+    sample_every=3,
+    seed=7,
+)
+
+
+def _synthetic_prices(n_days: int = 520, seed: int = 42) -> pd.DataFrame:
+    """Six assets driven by a common factor; the last one starts late."""
+    rng = np.random.default_rng(seed)
+    market = rng.normal(0.0004, 0.01, size=(n_days, 1))
+    betas = np.array([0.6, 0.9, 1.0, 1.1, 1.3, 0.8])
+    log_returns = market * betas + rng.normal(0, 0.012, size=(n_days, 6))
+    dates = pd.bdate_range("2015-01-02", periods=n_days)
+    prices = pd.DataFrame(
+        50 * np.exp(np.cumsum(log_returns, axis=0)),
+        index=dates,
+        columns=["AAA", "BBB", "CCC", "DDD", "EEE", "NEW"],
+    )
+    prices.iloc[:300, 5] = np.nan
+    return prices
+
+
+@pytest.fixture(scope="module")
+def prices() -> pd.DataFrame:
+    return _synthetic_prices()
+
+
+@pytest.fixture(scope="module")
+def fitted(prices: pd.DataFrame) -> LSTMForecaster:
+    return LSTMForecaster(**SMALL).fit(prices.iloc[:450])
+
+
+def test_forecast_contract(fitted: LSTMForecaster, prices: pd.DataFrame) -> None:
+    history = prices.iloc[:450]
+    forecast = fitted.predict(history)
+    assert isinstance(fitted, Forecaster)
+    assert isinstance(forecast, Forecast)
+    assert forecast.as_of == history.index[-1]
+    assert forecast.horizon == 5
+    assert forecast.tickers == list(prices.columns)
+    assert forecast.factors.shape == (6, 2)
+    assert (forecast.idio > 0).all()
+    cov = forecast.cov.to_numpy()
+    assert np.isfinite(cov).all() and np.linalg.eigvalsh(cov).min() > 0
+    assert np.isfinite(forecast.mu).all() and forecast.mu.abs().max() < 0.2
+    assert fitted.fit_date_ == history.index[-1]
+    assert fitted.tickers_ == list(prices.columns)
+    assert len(fitted.fingerprint_) == 64
+
+
+def test_same_seed_gives_identical_forecasts(
+    fitted: LSTMForecaster, prices: pd.DataFrame
+) -> None:
+    again = LSTMForecaster(**SMALL).fit(prices.iloc[:450])
+    first, second = fitted.predict(prices.iloc[:450]), again.predict(prices.iloc[:450])
+    np.testing.assert_array_equal(first.mu.to_numpy(), second.mu.to_numpy())
+    np.testing.assert_array_equal(first.cov.to_numpy(), second.cov.to_numpy())
+    assert fitted.history_.train_loss == again.history_.train_loss
+
+
+def test_early_stopping_keeps_the_best_validation_weights(
+    fitted: LSTMForecaster, prices: pd.DataFrame
+) -> None:
+    history = fitted.history_
+    assert 1 <= history.best_epoch <= history.epochs_run <= SMALL["max_epochs"]
+    assert history.best_val_loss == min(history.val_loss)
+    data = build_training_data(
+        compute_features(prices.iloc[:450]),
+        prices.iloc[:450],
+        horizon=5,
+        seq_len=20,
+        every=3,
+    )
+    restored = evaluate_loss(fitted.model_, data.validation)
+    np.testing.assert_allclose(restored, history.best_val_loss, rtol=1e-5)
+
+
+def test_checkpoint_round_trip(
+    fitted: LSTMForecaster, prices: pd.DataFrame, tmp_path
+) -> None:
+    fitted.save(tmp_path / "model")
+    loaded = LSTMForecaster.load(tmp_path / "model", prices=prices.iloc[:450])
+    before, after = fitted.predict(prices), loaded.predict(prices)
+    np.testing.assert_array_equal(before.mu.to_numpy(), after.mu.to_numpy())
+    np.testing.assert_array_equal(before.cov.to_numpy(), after.cov.to_numpy())
+    assert loaded.get_params() == fitted.get_params()
+    # Safe format: plain arrays and JSON, nothing pickled.
+    with np.load(tmp_path / "model" / "weights.npz", allow_pickle=False) as weights:
+        assert all(weights[key].dtype == np.float32 for key in weights.files)
+    meta = json.loads((tmp_path / "model" / "checkpoint.json").read_text())
+    assert meta["fingerprint"] == fitted.fingerprint_
+    assert meta["feature_names"] == fitted.feature_names_
+    assert meta["tickers"] == fitted.tickers_
+    with pytest.raises(ValueError, match="fingerprint"):
+        LSTMForecaster.load(tmp_path / "model", prices=prices.iloc[:449])
+    fitted.save(tmp_path / "model")  # replacing a checkpoint is fine
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError):
+        fitted.save(tmp_path / "other")
+
+
+def _params(forecaster: LSTMForecaster) -> list[np.ndarray]:
+    state = nnx.state(forecaster.model_, nnx.Param)
+    return [np.asarray(leaf) for leaf in jax.tree.leaves(state)]
+
+
+def test_warm_start_continues_from_previous_weights(prices: pd.DataFrame) -> None:
+    # With a zero learning rate a refit cannot move the weights, which exposes
+    # where it started from.
+    warm = LSTMForecaster(**SMALL).fit(prices.iloc[:450])
+    trained = _params(warm)
+    model = warm.model_
+    warm.lr = 0.0
+    warm.fit(prices)
+    assert warm.model_ is model and warm.n_fits_ == 2
+    for after, before in zip(_params(warm), trained, strict=True):
+        np.testing.assert_array_equal(after, before)
+
+    cold = LSTMForecaster(**{**SMALL, "warm_start": False}).fit(prices.iloc[:450])
+    cold.lr = 0.0
+    cold.fit(prices)
+    fresh = LSTMForecaster(**SMALL)._new_model(len(cold.feature_names_))
+    initial = jax.tree.leaves(nnx.state(fresh, nnx.Param))
+    for after, init in zip(_params(cold), initial, strict=True):
+        np.testing.assert_array_equal(after, init)
+
+
+def test_assets_with_little_or_no_history(
+    fitted: LSTMForecaster, prices: pd.DataFrame
+) -> None:
+    history = prices.iloc[:450].copy()
+    history["FRESH"] = np.nan
+    history.iloc[-8:, -1] = 20.0 * np.exp(np.linspace(0, 0.02, 8))
+    history["NOT_YET"] = np.nan
+    forecast = fitted.predict(history)
+    assert forecast.tickers[-2:] == ["FRESH", "NOT_YET"]
+    assert np.isfinite(forecast.mu).all()
+    assert np.isfinite(forecast.cov.to_numpy()).all()
+    assert (forecast.idio > 0).all()
+
+
+def test_mean_only_setup(prices: pd.DataFrame) -> None:
+    forecaster = LSTMForecaster(**{**SMALL, "loss": "mse", "max_epochs": 2})
+    forecast = forecaster.fit(prices.iloc[:450]).predict(prices.iloc[:450])
+    cov = forecast.cov.to_numpy()
+    assert np.isfinite(forecast.mu).all()
+    assert np.linalg.eigvalsh(cov).min() > 0
+    # The covariance is a factor model of recent daily returns, scaled to the horizon.
+    daily_var = np.log(prices.iloc[:450, 0]).diff().var()
+    assert 0.5 < cov[0, 0] / (5 * daily_var) < 2.0
+
+
+def test_errors(prices: pd.DataFrame) -> None:
+    with pytest.raises(RuntimeError, match="before fit"):
+        LSTMForecaster(**SMALL).predict(prices)
+    with pytest.raises(ValueError, match="seq_len"):
+        LSTMForecaster(**SMALL).fit(prices.iloc[:20])
+    with pytest.raises(ValueError, match="loss"):
+        LSTMForecaster(loss="mae")
+    with pytest.raises(ValueError, match="dropout"):
+        LSTMForecaster(dropout=1.5)
+    assert "hidden=32" in repr(LSTMForecaster())
