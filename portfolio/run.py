@@ -114,6 +114,9 @@ def make_model_forecaster(config: RunConfig) -> Forecaster:
     spec = config.forecaster
     if spec.kind == "lstm":
         params = {**vars(spec.model), **vars(spec.train), "horizon": spec.horizon}
+        # The LSTM trains on the last lookback_days of the history it is given,
+        # which keeps each retrain's cost flat over a long backtest.
+        params["lookback_days"] = spec.lookback_days
     else:
         params = {"horizon": spec.horizon, "lookback": spec.lookback_days}
     return make_forecaster(spec.kind, **params)
