@@ -1,4 +1,4 @@
-"""Markowitz mean-variance optimizer, compiled once in cvxpy and re-solved cheaply.
+"""Markowitz mean-variance optimizer: validated inputs in, optimal weights out.
 
 Terms (see also :mod:`portfolio.constraints`):
 
@@ -17,36 +17,26 @@ Objectives: ``utility``; ``min_variance`` (``(gamma/2) w^T cov w + costs``);
 ``max_sharpe`` (homogenised: ``y = k w``, min ``y^T cov y`` with
 ``(mu - rf)^T y = 1`` and every constraint scaled by ``k``).
 
-Compile once: the numbers of a problem (mu, the covariance factor, bounds, group
-limits, previous weights, costs, targets) are ``cp.Parameter`` s, so a problem is
-built per *structure* (:class:`ProblemSpec`: objective, size, risk form and which
-constraints are present) and kept in a small LRU cache; a loop of :func:`optimize`
-calls only sets parameter values and re-solves. Risk is written
-``sum_squares(U @ w)`` with ``U`` the upper-triangular Cholesky factor
-(``cov = U^T U``), or ``sum_squares(B^T w) + d^T w^2`` in factor form; both are
-DPP, unlike ``quad_form(w, Parameter)``. Risk aversion stays out of the structure:
-the utility objective is divided by ``gamma * unit`` (same minimiser), where
-``unit`` is the mean asset variance in which the problem is expressed so that
-solver tolerances mean the same for daily or annual inputs.
-
-Solving: a chain of solvers (:data:`DEFAULT_SOLVERS`) is tried until one returns an
-accurate answer; infeasibility and unboundedness become ``InfeasibleError`` and
+This module validates and aligns the inputs, turns them into the parameter values
+of a problem compiled once per structure (:mod:`portfolio.problem`, re-solved
+through :mod:`portfolio.fastsolve`) and reports the result. Risk aversion stays out
+of the structure: the utility objective is divided by ``gamma * unit`` (same
+minimiser), where ``unit`` is the mean asset variance in which the problem is
+expressed so that solver tolerances mean the same for daily or annual inputs.
+Infeasibility and unboundedness become ``InfeasibleError`` and
 ``OptimizationError`` (:mod:`portfolio.errors`) with the active constraints in
-words. Solves are not warm-started, so the weights are a pure function of the
-inputs (a rerun reproduces them bit for bit).
+words.
 """
 
 from __future__ import annotations
 
 import math
-import threading
 import warnings
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from types import MappingProxyType
-from typing import Any, Literal, NamedTuple, get_args
+from typing import Any
 
 import cvxpy as cp
 import numpy as np
@@ -59,6 +49,22 @@ from portfolio.errors import (
     CovarianceRepairWarning,
     InfeasibleError,
     OptimizationError,
+)
+from portfolio.problem import (
+    DEFAULT_SOLVER_OPTIONS,
+    DEFAULT_SOLVERS,
+    OBJECTIVES,
+    CacheInfo,
+    MarkowitzProblem,
+    Objective,
+    ProblemSpec,
+    SolveOutcome,
+    cached_problem,
+    clear_problem_cache,
+    default_chain,
+    installed_solvers,
+    problem_cache_info,
+    problem_for,
 )
 
 __all__ = [
@@ -85,48 +91,11 @@ __all__ = [
     "problem_cache_info",
 ]
 
-Objective = Literal[
-    "utility", "min_variance", "max_sharpe", "target_return", "target_volatility"
-]
-OBJECTIVES: tuple[str, ...] = get_args(Objective)
-
 CovarianceInput = pd.DataFrame | tuple[pd.DataFrame, pd.Series]
 """A full covariance DataFrame, or the factor form ``(B, d)``."""
 
-DEFAULT_SOLVERS: tuple[str, ...] = ("CLARABEL", "OSQP", "SCS")
-"""Default fallback chain: interior point, ADMM (QPs only), then SCS.
-
-For a plain QP (no turnover, cost or leverage term, no volatility target) with a
-full covariance of 50 or more assets OSQP moves to the front: the Cholesky factor
-makes the KKT system dense, which the interior point factorises at every one of its
-~10 iterations and OSQP only two or three times, and OSQP's polishing step (the
-exact solution on the active set it found) keeps the weights as accurate. An OSQP
-answer that was not polished counts as inaccurate and the next solver is tried.
-L1 terms make polishing fail often, and on small or factor-form problems fixed
-costs dominate, so CLARABEL leads there.
-"""
-
-# CLARABEL: tight enough for weights within ~1e-6 of the exact solution; the extra
-# digits cost the interior point one or two iterations.
-DEFAULT_SOLVER_OPTIONS: Mapping[str, Mapping[str, Any]] = MappingProxyType(
-    {
-        "CLARABEL": MappingProxyType(
-            {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10}
-        ),
-        "OSQP": MappingProxyType(
-            # Loose eps is enough: an answer only counts once polishing made it
-            # exact; a capped iteration count hands hard cases on quickly.
-            {"eps_abs": 1e-6, "eps_rel": 1e-6, "polishing": True, "max_iter": 10_000}
-        ),
-        "SCS": MappingProxyType({"eps_abs": 1e-7, "eps_rel": 1e-7}),
-    }
-)
-
 ZERO_WEIGHT = 1e-9
 """Weights smaller than this in absolute value are reported as exactly 0."""
-
-CACHE_SIZE = 32
-"""Compiled problems kept by :func:`optimize` (least recently used dropped)."""
 
 # An open side of a bound inside a constraint that other assets need: a limit no
 # portfolio reaches, so one compiled problem serves any pattern of open bounds.
@@ -135,56 +104,10 @@ _NO_BOUND = 1e6
 _PSD_RTOL = 1e-10
 _SYMMETRY_RTOL = 1e-8
 _MIN_SCALE = 1e-12
-
-_Budget = Literal["equal", "at_most", "free"]
-
-_QP_ONLY_SOLVERS = frozenset({"OSQP"})
-_DENSE_QP_ASSETS = 50  # from here OSQP beats CLARABEL on full covariances
-_CERTIFYING_SOLVERS = frozenset({"CLARABEL"})
-_FAILURES = {
-    "infeasible": (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE),
-    "unbounded": (cp.UNBOUNDED, cp.UNBOUNDED_INACCURATE),
-}
+_DEFAULT_CONSTRAINTS = Constraints()  # long-only, fully invested; frozen, so shared
 
 
 # --------------------------------------------------------------------- results
-
-
-@dataclass(frozen=True)
-class ProblemSpec:
-    """The structure of a compiled problem, used as its cache key.
-
-    Everything that changes the shape of the cvxpy problem is here; every number
-    (mu, covariance, bounds, limits, targets) is a parameter and is not.
-
-    Attributes
-    ----------
-    objective : str
-        One of :data:`OBJECTIVES`, or ``"max_return"`` (used by the frontier).
-    n_assets : int
-        Number of assets.
-    n_factors : int or None
-        Factors k of the factor form; ``None`` for a full covariance.
-    budget : {"equal", "at_most", "free"}
-        ``sum(w) == budget``, ``sum(w) <= budget`` or no budget constraint.
-    lower_bounds, upper_bounds : bool
-        Whether any asset has a lower/upper weight limit.
-    n_groups : int
-        Number of bounded groups.
-    leverage, turnover, costs : bool
-        Whether a gross-leverage limit, a turnover limit and a cost term are on.
-    """
-
-    objective: str
-    n_assets: int
-    n_factors: int | None
-    budget: _Budget
-    lower_bounds: bool
-    upper_bounds: bool
-    n_groups: int
-    leverage: bool
-    turnover: bool
-    costs: bool
 
 
 @dataclass(frozen=True)
@@ -267,337 +190,6 @@ class Frontier:
         )
 
 
-class CacheInfo(NamedTuple):
-    """Statistics of the compiled-problem cache (as ``functools.lru_cache``)."""
-
-    hits: int
-    misses: int
-    maxsize: int
-    currsize: int
-
-
-# -------------------------------------------------------------- compiled problem
-
-
-class MarkowitzProblem:
-    """One cvxpy problem compiled for a :class:`ProblemSpec`, re-solved with new data.
-
-    Parameters
-    ----------
-    spec : ProblemSpec
-        Structure to build.
-
-    Attributes
-    ----------
-    spec : ProblemSpec
-    problem : cvxpy.Problem
-        The DPP problem; cvxpy caches its canonicalisation after the first solve.
-    parameters : dict of str -> cvxpy.Parameter
-        Every number of the problem, by name.
-    """
-
-    def __init__(self, spec: ProblemSpec) -> None:
-        self.spec = spec
-        self.parameters: dict[str, cp.Parameter] = {}
-        self._weights = cp.Variable(spec.n_assets, name="weights")
-        # The Sharpe transform solves for y = k w with a free scale k >= 0.
-        self._scale = (
-            cp.Variable(nonneg=True, name="scale")
-            if spec.objective == "max_sharpe"
-            else None
-        )
-        self._lock = threading.Lock()
-        objective, constraints = self._formulate()
-        self.problem = cp.Problem(objective, constraints)
-        if not self.problem.is_dpp():  # not `assert`: must hold under python -O
-            raise RuntimeError(f"internal error: the problem for {spec} is not DPP")
-        # One cvxpy Problem per solver, sharing variables and parameters: cvxpy
-        # keeps one compiled chain per Problem, so a fallback solver must not
-        # evict the primary solver's compilation.
-        self._per_solver: dict[str, cp.Problem] = {}
-
-    def solve(
-        self,
-        values: Mapping[str, np.ndarray | float],
-        solvers: Sequence[str],
-        solver_options: Mapping[str, Mapping[str, Any]],
-    ) -> _Outcome:
-        """Set every parameter and solve, trying each solver until one succeeds.
-
-        Parameters
-        ----------
-        values : mapping of str -> array or float
-            A value for every entry of :attr:`parameters`.
-        solvers : sequence of str
-            cvxpy solver names, tried in order.
-        solver_options : mapping of solver name -> options
-            Options passed to that solver (on top of the defaults).
-
-        Returns
-        -------
-        _Outcome
-            Weights of shape (n_assets,) or ``None``, with what each solver said.
-        """
-        if values.keys() != self.parameters.keys():
-            raise RuntimeError(
-                f"internal error: parameters {sorted(self.parameters)} got values "
-                f"for {sorted(values)}"
-            )
-        with self._lock:  # parameters and solver caches are shared state
-            for name, value in values.items():
-                self.parameters[name].value = value
-            return self._solve_chain(solvers, solver_options)
-
-    # ------------------------------------------------------------ formulation
-
-    def _parameter(self, name: str, shape: tuple[int, ...] = (), **attrs: bool) -> Any:
-        parameter = cp.Parameter(shape, name=name, **attrs)
-        self.parameters[name] = parameter
-        return parameter
-
-    def _scaled(self, rhs: Any) -> Any:
-        """Right-hand side of a constraint; scaled by k in the Sharpe transform."""
-        return rhs if self._scale is None else rhs * self._scale
-
-    def _risk(self) -> Any:
-        spec, w = self.spec, self._weights
-        n = spec.n_assets
-        if spec.n_factors is None:
-            # Only the n(n+1)/2 entries of the triangular factor are parameters:
-            # half the nonzeros of a dense factor, so the solver works half as hard.
-            upper = cp.vec_to_upper_tri(
-                self._parameter("cov_factor", (n * (n + 1) // 2,))
-            )
-            return cp.sum_squares(upper @ w)
-        loadings = self._parameter("loadings", (n, spec.n_factors))
-        idio = self._parameter("idio", (n,), nonneg=True)
-        # d enters the quadratic term's diagonal directly; sum_squares(sqrt(d) * w)
-        # would add n auxiliary variables and n equality rows.
-        return cp.sum_squares(loadings.T @ w) + idio @ cp.square(w)
-
-    def _portfolio_constraints(self) -> list[Any]:
-        spec, w, param = self.spec, self._weights, self._parameter
-        n, m = spec.n_assets, spec.n_groups
-        constraints = []
-        if spec.budget == "equal":
-            constraints.append(cp.sum(w) == self._scaled(param("budget")))
-        elif spec.budget == "at_most":
-            constraints.append(cp.sum(w) <= self._scaled(param("budget")))
-        if spec.lower_bounds:
-            constraints.append(w >= self._scaled(param("lower", (n,))))
-        if spec.upper_bounds:
-            constraints.append(w <= self._scaled(param("upper", (n,))))
-        if m:
-            exposure = param("group_matrix", (m, n)) @ w
-            constraints.append(exposure >= self._scaled(param("group_lower", (m,))))
-            constraints.append(exposure <= self._scaled(param("group_upper", (m,))))
-        if spec.leverage:
-            limit = param("max_leverage", nonneg=True)
-            constraints.append(cp.norm1(w) <= self._scaled(limit))
-        return constraints
-
-    def _trading(self, constraints: list[Any]) -> Any:
-        """Trade variable, turnover limit and cost term (0 when neither is on)."""
-        spec = self.spec
-        if not (spec.turnover or spec.costs):
-            return 0
-        n = spec.n_assets
-        # trades = w - w_prev as a variable keeps kappa @ |trades| DPP
-        # (a parameter times abs(w - parameter) is not).
-        trades = cp.Variable(n, name="trades")
-        prev = self._parameter("prev_weights", (n,))
-        constraints.append(self._weights - trades == self._scaled(prev))
-        if spec.turnover:
-            limit = self._parameter("trade_limit", nonneg=True)
-            constraints.append(cp.norm1(trades) <= self._scaled(limit))
-        if spec.costs:
-            return self._parameter("cost", (n,), nonneg=True) @ cp.abs(trades)
-        return 0
-
-    def _formulate(self) -> tuple[cp.Minimize, list[Any]]:
-        spec, w = self.spec, self._weights
-        n = spec.n_assets
-        risk = self._risk()
-        constraints = self._portfolio_constraints()
-        costs = self._trading(constraints)
-        objective = spec.objective
-        if objective == "utility":
-            goal = 0.5 * risk - self._parameter("mu", (n,)) @ w + costs
-        elif objective == "min_variance":
-            goal = 0.5 * risk + costs
-        elif objective == "target_return":
-            goal = 0.5 * risk + costs
-            constraints.append(
-                self._parameter("mu", (n,)) @ w >= self._parameter("target")
-            )
-        elif objective == "target_volatility":
-            goal = -self._parameter("mu", (n,)) @ w + costs
-            constraints.append(risk <= self._parameter("target", nonneg=True))
-        elif objective == "max_sharpe":
-            goal = risk
-            constraints.append(self._parameter("mu", (n,)) @ w == 1)
-        elif objective == "max_return":
-            goal = -self._parameter("mu", (n,)) @ w
-        else:
-            raise ValueError(
-                f"unknown objective {objective!r}; use one of {OBJECTIVES}"
-            )
-        return cp.Minimize(goal), constraints
-
-    # ---------------------------------------------------------------- solving
-
-    def _solve_chain(
-        self,
-        solvers: Sequence[str],
-        solver_options: Mapping[str, Mapping[str, Any]],
-    ) -> _Outcome:
-        attempts: list[str] = []
-        inaccurate: _Outcome | None = None
-        verdict = None
-        for solver in solvers:
-            if (
-                solver in _QP_ONLY_SOLVERS
-                and self.spec.objective == "target_volatility"
-            ):
-                continue  # a volatility limit is a second-order cone, not a QP
-            problem = self._problem_for(solver)
-            error = _run_solver(problem, solver, solver_options.get(solver, {}))
-            if error is not None:
-                attempts.append(f"{solver}: error ({error})")
-                continue
-            status = problem.status
-            attempts.append(f"{solver}: {status}")
-            if status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
-                weights = self._weights_value()
-                if weights is None:
-                    attempts[-1] += " but the Sharpe scale k collapsed to 0"
-                elif status == cp.OPTIMAL and _polished(problem, solver):
-                    return _Outcome(weights, solver, status, attempts, None)
-                elif inaccurate is None:
-                    if status == cp.OPTIMAL:
-                        attempts[-1] += " without polishing (tolerance accuracy)"
-                    inaccurate = _Outcome(
-                        weights, solver, cp.OPTIMAL_INACCURATE, attempts, None
-                    )
-                continue
-            for failure, statuses in _FAILURES.items():
-                if status in statuses:
-                    # Trust a certificate from an interior-point solver, or two
-                    # solvers that agree; otherwise let the next solver confirm.
-                    if verdict == failure or (
-                        solver in _CERTIFYING_SOLVERS and status == statuses[0]
-                    ):
-                        return _Outcome(None, "", "", attempts, failure)
-                    verdict = failure
-        if inaccurate is not None:
-            return inaccurate
-        return _Outcome(None, "", "", attempts, verdict)
-
-    def _problem_for(self, solver: str) -> cp.Problem:
-        if not self._per_solver:
-            self._per_solver[solver] = self.problem  # the first solver used
-        problem = self._per_solver.get(solver)
-        if problem is None:
-            problem = cp.Problem(self.problem.objective, self.problem.constraints)
-            self._per_solver[solver] = problem
-        return problem
-
-    def _weights_value(self) -> np.ndarray | None:
-        weights = self._weights.value
-        if weights is None:
-            return None
-        if self._scale is None:
-            return np.array(weights, dtype=float)  # a copy: the next solve reuses it
-        scale = self._scale.value
-        if scale is None or scale <= _MIN_SCALE:
-            return None
-        return np.asarray(weights, dtype=float) / float(scale)
-
-
-@dataclass(frozen=True)
-class _Outcome:
-    """What a chain of solvers produced: weights, or why there are none."""
-
-    weights: np.ndarray | None
-    solver: str
-    status: str
-    attempts: list[str]
-    verdict: str | None  # "infeasible" | "unbounded" | None
-
-
-# ------------------------------------------------------------------------ cache
-
-
-class _ProblemCache:
-    """LRU cache of compiled problems keyed by :class:`ProblemSpec`."""
-
-    def __init__(self, maxsize: int) -> None:
-        self.maxsize = maxsize
-        self._problems: OrderedDict[ProblemSpec, MarkowitzProblem] = OrderedDict()
-        self._lock = threading.Lock()
-        self._hits = 0
-        self._misses = 0
-
-    def get(self, spec: ProblemSpec) -> MarkowitzProblem:
-        with self._lock:
-            problem = self._problems.get(spec)
-            if problem is not None:
-                self._problems.move_to_end(spec)
-                self._hits += 1
-                return problem
-            self._misses += 1
-        built = MarkowitzProblem(spec)  # outside the lock: building takes a while
-        with self._lock:
-            problem = self._problems.setdefault(spec, built)
-            self._problems.move_to_end(spec)
-            while len(self._problems) > self.maxsize:
-                self._problems.popitem(last=False)
-        return problem
-
-    def peek(self, spec: ProblemSpec) -> MarkowitzProblem | None:
-        with self._lock:
-            return self._problems.get(spec)
-
-    def info(self) -> CacheInfo:
-        with self._lock:
-            return CacheInfo(
-                self._hits, self._misses, self.maxsize, len(self._problems)
-            )
-
-    def clear(self) -> None:
-        with self._lock:
-            self._problems.clear()
-            self._hits = self._misses = 0
-
-
-_CACHE = _ProblemCache(CACHE_SIZE)
-
-
-def problem_cache_info() -> CacheInfo:
-    """Hits, misses and size of the compiled-problem cache used by :func:`optimize`."""
-    return _CACHE.info()
-
-
-def clear_problem_cache() -> None:
-    """Drop every compiled problem and reset the cache statistics."""
-    _CACHE.clear()
-
-
-def cached_problem(spec: ProblemSpec) -> MarkowitzProblem | None:
-    """The compiled problem for ``spec`` if the cache holds it (statistics unchanged).
-
-    Parameters
-    ----------
-    spec : ProblemSpec
-        E.g. ``OptimizationResult.spec``.
-
-    Returns
-    -------
-    MarkowitzProblem or None
-    """
-    return _CACHE.peek(spec)
-
-
 # ----------------------------------------------------------------------- inputs
 
 
@@ -648,7 +240,7 @@ def _prepare(
     constraints: Constraints | Mapping[str, Any] | None,
     prev_weights: pd.Series | None,
 ) -> _Inputs:
-    tickers = _validate_mu(mu)
+    tickers, mu_values = _checked_values(mu, "mu")
     if isinstance(cov, pd.DataFrame):
         risk = _full_risk(cov, tickers)
     elif isinstance(cov, tuple) and len(cov) == 2:
@@ -658,15 +250,22 @@ def _prepare(
             "cov must be a covariance DataFrame or a (loadings DataFrame, idio "
             f"Series) tuple, got {type(cov).__name__}"
         )
-    if not isinstance(constraints, Constraints):
+    if constraints is None:
+        constraints = _DEFAULT_CONSTRAINTS
+    elif not isinstance(constraints, Constraints):
         constraints = Constraints.from_dict(constraints)
     resolved = constraints.resolve(tuple(tickers.tolist()))  # fast on Arrow strings
     prev, sold = _previous_weights(prev_weights, tickers)
     check_feasibility(resolved, prev, sold)
-    return _Inputs(tickers, mu.to_numpy(dtype=float), risk, resolved, prev, sold)
+    return _Inputs(tickers, mu_values, risk, resolved, prev, sold)
 
 
 def _validate_mu(mu: pd.Series, what: str = "mu") -> pd.Index:
+    return _checked_values(mu, what)[0]
+
+
+def _checked_values(mu: pd.Series, what: str) -> tuple[pd.Index, np.ndarray]:
+    """The tickers and float values of a Series of one number per asset."""
     if not isinstance(mu, pd.Series):
         raise TypeError(f"{what} must be a pandas Series by ticker, got {type(mu)}")
     if mu.empty:
@@ -681,7 +280,7 @@ def _validate_mu(mu: pd.Series, what: str = "mu") -> pd.Index:
             f"{what} is NaN or infinite for {mu.index[bad].tolist()}; drop those "
             "assets or fix the input before optimizing"
         )
-    return mu.index
+    return mu.index, values
 
 
 def _align(frame: pd.DataFrame | pd.Series, tickers: pd.Index, what: str) -> Any:
@@ -690,7 +289,7 @@ def _align(frame: pd.DataFrame | pd.Series, tickers: pd.Index, what: str) -> Any
     square = what == "cov"
     if square:
         axes.append(("columns", frame.columns))
-    if all(axis.equals(tickers) for _, axis in axes):
+    if all(axis is tickers or axis.equals(tickers) for _, axis in axes):
         return frame
     for name, axis in axes:
         missing = [t for t in tickers if t not in axis]
@@ -915,29 +514,8 @@ def _settings(
     )
 
 
-@lru_cache(maxsize=1)
-def _installed_solvers() -> frozenset[str]:
-    # cvxpy probes imports on every call (milliseconds); solvers do not come and go.
-    return frozenset(cp.installed_solvers())
-
-
-def _default_chain(spec: ProblemSpec) -> tuple[str, ...]:
-    chain = DEFAULT_SOLVERS
-    plain_qp = not (
-        spec.turnover
-        or spec.costs
-        or spec.leverage
-        or spec.objective == "target_volatility"
-    )
-    dense = spec.n_factors is None and spec.n_assets >= _DENSE_QP_ASSETS
-    if plain_qp and dense:  # see DEFAULT_SOLVERS
-        chain = ("OSQP", *(s for s in chain if s != "OSQP"))
-    installed = _installed_solvers()
-    return tuple(s for s in chain if s in installed)
-
-
 def _solver_chain(solvers: Sequence[str] | None) -> tuple[str, ...] | None:
-    installed = _installed_solvers()
+    installed = installed_solvers()
     if solvers is None:
         return None
     if isinstance(solvers, str):
@@ -958,7 +536,7 @@ def _spec(inputs: _Inputs, settings: _Settings) -> ProblemSpec:
     rc = inputs.resolved
     c = rc.constraints
     if c.budget is None:
-        budget: _Budget = "free"
+        budget = "free"
     else:
         budget = "at_most" if c.allow_cash else "equal"
     if settings.objective == "max_sharpe" and (budget != "equal" or c.budget <= 0):
@@ -979,41 +557,6 @@ def _spec(inputs: _Inputs, settings: _Settings) -> ProblemSpec:
         turnover=c.turnover is not None,
         costs=settings.cost is not None and settings.objective != "max_return",
     )
-
-
-def _run_solver(
-    problem: cp.Problem, solver: str, options: Mapping[str, Any]
-) -> str | None:
-    """Solve ``problem`` with one solver; the error text if the solver raised."""
-    options = {**DEFAULT_SOLVER_OPTIONS.get(solver, {}), **options}
-    try:
-        with warnings.catch_warnings():
-            # cvxpy warns on inaccurate solutions; the chain handles those.
-            warnings.filterwarnings("ignore", "Solution may be inaccurate", UserWarning)
-            # No warm start: it saves ~1 ms on small problems but makes the weights
-            # depend on earlier calls (in the last bits), and a rerun or resumed
-            # backtest must reproduce them exactly.
-            problem.solve(solver=solver, warm_start=False, **options)
-    except (cp.error.SolverError, ValueError, ArithmeticError) as exc:
-        return _first_line(exc)
-    return None
-
-
-def _polished(problem: cp.Problem, solver: str) -> bool:
-    """False when OSQP stopped at its (loose) tolerance without polishing.
-
-    OSQP's polishing solves the KKT system of the active set it found, which gives
-    interior-point accuracy; without it the weights are only good to ``eps``.
-    """
-    if solver != "OSQP":
-        return True
-    info = getattr(problem.solver_stats.extra_stats, "info", None)
-    return getattr(info, "status_polish", 1) == 1
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _open_to_big(values: np.ndarray) -> np.ndarray:
@@ -1071,10 +614,10 @@ def _parameter_values(
 def _solve(inputs: _Inputs, settings: _Settings) -> OptimizationResult:
     _check_sharpe_possible(inputs, settings)
     spec = _spec(inputs, settings)
-    problem = _CACHE.get(spec)
+    problem = problem_for(spec)
     outcome = problem.solve(
         _parameter_values(spec, inputs, settings),
-        settings.solvers or _default_chain(spec),
+        settings.solvers or default_chain(spec),
         settings.solver_options,
     )
     if outcome.weights is None:
@@ -1118,7 +661,7 @@ def _check_sharpe_possible(inputs: _Inputs, settings: _Settings) -> None:
         )
 
 
-def _failure(outcome: _Outcome, inputs: _Inputs, settings: _Settings) -> Exception:
+def _failure(outcome: SolveOutcome, inputs: _Inputs, settings: _Settings) -> Exception:
     said = "; ".join(outcome.attempts) or "no solver ran"
     active = "; ".join(inputs.resolved.describe()) or "none"
     if outcome.verdict == "infeasible":
@@ -1232,7 +775,8 @@ def markowitz(
         cvxpy solvers tried in order; default :data:`DEFAULT_SOLVERS` (reordered
         by problem structure).
     solver_options : mapping of solver name -> options, optional
-        Extra options per solver, over :data:`DEFAULT_SOLVER_OPTIONS`.
+        Extra options per solver, over :data:`DEFAULT_SOLVER_OPTIONS` (whose
+        CLARABEL tolerances are 1e-10 rather than 1e-12 for a volatility target).
 
     Returns
     -------

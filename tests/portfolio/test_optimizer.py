@@ -16,6 +16,8 @@ from hypothesis import strategies as st
 from pypfopt import EfficientFrontier, risk_models
 
 from forecasting.forecast import Forecast
+from portfolio import fastsolve
+from portfolio import problem as compiled_problem
 from portfolio.constraints import Constraints
 from portfolio.errors import CovarianceRepairWarning, InfeasibleError, OptimizationError
 from portfolio.optimizer import (
@@ -594,14 +596,17 @@ def test_second_call_reuses_the_compiled_dpp_problem():
     np.testing.assert_allclose(second.weights, fresh, atol=1e-7)
 
 
-def test_weights_do_not_depend_on_earlier_calls():
-    problems = [factor_problem(12, seed=seed)[:2] for seed in range(30, 34)]
+@pytest.mark.parametrize(("n", "solver"), [(12, "CLARABEL"), (60, "OSQP")])
+def test_weights_do_not_depend_on_earlier_calls(n, solver):
+    problems = [factor_problem(n, seed=seed)[:2] for seed in range(30, 34)]
     clear_problem_cache()
-    first = optimize(*problems[-1], risk_aversion=3.0)
+    first = markowitz(*problems[-1], risk_aversion=3.0)
+    assert first.solver == solver
     for mu, cov in problems[:-1]:
         optimize(mu, cov, risk_aversion=3.0)
     again = optimize(*problems[-1], risk_aversion=3.0)
-    assert (first.to_numpy() == again.to_numpy()).all()  # bitwise: reruns reproduce
+    # bitwise: reruns reproduce
+    assert (first.weights.to_numpy() == again.to_numpy()).all()
 
 
 def test_a_new_structure_compiles_a_new_problem():
@@ -613,3 +618,123 @@ def test_a_new_structure_compiles_a_new_problem():
     optimize(mu, cov, constraints={"max_weight": 0.5})
     optimize(mu.iloc[:5], cov.iloc[:5, :5])
     assert problem_cache_info().currsize == 5
+
+
+# ---------------------------------------------------------- direct solver path
+
+
+def _direct_cases():
+    """(objective, form, n, seed, kwargs) covering every objective and constraint."""
+    cases = []
+    objectives = {
+        "utility": {"risk_aversion": 3.0},
+        "min_variance": {},
+        "max_sharpe": {"risk_free_rate": 0.01},
+        "target_return": {"target": 0.09},
+        "target_volatility": {"target": 0.2},
+    }
+    extras = [
+        {},
+        {"constraints": {"max_weight": 0.3}},
+        {"constraints": {"long_only": False, "max_leverage": 1.6, "max_weight": 0.4}},
+    ]
+    for objective, base in objectives.items():
+        for form in ("full", "factor"):
+            for seed, extra in enumerate(extras):
+                cases.append((objective, form, 8 + 4 * seed, 40 + seed, base | extra))
+    mu_index = [f"A{i:03d}" for i in range(60)]
+    trading = {"prev_weights": pd.Series(1 / 60, index=mu_index)}
+    cases += [
+        ("utility", "full", 60, 50, {"risk_aversion": 2.0}),  # OSQP leads
+        ("min_variance", "full", 60, 51, {"constraints": {"max_weight": 0.05}}),
+        ("utility", "full", 60, 52, {**trading, "cost_penalty": 0.002}),
+        ("utility", "factor", 60, 53, {**trading, "constraints": {"turnover": 0.1}}),
+        (
+            "utility",
+            "factor",
+            60,
+            54,
+            {
+                "constraints": {
+                    "asset_groups": {t: f"g{i % 3}" for i, t in enumerate(mu_index)},
+                    "groups": {"g0": (0.2, 0.5), "g1": (0.0, 0.3)},
+                }
+            },
+        ),
+    ]
+    return cases
+
+
+@pytest.mark.parametrize(("objective", "form", "n", "seed", "kwargs"), _direct_cases())
+def test_direct_path_gives_the_plain_cvxpy_weights(
+    monkeypatch, objective, form, n, seed, kwargs
+):
+    mu, cov, b, d = factor_problem(n, seed=seed)
+    covariance = cov if form == "full" else (b, d)
+    cvxpy_solves = _spy_on_cvxpy_solves(monkeypatch)
+    clear_problem_cache()
+    fast = markowitz(mu, covariance, objective=objective, **kwargs)
+    if fast.solver in fastsolve.DIRECT_SOLVERS:
+        assert cvxpy_solves == []  # the direct path answered
+    monkeypatch.setattr(compiled_problem, "FAST_PATH", False)
+    clear_problem_cache()
+    plain = markowitz(mu, covariance, objective=objective, **kwargs)
+    assert cvxpy_solves[-1] == plain.solver
+    assert fast.solver == plain.solver and fast.status == plain.status == "optimal"
+    np.testing.assert_allclose(fast.weights, plain.weights, atol=1e-7, rtol=0)
+
+
+def _spy_on_cvxpy_solves(monkeypatch) -> list[str]:
+    """Record the solver of every solve that goes through ``Problem.solve``."""
+    solves: list[str] = []
+    run_solver = compiled_problem._run_solver
+
+    def spy(problem, solver, options):
+        solves.append(solver)
+        return run_solver(problem, solver, options)
+
+    monkeypatch.setattr(compiled_problem, "_run_solver", spy)
+    return solves
+
+
+def test_direct_path_failure_falls_back_to_cvxpy(monkeypatch):
+    mu, cov, _, _ = factor_problem(10, seed=60)
+    clear_problem_cache()
+    reference = markowitz(mu, cov, risk_aversion=2.0)
+    assert cached_problem(reference.spec).direct_solvers == ("CLARABEL",)
+    cvxpy_solves = _spy_on_cvxpy_solves(monkeypatch)
+
+    def broken(self, arrays, options):
+        raise RuntimeError("solver exploded")
+
+    monkeypatch.setattr(fastsolve._ClarabelSolve, "_run", broken)
+    crashed = markowitz(mu, cov, risk_aversion=2.0)
+    monkeypatch.setattr(fastsolve._ClarabelSolve, "_run", lambda *args: None)
+    not_optimal = markowitz(mu, cov, risk_aversion=2.0)
+    assert cvxpy_solves == ["CLARABEL", "CLARABEL"]
+    for result in (crashed, not_optimal):
+        assert (result.solver, result.status) == ("CLARABEL", "optimal")
+        np.testing.assert_array_equal(result.weights, reference.weights)
+
+
+def test_direct_path_leaves_failures_to_cvxpy():
+    # Statuses other than an accurate optimum come from cvxpy's own solve, so
+    # the messages and the fallback chain are unchanged.
+    mu, cov, _, _ = factor_problem(6, seed=12)
+    clear_problem_cache()
+    with pytest.raises(InfeasibleError, match="CLARABEL: infeasible"):
+        optimize(mu, cov, objective="target_return", target=5.0)
+    starved = {"CLARABEL": {"max_iter": 1}}
+    result = markowitz(mu, cov, solver_options=starved)
+    assert result.solver == "OSQP"
+    assert cached_problem(result.spec).direct_solvers == ("CLARABEL", "OSQP")
+
+
+def test_options_for_cvxpy_itself_skip_the_direct_path():
+    mu, cov, _, _ = factor_problem(6, seed=61)
+    clear_problem_cache()
+    reference = optimize(mu, cov)
+    verbose_off = {"CLARABEL": {"verbose": False}}
+    np.testing.assert_array_equal(
+        optimize(mu, cov, solver_options=verbose_off), reference
+    )
