@@ -352,3 +352,47 @@ def test_no_look_ahead_perturbing_the_future_changes_nothing_before():
         later_weights(base),
         later_weights(moved).reindex_like(later_weights(base)).fillna(0.0),
     )
+
+
+def test_resume_with_the_lstm_is_identical(tmp_path):
+    """The LSTM warm-starts from its last fit: its state must survive the restart."""
+    from forecasting.lstm import LSTMForecaster
+    from portfolio.strategies import MeanVariance
+
+    prices = load_dataset("sp500").loc["2008":"2012"].iloc[:, :6]
+    schedule = rebalance_schedule(prices.index, "Q", min_history=504)
+
+    def run(checkpoint, stop_after=None):
+        def progress(done, total, date):
+            if stop_after is not None and done == stop_after:
+                raise KeyboardInterrupt
+
+        lstm = LSTMForecaster(
+            hidden=8,
+            seq_len=21,
+            factors=2,
+            max_epochs=2,
+            batch_size=64,
+            lookback_days=504,
+        )
+        strategy = MeanVariance("m", "lstm", constraints={"long_only": True})
+        book = ForecastBook({"lstm": lstm}, retrain_months=6)
+        result = run_backtest(
+            prices,
+            [strategy],
+            book,
+            schedule,
+            checkpoint=checkpoint,
+            fingerprint="lstm",
+            progress=progress,
+        )
+        return result, lstm
+
+    uninterrupted, _ = run(None)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, stop_after=5)
+    resumed, lstm = run(tmp_path)
+    assert lstm.n_fits_ == 6
+    pd.testing.assert_frame_equal(resumed.returns, uninterrupted.returns)
+    pd.testing.assert_frame_equal(resumed.weights, uninterrupted.weights)
+    pd.testing.assert_frame_equal(resumed.forecasts, uninterrupted.forecasts)
