@@ -349,7 +349,8 @@ def excess_kurtosis(returns: pd.Series) -> float:
     centred = r - r.mean()
     m2 = np.mean(centred**2)
     m4 = np.mean(centred**4)
-    biased = m4 / m2**2 - 3.0
+    with np.errstate(divide="ignore", invalid="ignore"):  # m2**2 may underflow to 0
+        biased = m4 / m2**2 - 3.0
     # Unbiased under normality (Joanes & Gill's G2, used by pandas and Excel).
     corrected = ((n + 1) * biased + 6.0) * (n - 1) / ((n - 2) * (n - 3))
     return finite_or_nan(corrected)
