@@ -7,15 +7,8 @@ account has, and measures the pre-trade risk of the current and target portfolio
 ``write_plan`` saves the plan into a run folder atomically; ``add_parser`` registers
 the ``portfolio rebalance`` subcommand.
 
-Holdings file (CSV, header required, any letter case, extra columns ignored)::
-
-    ticker,shares
-    AAPL,120
-    MSFT,45.5
-    CASH,25000
-
-``shares`` may be fractional (the targets are whole shares); a ``CASH`` row (at most
-one) gives the cash in the account, in the currency of the prices. Negative shares
+Holdings file: CSV with columns ``ticker,shares`` and at most one ``CASH`` row (the
+cash in the account); `portfolio.holdings` reads and validates it. Negative shares
 are short positions and only allowed when the config's constraints set
 ``long_only: false``; negative cash is never allowed.
 
@@ -32,15 +25,10 @@ outside the universe is sold at its last price. A held asset whose last price is
 more than `STALE_DAYS` trading days before ``as_of`` is an error: its value is
 unknown.
 
-Rounding: target weights below `DUST_WEIGHT` count as 0; a whole holding within one
-share of its target is kept as it is (no trade for a rounding remainder); the other
-targets ``w V / price`` are rounded toward zero, scaled down first so that the
-estimated trading cost (``backtest.cost_bps`` of traded notional) is paid from cash;
-then one share at a time goes to the asset with the largest remaining shortfall (in
-value) while cash allows and no upper limit (max weight, bounds, group maximum,
-leverage, turnover, budget) is pushed further out. So buys never exceed cash plus
-sales, residual cash after costs is >= 0, and each rounded weight is within one
-share of its target (plus the cost scaling).
+Rounding (`portfolio.rounding.whole_shares`): target weights below `DUST_WEIGHT`
+count as 0 and the others become whole shares that the account's cash pays for,
+costs included, without pushing any upper limit further out; each rounded weight is
+within one share of its target (plus the scaling that leaves room for the costs).
 
 Terms: ``weights`` are fractions of ``V``; ``turnover`` is one-way,
 ``0.5 * sum |w_target - w_current|``; the estimated cost is ``cost_bps`` of traded
@@ -54,7 +42,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import heapq
 import math
 import sys
 import warnings
@@ -71,6 +58,15 @@ from forecasting.base import Forecaster
 from forecasting.forecast import Forecast
 from portfolio.config import ConfigError, RunConfig, dump_config
 from portfolio.constraints import Constraints, ResolvedConstraints
+from portfolio.holdings import (
+    CASH,
+    Holdings,
+    as_holdings,
+    check_holdings,
+    parse_holdings,
+    read_holdings,
+)
+from portfolio.rounding import DUST_WEIGHT, LIMIT_EPS, whole_shares
 from risk.attribution import (
     ex_ante_volatility,
     percent_risk_contributions,
@@ -95,8 +91,6 @@ __all__ = [
     "add_parser",
 ]
 
-CASH = "CASH"
-"""Ticker of the cash row of a holdings file (any letter case)."""
 
 STALE_DAYS = 5
 """A held asset's last price may be at most this many trading days before as_of."""
@@ -104,164 +98,7 @@ STALE_DAYS = 5
 VAR_DAYS = 252
 """Daily returns (one year) behind the historical VaR."""
 
-DUST_WEIGHT = 1e-6
-"""Target weights smaller than this (solver noise) are treated as 0."""
-
 TRADING_DAYS = 252
-# Floating-point slack for limits that whole-share rounding is built to respect.
-_EPS = 1e-9
-
-
-# ------------------------------------------------------------------- holdings
-
-
-@dataclass(frozen=True)
-class Holdings:
-    """What the account holds before the rebalance.
-
-    Attributes
-    ----------
-    shares : pandas.Series
-        Shares per ticker (float; negative = short), without the cash row.
-    cash : float or None
-        Cash from the ``CASH`` row, None when the file has none.
-    source : str
-        Where the holdings came from, for messages.
-    """
-
-    shares: pd.Series
-    cash: float | None
-    source: str
-
-
-def read_holdings(path: str | Path) -> Holdings:
-    """Read a holdings CSV (``ticker, shares`` with an optional ``CASH`` row).
-
-    Raises
-    ------
-    DataError
-        If the file is missing or malformed (see `parse_holdings`).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(
-            "holdings file not found",
-            source=str(path),
-            hint="Give --holdings a CSV with columns ticker,shares",
-        )
-    try:
-        table = pd.read_csv(
-            path, dtype=str, keep_default_na=False, skipinitialspace=True
-        )
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
-        raise DataError(
-            "not a readable CSV",
-            source=str(path),
-            hint="Write a header line 'ticker,shares' and one holding per line",
-        ) from None
-    return parse_holdings(table, source=str(path))
-
-
-def parse_holdings(table: pd.DataFrame, *, source: str = "holdings") -> Holdings:
-    """Validate a holdings table and split off the cash row.
-
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        Columns ``ticker`` and ``shares`` (any letter case; others are ignored).
-    source : str
-        Name used in messages (the file path).
-
-    Returns
-    -------
-    Holdings
-
-    Raises
-    ------
-    DataError
-        On a missing column, a blank or duplicate ticker, a non-numeric or
-        non-finite number of shares, or negative cash; the row is named (rows
-        count from 2, the line after the header).
-    """
-    columns = {str(c).strip().lower(): c for c in table.columns}
-    missing = [name for name in ("ticker", "shares") if name not in columns]
-    if missing:
-        raise DataError(
-            f"missing column(s) {', '.join(missing)}",
-            source=source,
-            hint="The header must name the columns ticker,shares",
-        )
-    tickers = table[columns["ticker"]].astype(str).str.strip()
-    raw_shares = table[columns["shares"]]
-    shares = pd.to_numeric(raw_shares, errors="coerce").astype(float)
-    for position, (ticker, amount) in enumerate(zip(tickers, shares, strict=True)):
-        row = f"row {position + 2}"
-        if not ticker or ticker.lower() == "nan":
-            raise DataError("blank ticker", source=source, where=row)
-        if not math.isfinite(amount):
-            raise DataError(
-                f"shares {raw_shares.iloc[position]!r} of {ticker} is not a number",
-                source=source,
-                where=row,
-                hint="Write shares as a plain number such as 120 or 45.5",
-            )
-    is_cash = tickers.str.upper() == CASH
-    keys = tickers.where(~is_cash, CASH)
-    duplicated = sorted(set(keys[keys.duplicated()]))
-    if duplicated:
-        raise DataError(
-            f"ticker(s) listed more than once: {', '.join(duplicated)}",
-            source=source,
-            hint="Keep one row per ticker (add the shares up)",
-        )
-    cash = float(shares[is_cash].iloc[0]) if is_cash.any() else None
-    if cash is not None and cash < 0:
-        raise DataError(
-            f"negative cash {cash:g}",
-            source=source,
-            hint="Cash must be >= 0; a margin loan is not supported",
-        )
-    held = pd.Series(
-        shares[~is_cash].to_numpy(), index=pd.Index(keys[~is_cash], dtype=object)
-    )
-    return Holdings(held.rename("shares"), cash, source)
-
-
-def _holdings(holdings: Holdings | pd.DataFrame | str | Path) -> Holdings:
-    if isinstance(holdings, Holdings):
-        return holdings
-    if isinstance(holdings, pd.DataFrame):
-        return parse_holdings(holdings)
-    return read_holdings(holdings)
-
-
-def _check_holdings(
-    holdings: Holdings, prices: pd.DataFrame, constraints: Constraints
-) -> None:
-    """Reject tickers the data does not know and shorts a long-only config forbids."""
-    unknown = [t for t in holdings.shares.index if t not in prices.columns]
-    if unknown:
-        known = list(prices.columns)
-        by_case = {str(t).upper(): t for t in known}
-        guesses = [
-            f"{t} -> {by_case[t.upper()]}" for t in unknown if t.upper() in by_case
-        ]
-        shown = ", ".join(known[:30]) + (" ..." if len(known) > 30 else "")
-        hint = f"Use the tickers of the data ({shown}) or add their prices"
-        if guesses:
-            hint = f"Tickers are case-sensitive: {', '.join(guesses)}"
-        raise DataError(
-            f"unknown ticker(s) {', '.join(unknown)} not in the price data",
-            source=holdings.source,
-            hint=hint,
-        )
-    short = holdings.shares[holdings.shares < 0]
-    if constraints.long_only and len(short):
-        raise DataError(
-            f"negative shares for {', '.join(short.index)} but the config is long-only",
-            source=holdings.source,
-            hint="Fix the holdings or set optimizer.constraints.long_only: false",
-        )
 
 
 # ---------------------------------------------------------------------- dates
@@ -327,128 +164,6 @@ def _last_prices(past: pd.DataFrame, tickers: list[str], source: str) -> pd.Seri
             )
         last[ticker] = series[seen]
     return last
-
-
-# -------------------------------------------------------------------- rounding
-
-
-def _upper_excess(
-    weights: np.ndarray,
-    resolved: ResolvedConstraints | None,
-    prev: np.ndarray,
-    sold: float,
-) -> np.ndarray:
-    """How far ``weights`` lie above each upper-type limit (0 where within).
-
-    One entry per asset upper bound, group maximum, the budget (as a maximum),
-    gross leverage and one-way turnover, in a fixed order.
-    """
-    if resolved is None:
-        return np.zeros(0)
-    c = resolved.constraints
-    parts = [
-        weights - resolved.upper,
-        resolved.group_matrix @ weights - resolved.group_upper,
-        [weights.sum() - c.budget if c.budget is not None else -np.inf],
-        [np.abs(weights).sum() - c.max_leverage if c.max_leverage else -np.inf],
-        [
-            0.5 * (np.abs(weights - prev).sum() + sold) - c.turnover
-            if c.turnover is not None
-            else -np.inf
-        ],
-    ]
-    return np.clip(np.concatenate([np.asarray(p, dtype=float) for p in parts]), 0, None)
-
-
-def whole_shares(
-    target: pd.Series,
-    prices: pd.Series,
-    current: pd.Series,
-    value: float,
-    *,
-    cash: float,
-    cost_rate: float = 0.0,
-    resolved: ResolvedConstraints | None = None,
-    sold: float = 0.0,
-) -> pd.Series:
-    """Round target weights to whole shares within the account's cash.
-
-    Parameters
-    ----------
-    target : pandas.Series of shape (n_assets,)
-        Target weights (fractions of ``value``) by ticker.
-    prices : pandas.Series of shape (n_assets,)
-        Price per share, same tickers.
-    current : pandas.Series of shape (n_assets,)
-        Shares held now, same tickers (0 where none).
-    value : float
-        Account value ``V`` the weights refer to.
-    cash : float
-        Cash before trading, ``V`` minus the market value of every holding
-        (negative when a withdrawal must be met by selling). Sales of holdings
-        outside ``target`` must already be counted in it.
-    cost_rate : float
-        Trading cost as a fraction of traded notional, paid from cash.
-    resolved : ResolvedConstraints, optional
-        Limits on ``target.index``; a share is only added if it pushes no upper
-        limit further out.
-    sold : float
-        Weight of holdings outside ``target`` that are sold (counts as turnover).
-
-    Returns
-    -------
-    pandas.Series of shape (n_assets,)
-        Whole target shares (int) with ``cash + sum((current - shares) * price)
-        - cost >= 0``.
-    """
-    price = prices.to_numpy(dtype=float)
-    held = current.to_numpy(dtype=float)
-    weights = target.to_numpy(dtype=float)
-    exact = np.where(np.abs(weights) < DUST_WEIGHT, 0.0, weights) * value / price
-    # A whole holding within one share of its target stays as it is: trading a
-    # share to chase a rounding remainder costs more than it corrects.
-    settled = (np.abs(exact - held) < 1) & (held == np.round(held))
-
-    def cash_after(shares: np.ndarray) -> float:
-        traded = np.abs(shares - held) * price
-        return cash + float(((held - shares) * price).sum() - cost_rate * traded.sum())
-
-    # Leave room for the cost of the trades so that the rounded portfolio fits.
-    invested = float((exact * price).sum())
-    room = (
-        cash
-        + float((held * price).sum())
-        - cost_rate * float((np.abs(exact - held) * price).sum())
-    )
-    scale = min(1.0, room / invested) if invested > 0 else 1.0
-    shares = np.where(settled, held, np.trunc(exact * max(scale, 0.0)))
-    while cash_after(shares) < 0:  # only when costs or shorts upset the scaling
-        longs = np.flatnonzero(shares > 0)
-        if not len(longs):
-            raise ValueError("no whole-share portfolio fits the account value")
-        # Give up the share whose loss leaves the smallest shortfall in value.
-        after = (exact[longs] - shares[longs] + 1) * price[longs]
-        over = longs[np.argmin(after)]
-        shares[over] -= 1
-        settled[over] = False
-
-    prev = held * price / value
-    excess = _upper_excess(shares * price / value, resolved, prev, sold)
-    shortfall = (exact - shares) * price
-    queue = [(-shortfall[i], i) for i in np.flatnonzero((shortfall > 0) & ~settled)]
-    heapq.heapify(queue)
-    while queue:
-        _, i = heapq.heappop(queue)
-        shares[i] += 1
-        trial = _upper_excess(shares * price / value, resolved, prev, sold)
-        if cash_after(shares) < 0 or (trial > excess + _EPS).any():
-            shares[i] -= 1  # unaffordable or over a limit: this asset is done
-            continue
-        excess = np.maximum(excess, trial)
-        remaining = (exact[i] - shares[i]) * price[i]
-        if remaining > 0:
-            heapq.heappush(queue, (-remaining, i))
-    return pd.Series(shares.astype(np.int64), index=target.index, name="shares")
 
 
 # ------------------------------------------------------------------------ plan
@@ -617,11 +332,11 @@ def plan_rebalance(
     -------
     RebalancePlan
     """
-    holdings = _holdings(holdings)
+    holdings = as_holdings(holdings)
     constraints = _constraints(config)
     date, snapped = resolve_as_of(prices.index, as_of)
     past = prices.loc[:date]  # the only prices anything below sees
-    _check_holdings(holdings, past, constraints)
+    check_holdings(holdings, past, constraints)
     notes = [snapped] if snapped else []
 
     held = holdings.shares[holdings.shares != 0]
@@ -940,9 +655,9 @@ def _constraint_table(
             "tolerance",
         ],
     )
-    table["ok"] = (table["value"] >= table["lower"] - table["tolerance"] - _EPS) & (
-        table["value"] <= table["upper"] + table["tolerance"] + _EPS
-    )
+    table["ok"] = (
+        table["value"] >= table["lower"] - table["tolerance"] - LIMIT_EPS
+    ) & (table["value"] <= table["upper"] + table["tolerance"] + LIMIT_EPS)
     return table
 
 
@@ -1084,7 +799,7 @@ def rebalance(
     DataError, ConfigError
         On bad holdings, dates, prices or settings (one clear message).
     """
-    holdings = _holdings(holdings)  # a bad file fails before the data loads
+    holdings = as_holdings(holdings)  # a bad file fails before the data loads
     prices = _load_prices(config)
     forecaster = _checkpointed(config, checkpoint) if checkpoint else None
     return plan_rebalance(

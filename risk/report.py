@@ -18,18 +18,19 @@ Units: returns are daily simple returns. ``predicted_vol`` (rebalances.csv) and
 The output is a deterministic function of the run folder (no timestamps, PNGs without
 software metadata, strategies in the run's order, assets sorted), so two reports of
 the same run are byte-identical.
+
+This module reads the run and assembles the sections; `risk.report_plots` draws the
+figures and `risk.report_tables` formats the cells and builds the frame-only tables.
 """
 
 from __future__ import annotations
 
-import base64
 import functools
-import io
 import json
 import math
 import os
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,18 +42,41 @@ from risk.attribution import (
     effective_number_of_assets,
     realised_vs_predicted_volatility,
 )
-from risk.drawdown import underwater, worst_drawdowns
-from risk.rolling import (
-    calendar_year_returns,
-    monthly_returns_table,
-    rolling_sharpe,
-    rolling_volatility,
+from risk.report_plots import (
+    ROLLING_WINDOW,
+    Styles,
+    line_styles,
+    plot_effective_assets,
+    plot_equity,
+    plot_information_coefficient,
+    plot_risk_split,
+    plot_rolling,
+    plot_turnover,
+    plot_underwater,
+    plot_volatility_calibration,
+    plot_weights,
 )
+from risk.report_plots import _embed as _embed  # re-export
+from risk.report_plots import _figure as _figure  # re-export
+from risk.report_plots import _label as _label  # re-export
+from risk.report_tables import (
+    DASH,
+    FORMATS,
+    Table,
+    calibration_table,
+    drawdown_table,
+    finite,
+    format_date,
+    format_pvalue,
+    group_table,
+    heat_css,
+    number_cell,
+    text_cell,
+    universe_table,
+)
+from risk.rolling import calendar_year_returns, monthly_returns_table
 
 if TYPE_CHECKING:
-    from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
-
     from portfolio.runfolder import RunFolder
 
 __all__ = [
@@ -69,18 +93,12 @@ __all__ = [
 REPORT_NAME = "report.html"
 METRICS_CSV_NAME = "metrics.csv"
 PERIODS_PER_YEAR = 252
-ROLLING_WINDOW = 252  # twelve months of trading days
 MAIN_STRATEGY = "lstm_mvo"
 ONE_OVER_N = "equal_weight"
 BENCHMARK = "index"  # benchmark column of returns.csv, never traded
 SIGNIFICANCE_LEVEL = 0.05
-DPI = 90  # keeps ten full-width plots well under a megabyte or two
-WIDTH_INCHES = 11.0
 DUST = 5e-5  # weights and risk shares below this are not listed as holdings
 MAX_LISTED_REBALANCES = 200  # rows of the held/failed table before it is cut
-WEIGHT_PLOT_ASSETS = 12  # layers of the weights plot; smaller holdings are "other"
-_DASH = "\u2013"
-Styles = dict[str, dict[str, Any]]  # matplotlib keyword arguments per strategy
 
 # (summary key, row label, format) of the metrics table, in display order.
 METRIC_ROWS: tuple[tuple[str, str, str], ...] = (
@@ -139,36 +157,6 @@ _RISK_FREE_END = re.compile(r"last month \((\d{4}-\d{2})\)")
 
 
 @dataclass(frozen=True)
-class Cell:
-    """One table cell: its text and CSS classes (``num``, ``pos``, ``neg``...)."""
-
-    text: str
-    css: str = ""
-
-
-@dataclass(frozen=True)
-class Table:
-    """A table for the template; ``row_headers`` makes column 0 a ``<th>``."""
-
-    headers: Sequence[str]
-    rows: Sequence[Sequence[Cell]]
-    caption: str = ""
-    css: str = ""
-    row_headers: bool = True
-
-
-@dataclass(frozen=True)
-class Plot:
-    """An embedded PNG (a ``data:`` URI) with its pixel size and caption."""
-
-    uri: str
-    alt: str
-    width: int
-    height: int
-    caption: str = ""
-
-
-@dataclass(frozen=True)
 class Block:
     """One piece of a section: heading, text, note, list, table, grid, plot, code."""
 
@@ -192,76 +180,7 @@ class Section:
             self.blocks.append(Block(kind, item))
 
 
-# ------------------------------------------------------------------ formatting
-
-
-def _finite(value: Any) -> float | None:
-    """The value as a float; None when missing, NaN, infinite or not a number."""
-    if value is None or isinstance(value, bool | str):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _unsigned_zero(text: str) -> str:
-    """``-0.0%`` reads as a loss: a value that rounds to zero loses its sign."""
-    if text.startswith("-") and not any(c in "123456789" for c in text):
-        return text[1:]
-    return text
-
-
-def _formatter(spec: str) -> Callable[[Any], str]:
-    def format_value(value: Any) -> str:
-        number = _finite(value)
-        return _DASH if number is None else _unsigned_zero(format(number, spec))
-
-    return format_value
-
-
-def _pvalue(value: Any) -> str:
-    number = _finite(value)
-    if number is None:
-        return _DASH
-    return "< 0.001" if number < 0.001 else f"{number:.3f}"
-
-
-FORMATS: dict[str, Callable[[Any], str]] = {
-    "pct": _formatter(".1%"),
-    "pct0": _formatter(".0%"),
-    "pct2": _formatter(".2%"),
-    "ratio": _formatter(".2f"),
-    "int": _formatter(",.0f"),
-    "pvalue": _pvalue,
-}
-
-
-def _date(value: Any) -> str:
-    if value is None or pd.isna(value):
-        return _DASH
-    return f"{pd.Timestamp(value):%Y-%m-%d}"
-
-
-def _num(value: Any, kind: str, *, signed: bool = False, css: str = "") -> Cell:
-    """A right-aligned number; ``signed`` colours it by sign (gains green)."""
-    classes = ["num", css] if css else ["num"]
-    number = _finite(value)
-    text = FORMATS[kind](value)
-    if signed and number is not None and text.lstrip("-") != FORMATS[kind](0.0):
-        classes.append("pos" if number > 0 else "neg")
-    return Cell(text, " ".join(classes))
-
-
-def _txt(value: Any, css: str = "") -> Cell:
-    return Cell(_DASH if value is None or value == "" else str(value), css)
-
-
-def _label(text: Any) -> str:
-    """A matplotlib-safe label: ``$`` would start mathtext, ``_`` hide the entry."""
-    text = str(text).replace("$", r"\$")
-    return f" {text}" if text.startswith("_") else text
+# ------------------------------------------------------------------- run facts
 
 
 def _plain(value: Any) -> str:
@@ -270,10 +189,7 @@ def _plain(value: Any) -> str:
         return ", ".join(f"{key}: {_plain(item)}" for key, item in value.items())
     if isinstance(value, list | tuple):
         return ", ".join(_plain(item) for item in value)
-    return _DASH if value is None else str(value)
-
-
-# ------------------------------------------------------------------- run facts
+    return DASH if value is None else str(value)
 
 
 def main_strategy(strategies: Sequence[str], forecaster: str | None = None) -> str:
@@ -355,404 +271,13 @@ def metrics_frame(metrics: dict[str, Any]) -> pd.DataFrame:
     frame = pd.DataFrame.from_dict(summaries, orient="index").reindex(columns=keys)
     for key in keys:
         values = frame[key]
-        if all(v is None or _finite(v) is not None for v in values):
+        if all(v is None or finite(v) is not None for v in values):
             frame[key] = values.astype(float)
     return frame.rename_axis("strategy")
 
 
-# ----------------------------------------------------------------------- plots
-
-
-def _figure(height: float, *, rows: int = 1, cols: int = 1) -> tuple[Figure, Any]:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    # A Figure on its own Agg canvas: no pyplot, no global backend state.
-    fig = Figure(figsize=(WIDTH_INCHES, height), dpi=DPI, layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(rows, cols, squeeze=False, sharex=cols == 1)
-    for ax in axes.flat:
-        ax.grid(True, color="#e4e7eb", linewidth=0.6)
-        ax.set_axisbelow(True)
-        ax.spines[["top", "right"]].set_visible(False)
-    return fig, axes
-
-
-def _embed(fig: Figure, alt: str, caption: str = "") -> Plot:
-    buffer = io.BytesIO()
-    # No Software metadata: the bytes depend on the data, not on the version.
-    fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
-    width, height = (fig.get_size_inches() * DPI).round().astype(int)
-    uri = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
-    return Plot(uri, alt, int(width), int(height), caption)
-
-
-def _styles(names: Sequence[str], main: str) -> Styles:
-    """Line style per strategy, the same in every plot; ``main`` drawn thicker."""
-    from matplotlib import colormaps
-
-    colours = colormaps["tab10"].colors
-    traded = [name for name in names if name != BENCHMARK]
-    styles = {
-        name: {
-            "color": colours[position % len(colours)],
-            "linewidth": 2.0 if name == main else 1.1,
-            "label": _label(name),
-        }
-        for position, name in enumerate(traded)
-    }
-    styles[BENCHMARK] = {
-        "color": "#7b8794",
-        "linewidth": 1.1,
-        "linestyle": "--",
-        "label": _label(BENCHMARK),
-    }
-    return styles
-
-
 def _run_styles(run: RunFolder, main: str) -> Styles:
-    return _styles(list(run.result.returns.columns), main)
-
-
-def _x(index: pd.Index) -> np.ndarray:
-    return pd.DatetimeIndex(index).to_numpy()
-
-
-def _lines(
-    ax: Axes, frame: pd.DataFrame, styles: Styles, *, step: bool = False
-) -> None:
-    for name in frame.columns:
-        draw = ax.step if step else ax.plot
-        extra = {"where": "post"} if step else {}
-        draw(_x(frame.index), frame[name].to_numpy(), **extra, **styles[name])
-
-
-def _legend_outside(ax: Axes, *, reverse: bool = False, fontsize: int = 9) -> None:
-    handles, labels = ax.get_legend_handles_labels()
-    if reverse:  # stacked layers: list them top to bottom as they appear
-        handles, labels = handles[::-1], labels[::-1]
-    if handles:
-        ax.legend(
-            handles,
-            labels,
-            loc="upper left",
-            bbox_to_anchor=(1.01, 1.0),
-            frameon=False,
-            fontsize=fontsize,
-        )
-
-
-def _percent(ax: Axes, digits: int = 0, *, axis: str = "y") -> None:
-    from matplotlib.ticker import PercentFormatter
-
-    target = ax.yaxis if axis == "y" else ax.xaxis
-    target.set_major_formatter(PercentFormatter(1.0, decimals=digits))
-
-
-def _log_ticks(low: float, high: float) -> list[float]:
-    """Readable wealth ticks between ``low`` and ``high``; denser for short ranges."""
-    decades = math.log10(high / low) if low > 0 else 3.0
-    if decades < 0.7:
-        mantissas: tuple[float, ...] = (1, 1.25, 1.5, 2, 2.5, 3, 4, 5, 6, 8)
-    elif decades < 2.0:
-        mantissas = (1, 2, 5)
-    else:
-        mantissas = (1,)
-    powers = range(math.floor(math.log10(low)) - 1, math.ceil(math.log10(high)) + 1)
-    ticks = [m * 10.0**p for p in powers for m in mantissas]
-    return [t for t in ticks if low / 1.05 <= t <= high * 1.05]
-
-
-def _plot_equity(returns: pd.DataFrame, styles: Styles) -> Plot:
-    """Growth of 1 per strategy on a log scale."""
-    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
-
-    wealth = (1.0 + returns.fillna(0.0)).cumprod()
-    fig, axes = _figure(4.2)
-    ax = axes[0, 0]
-    _lines(ax, wealth, styles)
-    ax.set_yscale("log")
-    values = wealth.to_numpy().clip(min=1e-6)  # a total loss has no logarithm
-    ax.yaxis.set_major_locator(
-        FixedLocator(_log_ticks(float(values.min()), float(values.max())))
-    )
-    ax.yaxis.set_minor_locator(NullLocator())
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:g}"))
-    ax.axhline(1.0, color="#9aa5b1", linewidth=0.8)
-    ax.set_ylabel("wealth (log scale)")
-    _legend_outside(ax)
-    return _embed(
-        fig,
-        "Equity curves on a log scale of " + ", ".join(returns.columns),
-        "Growth of 1 invested at the first rebalance, net of trading costs.",
-    )
-
-
-def _plot_underwater(returns: pd.DataFrame, main: str, styles: Styles) -> Plot:
-    """Drawdown from the running peak per strategy; the main one shaded."""
-    drawdown = underwater(returns)
-    fig, axes = _figure(3.4)
-    ax = axes[0, 0]
-    ax.fill_between(
-        _x(drawdown.index),
-        drawdown[main].fillna(0.0).to_numpy(),
-        0.0,
-        color=styles[main]["color"],
-        alpha=0.15,
-        linewidth=0,
-    )
-    _lines(ax, drawdown, styles)
-    _percent(ax)
-    ax.set_ylabel("below running peak")
-    _legend_outside(ax)
-    return _embed(
-        fig,
-        "Underwater (drawdown) curves of " + ", ".join(returns.columns),
-        f"Fall of wealth from its running peak; {main} shaded.",
-    )
-
-
-def _plot_rolling(returns: pd.DataFrame, rf: pd.Series, styles: Styles) -> Plot | None:
-    """Trailing twelve-month Sharpe ratio and volatility; None if too short."""
-    if len(returns) < ROLLING_WINDOW:
-        return None
-    sharpe = rolling_sharpe(returns, window=ROLLING_WINDOW, rf=rf)
-    vol = rolling_volatility(returns, window=ROLLING_WINDOW)
-    fig, axes = _figure(5.6, rows=2)
-    top, bottom = axes[0, 0], axes[1, 0]
-    _lines(top, sharpe.dropna(how="all"), styles)
-    top.axhline(0.0, color="#9aa5b1", linewidth=0.8)
-    top.set_ylabel("Sharpe ratio")
-    _lines(bottom, vol.dropna(how="all"), styles)
-    _percent(bottom)
-    bottom.set_ylabel("volatility")
-    _legend_outside(top)
-    return _embed(
-        fig,
-        "Rolling twelve-month Sharpe ratio and volatility of "
-        + ", ".join(returns.columns),
-        f"Trailing windows of {ROLLING_WINDOW} trading days, annualised; the Sharpe "
-        "ratio is in excess of the risk-free rate.",
-    )
-
-
-def _weight_matrix(weights: pd.DataFrame, strategy: str) -> pd.DataFrame:
-    """Target weights of one strategy: rebalance dates x assets, 0 when absent."""
-    rows = weights[weights["strategy"] == strategy]
-    matrix = rows.pivot_table(
-        index="date", columns="asset", values="weight", aggfunc="sum", fill_value=0.0
-    )
-    return matrix.sort_index().sort_index(axis=1)
-
-
-def _top_assets(matrix: pd.DataFrame, keep: int) -> pd.DataFrame:
-    """The ``keep - 1`` largest average holdings and the rest summed as ``other``."""
-    size = matrix.abs().mean()
-    # By size, then by name, so ties do not depend on the input order.
-    order = sorted(size.index, key=lambda asset: (-size[asset], str(asset)))
-    if len(order) <= keep:
-        return matrix[order]
-    top = matrix[order[: keep - 1]].copy()
-    top["other"] = matrix[order[keep - 1 :]].sum(axis=1)
-    return top
-
-
-def _plot_weights(
-    weights: pd.DataFrame, strategy: str, end: pd.Timestamp
-) -> Plot | None:
-    """Stacked target weights of one strategy, each held until the next rebalance."""
-    from matplotlib import colormaps
-
-    matrix = _weight_matrix(weights, strategy)
-    if matrix.empty:
-        return None
-    shown = _top_assets(matrix, WEIGHT_PLOT_ASSETS)
-    if shown.index[-1] < end:  # draw the last weights up to the end of the run
-        shown.loc[pd.Timestamp(end)] = shown.iloc[-1]
-    colours = colormaps["tab20"].colors
-    fig, axes = _figure(4.2)
-    ax = axes[0, 0]
-    x, labels = _x(shown.index), [_label(asset) for asset in shown.columns]
-    if (shown.to_numpy() < 0).any():
-        # A stack of signed weights is unreadable; a long-short book gets lines.
-        for position, asset in enumerate(shown.columns):
-            colour = colours[position % len(colours)]
-            ax.step(x, shown[asset], where="post", label=labels[position], c=colour)
-    else:
-        ax.stackplot(
-            x,
-            shown.to_numpy().T,
-            labels=labels,
-            colors=[colours[i % len(colours)] for i in range(shown.shape[1])],
-            step="post",
-            linewidth=0,
-        )
-        ax.set_ylim(0.0, max(1.0, float(shown.sum(axis=1).max())))
-    _percent(ax)
-    ax.set_ylabel("target weight")
-    _legend_outside(ax, reverse=True, fontsize=8)
-    return _embed(
-        fig,
-        f"Stacked target weights of {strategy} over time",
-        f"{strategy}: target weights set at each rebalance and drawn until the next "
-        "(the drift between rebalances is not shown); smaller holdings summed as "
-        "'other'.",
-    )
-
-
-def _plot_turnover(
-    rebalances: pd.DataFrame, names: Sequence[str], styles: Styles
-) -> Plot | None:
-    """Turnover per rebalance and cumulative costs per strategy."""
-    present = [name for name in names if name in set(rebalances["strategy"])]
-    if not present:
-        return None
-    turnover = rebalances.pivot(index="date", columns="strategy", values="turnover")
-    costs = rebalances.pivot(index="date", columns="strategy", values="cost")
-    fig, axes = _figure(5.4, rows=2)
-    top, bottom = axes[0, 0], axes[1, 0]
-    for name in present:
-        top.plot(
-            _x(turnover.index),
-            turnover[name].to_numpy(),
-            marker="o" if len(turnover) <= 120 else None,  # dots blur when dense
-            markersize=2.5,
-            **styles[name],
-        )
-    _percent(top)
-    top.set_ylabel("one-way turnover")
-    _lines(bottom, costs[present].fillna(0.0).cumsum(), styles)
-    _percent(bottom, 2)
-    bottom.set_ylabel("cumulative costs")
-    _legend_outside(top)
-    return _embed(
-        fig,
-        "Turnover per rebalance and cumulative trading costs of " + ", ".join(present),
-        "Top: one-way turnover at each rebalance (the first one builds the portfolio "
-        "from cash). Bottom: costs summed over rebalances, as a fraction of value.",
-    )
-
-
-def _plot_risk_split(table: pd.DataFrame, strategy: str, day: str) -> Plot:
-    """Weight against share of predicted risk per asset, at one rebalance."""
-    fig, axes = _figure(max(2.6, 0.3 * len(table) + 1.0))
-    ax = axes[0, 0]
-    y = np.arange(len(table))[::-1]
-    ax.barh(y + 0.2, table["weight"], height=0.4, color="#9fb3c8", label="weight")
-    ax.barh(y - 0.2, table["share"], height=0.4, color="#1f5fa8", label="risk share")
-    ax.set_yticks(y, [_label(asset) for asset in table.index])
-    ax.axvline(0.0, color="#52606d", linewidth=0.8)
-    ax.grid(False, axis="y")
-    _percent(ax, axis="x")
-    _legend_outside(ax)
-    return _embed(
-        fig,
-        f"Weights and shares of predicted risk of {strategy} on {day}",
-        "Share of predicted risk: the Euler contribution w_i (Sigma w)_i / sigma "
-        "divided by the predicted portfolio volatility sigma; shares sum to 100%.",
-    )
-
-
-def _plot_effective_assets(effective: pd.DataFrame, styles: Styles) -> Plot | None:
-    """Effective number of assets (inverse Herfindahl) per strategy over time."""
-    if effective.empty:
-        return None
-    fig, axes = _figure(3.2)
-    ax = axes[0, 0]
-    _lines(ax, effective, styles, step=True)
-    ax.set_ylim(bottom=0.0)
-    ax.set_ylabel("effective number of assets")
-    _legend_outside(ax)
-    return _embed(
-        fig,
-        "Effective number of assets over time of " + ", ".join(effective.columns),
-        "1 / sum of squared target weights: how many equal positions would be as "
-        "concentrated.",
-    )
-
-
-def _plot_information_coefficient(skill: pd.DataFrame) -> Plot | None:
-    """Per-date IC of the model's return forecasts with rolling means."""
-    if skill.empty or "ic" not in skill:
-        return None
-    ic = skill["ic"].astype(float)
-    x = _x(ic.index)
-    spacing = np.diff(x).astype("timedelta64[D]").astype(float)
-    width = 0.7 * float(np.median(spacing)) if len(spacing) else 20.0
-    window = min(12, len(ic))
-    fig, axes = _figure(3.4)
-    ax = axes[0, 0]
-    ax.bar(x, ic.fillna(0.0), width=max(width, 1.0), color="#9fb3c8", label="IC")
-    means = {"IC": ic}
-    if "rank_ic" in skill:
-        means["rank IC"] = skill["rank_ic"].astype(float)
-    for (name, values), colour in zip(
-        means.items(), ("#102a43", "#f0b429"), strict=False
-    ):
-        ax.plot(
-            x,
-            values.rolling(window, min_periods=1).mean().to_numpy(),
-            color=colour,
-            linewidth=1.6,
-            label=f"{name}, mean of last {window}",
-        )
-    ax.axhline(0.0, color="#52606d", linewidth=0.8)
-    ax.set_ylabel("information coefficient")
-    _legend_outside(ax)
-    return _embed(
-        fig,
-        "Information coefficient of the model's forecasts over time",
-        "Cross-sectional correlation between forecast and realised horizon returns "
-        "at each forecast date.",
-    )
-
-
-def _plot_volatility_calibration(
-    calibration: dict[str, pd.DataFrame], main: str, styles: Styles
-) -> Plot:
-    """Predicted against realised volatility per rebalance period.
-
-    Left: the main strategy over time. Right: every strategy against the 45-degree
-    line.
-    """
-    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
-
-    fig, axes = _figure(3.8, cols=2)
-    left, right = axes[0, 0], axes[0, 1]
-    shown = main if main in calibration else next(iter(calibration))
-    table = calibration[shown]
-    for column, colour, label in (
-        ("predicted", "#102a43", "predicted (ex ante)"),
-        ("realised", "#e12d39", "realised until next rebalance"),
-    ):
-        left.step(_x(table.index), table[column], where="post", c=colour, label=label)
-    left.set_title(_label(shown), fontsize=10)
-    # A half-width date axis needs fewer, shorter tick labels than the default.
-    locator = AutoDateLocator(maxticks=6)
-    left.xaxis.set_major_locator(locator)
-    left.xaxis.set_major_formatter(ConciseDateFormatter(locator))
-    left.set_ylabel("annualised volatility")
-    left.legend(frameon=False, fontsize=8)
-    _percent(left)
-    top = 0.0
-    for name, table in calibration.items():
-        style = {k: v for k, v in styles[name].items() if k in ("color", "label")}
-        right.scatter(table["predicted"], table["realised"], s=12, alpha=0.7, **style)
-        top = max(top, float(np.nanmax(table[["predicted", "realised"]].to_numpy())))
-    top = 1.05 * top if top > 0 else 1.0
-    right.plot([0, top], [0, top], color="#9aa5b1", linewidth=0.9, linestyle=":")
-    right.set(xlim=(0, top), ylim=(0, top), xlabel="predicted", ylabel="realised")
-    _percent(right)
-    _percent(right, axis="x")
-    _legend_outside(right, fontsize=8)
-    return _embed(
-        fig,
-        "Predicted against realised volatility per rebalance period",
-        "Predicted: ex-ante volatility of the target weights at each rebalance, "
-        "annualised from the forecast horizon. Realised: standard deviation of daily "
-        "returns until the next rebalance, annualised. Points above the dotted line: "
-        "risk was under-predicted.",
-    )
+    return line_styles(list(run.result.returns.columns), main, benchmark=BENCHMARK)
 
 
 # -------------------------------------------------------------------- sections
@@ -761,12 +286,12 @@ def _plot_volatility_calibration(
 def _forecaster_text(config: dict[str, Any]) -> str:
     spec = _cfg(config, "forecaster", default={}) or {}
     text = (
-        f"{spec.get('kind', _DASH)}; horizon {spec.get('horizon', _DASH)} trading "
-        f"days; refit every {spec.get('retrain_months', _DASH)} months on an "
-        f"{spec.get('window', _DASH)} window"
+        f"{spec.get('kind', DASH)}; horizon {spec.get('horizon', DASH)} trading "
+        f"days; refit every {spec.get('retrain_months', DASH)} months on an "
+        f"{spec.get('window', DASH)} window"
     )
     if spec.get("window") == "rolling":
-        text += f" of {spec.get('lookback_days', _DASH)} days"
+        text += f" of {spec.get('lookback_days', DASH)} days"
     if spec.get("kind") == "lstm":
         text += f"; model {_plain(spec.get('model'))}"
         text += f"; training {_plain(spec.get('train'))}"
@@ -804,24 +329,6 @@ def _run_facts(run: RunFolder) -> list[tuple[str, Any]]:
     ]
 
 
-def _universe_table(assets: pd.DataFrame) -> Table:
-    frame = assets.astype({"asset": str}).fillna(
-        {"asset_class": "unknown", "sector": "unknown"}
-    )
-    rows = [
-        [
-            _txt(asset_class),
-            _txt(sector),
-            _num(len(group), "int"),
-            _txt(", ".join(sorted(group["asset"])), "wrap"),
-        ]
-        for (asset_class, sector), group in frame.groupby(
-            ["asset_class", "sector"], sort=True
-        )
-    ]
-    return Table(["Asset class", "Sector", "Assets", "Tickers"], rows)
-
-
 def _summary_section(run: RunFolder, main: str) -> Section:
     """Run facts: dates, configuration, data provenance, universe, retrains."""
     import yaml
@@ -830,20 +337,23 @@ def _summary_section(run: RunFolder, main: str) -> Section:
     returns = run.result.returns
     section = Section("summary", "Run summary")
     section.cards = [
-        ("Period", f"{_date(returns.index[0])} to {_date(returns.index[-1])}"),
+        (
+            "Period",
+            f"{format_date(returns.index[0])} to {format_date(returns.index[-1])}",
+        ),
         ("Trading days", FORMATS["int"](len(returns))),
         ("Rebalances", FORMATS["int"](info.get("rebalances"))),
         ("Retrains", FORMATS["int"](info.get("retrains"))),
         ("Main strategy", main),
     ]
     rows = [
-        [_txt(label), _txt(value, "mono" if "SHA" in label else "")]
+        [text_cell(label), text_cell(value, "mono" if "SHA" in label else "")]
         for label, value in _run_facts(run)
     ]
     section.add("table", Table(["Item", "Value"], rows, css="kv"))
     if not run.assets.empty:
         section.add("heading", f"Universe ({len(run.assets)} assets)")
-        section.add("table", _universe_table(run.assets))
+        section.add("table", universe_table(run.assets))
     config_text = yaml.safe_dump(run.config, sort_keys=False)
     section.add("code", ("Resolved configuration (config.yaml)", config_text))
     return section
@@ -866,8 +376,11 @@ def _metrics_section(run: RunFolder, main: str) -> Section:
             if key in frame
         ]
     rows = [
-        [_txt(label)]
-        + [_num(frame.at[name, key], kind, signed=key in _SIGNED) for name in names]
+        [text_cell(label)]
+        + [
+            number_cell(frame.at[name, key], kind, signed=key in _SIGNED)
+            for name in names
+        ]
         for key, label, kind in METRIC_ROWS
         if key in frame and frame[key].notna().any()
     ]
@@ -889,36 +402,18 @@ def _metrics_section(run: RunFolder, main: str) -> Section:
 def _equity_section(run: RunFolder, main: str) -> Section:
     """Wealth curves of every strategy on a log scale."""
     section = Section("equity", "Equity curves")
-    section.add("plot", _plot_equity(run.result.returns, _run_styles(run, main)))
+    section.add("plot", plot_equity(run.result.returns, _run_styles(run, main)))
     return section
-
-
-def _drawdown_table(returns: pd.Series, name: str) -> Table:
-    worst = worst_drawdowns(returns, top=5)
-    rows = [
-        [
-            _txt(rank),
-            _txt(_date(row.start)),
-            _txt(_date(row.trough)),
-            _txt("not yet" if pd.isna(row.recovery) else _date(row.recovery)),
-            _num(row.depth, "pct", signed=True),
-            _num(row.duration_days, "int"),
-            _num(row.recovery_days, "int"),
-        ]
-        for rank, row in zip(worst.index, worst.itertuples(), strict=True)
-    ]
-    headers = ["#", "Peak", "Trough", "Recovered", "Depth", "Days", "To recover"]
-    return Table(headers, rows, caption=name)
 
 
 def _drawdown_section(run: RunFolder, main: str) -> Section:
     """Underwater curves and the five worst drawdowns of each strategy."""
     returns = run.result.returns
     section = Section("drawdowns", "Drawdowns")
-    section.add("plot", _plot_underwater(returns, main, _run_styles(run, main)))
+    section.add("plot", plot_underwater(returns, main, _run_styles(run, main)))
     section.add("heading", "Five worst drawdowns")
     names = [main] + [name for name in returns.columns if name != main]
-    section.add("grid", [_drawdown_table(returns[name], name) for name in names])
+    section.add("grid", [drawdown_table(returns[name], name) for name in names])
     section.add(
         "note",
         "Peak: the last high before the fall. Days: calendar days from the peak to "
@@ -932,7 +427,7 @@ def _rolling_section(run: RunFolder, main: str) -> Section:
     returns = run.result.returns
     rf = run.risk_free.reindex(returns.index).fillna(0.0).astype(float)
     section = Section("rolling", "Rolling 12-month risk")
-    plot = _plot_rolling(returns, rf, _run_styles(run, main))
+    plot = plot_rolling(returns, rf, _run_styles(run, main))
     if plot is None:
         section.add(
             "note",
@@ -943,13 +438,6 @@ def _rolling_section(run: RunFolder, main: str) -> Section:
     return section
 
 
-def _heat(value: Any) -> str:
-    text = FORMATS["pct"](value)
-    if text in (_DASH, FORMATS["pct"](0.0)):
-        return ""
-    return "hot-neg" if text.startswith("-") else "hot-pos"
-
-
 def _calendar_section(run: RunFolder, main: str) -> Section:
     """Calendar-year returns of every strategy and the main strategy's months."""
     returns = run.result.returns
@@ -957,7 +445,8 @@ def _calendar_section(run: RunFolder, main: str) -> Section:
     total = (1.0 + returns.fillna(0.0)).prod() - 1.0
     section = Section("calendar", "Calendar returns")
     rows = [
-        [_txt(label)] + [_num(value, "pct", signed=True) for value in values]
+        [text_cell(label)]
+        + [number_cell(value, "pct", signed=True) for value in values]
         for label, values in [*yearly.iterrows(), ("Whole run", total)]
     ]
     section.add("table", Table(["Year", *yearly.columns], rows))
@@ -969,9 +458,9 @@ def _calendar_section(run: RunFolder, main: str) -> Section:
     months = monthly_returns_table(returns[main])
     year_total = calendar_year_returns(returns[main])
     month_rows = [
-        [_txt(year)]
+        [text_cell(year)]
         + [
-            _num(value, "pct", css=_heat(value))
+            number_cell(value, "pct", css=heat_css(value))
             for value in [*months.loc[year], year_total.get(year)]
         ]
         for year in months.index
@@ -985,7 +474,7 @@ def _weights_section(run: RunFolder, main: str) -> Section:
     """Stacked target weights of the main strategy."""
     section = Section("weights", "Weights over time")
     end = run.result.returns.index[-1]
-    plot = _plot_weights(run.result.weights, main, end)
+    plot = plot_weights(run.result.weights, main, end)
     if plot is None:
         section.add("note", f"weights.csv holds no weights of {main}.")
     section.add("plot", plot)
@@ -997,22 +486,20 @@ def _turnover_section(run: RunFolder, main: str) -> Section:
     rebalances = run.result.rebalances
     summaries = run.metrics.get("strategies") or {}
     section = Section("turnover", "Turnover and costs")
-    section.add(
-        "plot", _plot_turnover(rebalances, _traded(run), _run_styles(run, main))
-    )
+    section.add("plot", plot_turnover(rebalances, _traded(run), _run_styles(run, main)))
     rows = []
     for name in _traded(run):
         own = rebalances[rebalances["strategy"] == name]
         summary = summaries.get(name) or {}
         rows.append(
             [
-                _txt(name),
-                _num(len(own), "int"),
-                _num(own["turnover"].mean(), "pct"),
-                _num(own["turnover"].max(), "pct"),
-                _num(summary.get("turnover"), "pct0"),
-                _num(own["cost"].sum(), "pct2"),
-                _num(summary.get("cost_drag"), "pct2"),
+                text_cell(name),
+                number_cell(len(own), "int"),
+                number_cell(own["turnover"].mean(), "pct"),
+                number_cell(own["turnover"].max(), "pct"),
+                number_cell(summary.get("turnover"), "pct0"),
+                number_cell(own["cost"].sum(), "pct2"),
+                number_cell(summary.get("cost_drag"), "pct2"),
             ]
         )
     headers = [
@@ -1064,21 +551,7 @@ def _latest_risk(run: RunFolder, main: str) -> tuple[str, pd.DataFrame] | None:
         table[column] = mapping.reindex(table.index).fillna("unknown").to_numpy()
     # Largest share first; the sorted index breaks ties by name.
     table = table.iloc[np.argsort(-table["share"].to_numpy(), kind="stable")]
-    return _date(date), table
-
-
-def _group_table(table: pd.DataFrame, by: str, title: str) -> Table:
-    grouped = table.groupby(by, sort=True)[["weight", "contribution", "share"]].sum()
-    rows = [
-        [
-            _txt(group),
-            _num(row.weight, "pct"),
-            _num(row.contribution, "pct2"),
-            _num(row.share, "pct"),
-        ]
-        for group, row in zip(grouped.index, grouped.itertuples(), strict=True)
-    ]
-    return Table([title, "Weight", "Risk contribution", "Share of risk"], rows)
+    return format_date(date), table
 
 
 def _effective_assets(run: RunFolder) -> pd.DataFrame:
@@ -1118,15 +591,15 @@ def _risk_section(run: RunFolder, main: str) -> Section:
             "(Euler split) sum to the portfolio's predicted volatility; a negative "
             "one is a hedge.",
         )
-        section.add("plot", _plot_risk_split(table, main, day))
+        section.add("plot", plot_risk_split(table, main, day))
         rows = [
             [
-                _txt(asset),
-                _txt(row.asset_class),
-                _txt(row.sector),
-                _num(row.weight, "pct"),
-                _num(row.contribution, "pct2"),
-                _num(row.share, "pct"),
+                text_cell(asset),
+                text_cell(row.asset_class),
+                text_cell(row.sector),
+                number_cell(row.weight, "pct"),
+                number_cell(row.contribution, "pct2"),
+                number_cell(row.share, "pct"),
             ]
             for asset, row in zip(table.index, table.itertuples(), strict=True)
         ]
@@ -1135,13 +608,13 @@ def _risk_section(run: RunFolder, main: str) -> Section:
         section.add(
             "grid",
             [
-                _group_table(table, "asset_class", "Asset class"),
-                _group_table(table, "sector", "Sector"),
+                group_table(table, "asset_class", "Asset class"),
+                group_table(table, "sector", "Sector"),
             ],
         )
     section.add("heading", "Concentration over time")
     section.add(
-        "plot", _plot_effective_assets(_effective_assets(run), _run_styles(run, main))
+        "plot", plot_effective_assets(_effective_assets(run), _run_styles(run, main))
     )
     return section
 
@@ -1164,35 +637,6 @@ def _calibration(run: RunFolder) -> dict[str, pd.DataFrame]:
     return tables
 
 
-def _calibration_table(calibration: dict[str, pd.DataFrame]) -> Table:
-    rows = []
-    for name, table in calibration.items():
-        both = table.dropna(subset=["predicted", "realised"])
-        under = (both["realised"] > both["predicted"]).mean()
-        corr = both["predicted"].corr(both["realised"]) if len(both) > 2 else None
-        rows.append(
-            [
-                _txt(name),
-                _num(len(both), "int"),
-                _num(both["predicted"].mean(), "pct"),
-                _num(both["realised"].mean(), "pct"),
-                _num(both["ratio"].median(), "ratio"),
-                _num(under, "pct0"),
-                _num(corr, "ratio"),
-            ]
-        )
-    headers = [
-        "Strategy",
-        "Periods",
-        "Mean predicted",
-        "Mean realised",
-        "Median realised / predicted",
-        "Under-predicted",
-        "Correlation",
-    ]
-    return Table(headers, rows)
-
-
 def _forecast_section(run: RunFolder, main: str) -> Section:
     """Skill of the model's return forecasts and calibration of predicted risk."""
     section = Section("forecast", "Forecast skill")
@@ -1209,7 +653,11 @@ def _forecast_section(run: RunFolder, main: str) -> Section:
             )
         ]
         rows = [
-            [_txt(label), _num(model.get(key), kind), _num(baseline.get(key), kind)]
+            [
+                text_cell(label),
+                number_cell(model.get(key), kind),
+                number_cell(baseline.get(key), kind),
+            ]
             for key, label, kind in FORECAST_ROWS
             if key in model or key in baseline
         ]
@@ -1223,7 +671,7 @@ def _forecast_section(run: RunFolder, main: str) -> Section:
             "and overstate significance. Diebold-Mariano test of squared errors: "
             "model against the baseline, baseline against the historical mean.",
         )
-        section.add("plot", _plot_information_coefficient(run.forecast_skill))
+        section.add("plot", plot_information_coefficient(run.forecast_skill))
     else:
         section.add(
             "note",
@@ -1235,9 +683,9 @@ def _forecast_section(run: RunFolder, main: str) -> Section:
     if calibration:
         section.add(
             "plot",
-            _plot_volatility_calibration(calibration, main, _run_styles(run, main)),
+            plot_volatility_calibration(calibration, main, _run_styles(run, main)),
         )
-        section.add("table", _calibration_table(calibration))
+        section.add("table", calibration_table(calibration))
     else:
         section.add("note", "No strategy has a predicted volatility to compare.")
     return section
@@ -1247,7 +695,7 @@ def _verdict(name: str, summary: dict[str, Any], one_over_n: dict[str, Any]) -> 
     """One honest sentence on the Sharpe-ratio difference of ``name`` and 1/N."""
     sharpe = FORMATS["ratio"](summary.get("sharpe"))
     reference = FORMATS["ratio"](one_over_n.get("sharpe"))
-    p_value = _finite(summary.get("sharpe_diff_pvalue"))
+    p_value = finite(summary.get("sharpe_diff_pvalue"))
     method = summary.get("sharpe_diff_method")
     test = _TEST_NAMES.get(method, method)
     level = f"{SIGNIFICANCE_LEVEL:.0%}"
@@ -1256,11 +704,11 @@ def _verdict(name: str, summary: dict[str, Any], one_over_n: dict[str, Any]) -> 
             f"The Sharpe ratios of {name} ({sharpe}) and 1/N ({reference}) could not "
             "be compared (identical or constant returns)."
         )
-    shown = _pvalue(p_value)
+    shown = format_pvalue(p_value)
     if p_value >= SIGNIFICANCE_LEVEL:
         outcome = f"is not distinguishable from 1/N's ({reference})"
     else:
-        higher = (_finite(summary.get("sharpe_diff_vs_equal_weight")) or 0.0) > 0
+        higher = (finite(summary.get("sharpe_diff_vs_equal_weight")) or 0.0) > 0
         outcome = f"is {'higher' if higher else 'lower'} than 1/N's ({reference})"
     return (
         f"At the {level} level, {name}'s Sharpe ratio ({sharpe}) {outcome}: "
@@ -1284,7 +732,7 @@ def _significance_verdicts(
             for name in others
             if name in summaries and name != ONE_OVER_N
         ]
-    dsr = _finite((summaries.get(main) or {}).get("dsr"))
+    dsr = finite((summaries.get(main) or {}).get("dsr"))
     if dsr is not None:
         trials = len([name for name in names if name != BENCHMARK])
         passed = dsr >= 1.0 - SIGNIFICANCE_LEVEL
@@ -1309,14 +757,16 @@ def _significance_section(run: RunFolder, main: str) -> Section:
         method = summary.get("sharpe_diff_method")
         rows.append(
             [
-                _txt(name),
-                _num(summary.get("sharpe"), "ratio"),
-                _num(summary.get("psr"), "ratio"),
-                _num(summary.get("dsr"), "ratio"),
-                _num(summary.get("sharpe_diff_vs_equal_weight"), "ratio", signed=True),
-                _num(summary.get("sharpe_diff_statistic"), "ratio"),
-                _num(summary.get("sharpe_diff_pvalue"), "pvalue"),
-                _txt(_TEST_NAMES.get(method, method)),
+                text_cell(name),
+                number_cell(summary.get("sharpe"), "ratio"),
+                number_cell(summary.get("psr"), "ratio"),
+                number_cell(summary.get("dsr"), "ratio"),
+                number_cell(
+                    summary.get("sharpe_diff_vs_equal_weight"), "ratio", signed=True
+                ),
+                number_cell(summary.get("sharpe_diff_statistic"), "ratio"),
+                number_cell(summary.get("sharpe_diff_pvalue"), "pvalue"),
+                text_cell(_TEST_NAMES.get(method, method)),
             ]
         )
     headers = ["Strategy", "Sharpe", "PSR", "DSR", "Sharpe minus 1/N", "z", "p-value"]
@@ -1341,7 +791,8 @@ def _rebalance_section(run: RunFolder) -> Section:
     counts = rebalances.groupby(["strategy", "status"]).size()
     statuses = ("traded", "held", "failed")
     rows = [
-        [_txt(name)] + [_num(counts.get((name, s), 0), "int") for s in statuses]
+        [text_cell(name)]
+        + [number_cell(counts.get((name, s), 0), "int") for s in statuses]
         for name in _traded(run)
     ]
     section.add("table", Table(["Strategy", "Traded", "Held", "Failed"], rows))
@@ -1356,10 +807,10 @@ def _rebalance_section(run: RunFolder) -> Section:
     else:
         detail = [
             [
-                _txt(_date(row.date)),
-                _txt(row.strategy),
-                _txt(row.status),
-                _txt(row.reason, "wrap"),
+                text_cell(format_date(row.date)),
+                text_cell(row.strategy),
+                text_cell(row.status),
+                text_cell(row.reason, "wrap"),
             ]
             for row in listed.head(MAX_LISTED_REBALANCES).itertuples()
         ]
@@ -1493,7 +944,7 @@ def render_report(run: RunFolder) -> str:
     name = (run.metrics.get("run") or {}).get("name") or _cfg(run.config, "name")
     subtitle = " \u00b7 ".join(
         [
-            f"{_date(returns.index[0])} to {_date(returns.index[-1])}",
+            f"{format_date(returns.index[0])} to {format_date(returns.index[-1])}",
             f"{len(returns):,} trading days",
             f"{kind} forecaster",
             f"main strategy {main}",
