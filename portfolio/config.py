@@ -26,6 +26,7 @@ __all__ = [
     "RunConfig",
     "STRATEGIES",
     "load_config",
+    "read_yaml",
     "config_from_dict",
     "config_to_dict",
     "dump_config",
@@ -337,19 +338,24 @@ def _dates_to_text(value: Any) -> Any:
     return value
 
 
+def read_yaml(path: Path, what: str) -> Any:
+    """Parse a YAML file with the safe loader; `ConfigError` names the file and line."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: {what} not found")
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}") from None
+
+
 def load_config(path: str | Path | None) -> RunConfig:
     """Read a YAML config with the safe loader; None gives the built-in default."""
     if path is None:
         return config_from_dict({})
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
-    try:
-        values = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}: not valid YAML{where}") from None
+    values = read_yaml(path, "config file")
     try:
         return config_from_dict(values)
     except ConfigError as err:

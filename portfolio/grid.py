@@ -38,14 +38,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from portfolio.config import (
     ConfigError,
     RunConfig,
     config_from_dict,
     config_to_dict,
     load_config,
+    read_yaml,
 )
 
 __all__ = [
@@ -146,14 +145,7 @@ def load_grid(path: str | Path) -> SweepSpec:
         names the file and the key.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: sweep file not found")
-    try:
-        values = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}: not valid YAML{where}") from None
+    values = read_yaml(path, "sweep file")
     try:
         return spec_from_dict(values, root=path.parent, source=str(path))
     except ConfigError as err:
