@@ -27,12 +27,23 @@ def test_unknown_command_exits_2():
     assert "invalid choice" in result.stderr
 
 
+# The default config, shortened: two years, a small LSTM trained for few epochs.
 QUICK = """\
 name: quick
 backtest: {start: 2016-01-01, end: 2017-12-31}
-forecaster: {kind: historical, lookback_days: 252}
-strategies: [equal_weight, buy_and_hold]
+forecaster:
+  lookback_days: 756
+  retrain_months: 12
+  model: {hidden: 8, seq_len: 21, factors: 2}
+  train: {max_epochs: 2, batch_size: 128}
 """
+STRATEGIES = [
+    "lstm_mvo",
+    "baseline_mvo",
+    "min_variance",
+    "equal_weight",
+    "buy_and_hold",
+]
 
 
 def test_backtest_writes_a_run_folder_and_refuses_to_overwrite(tmp_path):
@@ -50,7 +61,8 @@ def test_backtest_writes_a_run_folder_and_refuses_to_overwrite(tmp_path):
     ]:
         assert (out / name).is_file(), name
     returns = (out / "returns.csv").read_text().splitlines()
-    assert returns[0] == "date,equal_weight,buy_and_hold,index"
+    assert returns[0] == ",".join(["date", *STRATEGIES, "index"])
+    assert (out / "report.html").stat().st_size > 100_000
     stamp = (out / "metrics.json").stat().st_mtime_ns
 
     again = run_cli("backtest", "--config", str(config), "--out", str(out), "--quiet")
@@ -100,3 +112,24 @@ def test_bad_data_file_exits_2_and_leaves_nothing(tmp_path):
     assert "non-numeric value 'abc'" in result.stderr and "line 2" in result.stderr
     assert "Traceback" not in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml", "prices.csv"]
+
+
+def test_report_rebuilds_from_the_run_folder(tmp_path):
+    config = tmp_path / "quick.yaml"
+    config.write_text(QUICK.replace("lookback_days: 756", "kind: ewma"))
+    out = tmp_path / "run"
+    made = run_cli("backtest", "--config", str(config), "--out", str(out), "--quiet")
+    assert made.returncode == 0, made.stderr
+    report = out / "report.html"
+    original = report.read_bytes()
+    report.unlink()
+    result = run_cli("report", str(out))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(report)
+    assert report.read_bytes() == original
+
+    missing = run_cli("report", str(tmp_path / "nope"))
+    assert missing.returncode == 2
+    assert "no such run folder" in missing.stderr and "Traceback" not in missing.stderr
+    not_a_run = run_cli("report", str(tmp_path))
+    assert not_a_run.returncode == 2 and "not a run folder" in not_a_run.stderr
