@@ -396,3 +396,39 @@ def test_resume_with_the_lstm_is_identical(tmp_path):
     pd.testing.assert_frame_equal(resumed.returns, uninterrupted.returns)
     pd.testing.assert_frame_equal(resumed.weights, uninterrupted.weights)
     pd.testing.assert_frame_equal(resumed.forecasts, uninterrupted.forecasts)
+
+
+def test_no_look_ahead_with_the_lstm():
+    from forecasting.lstm import LSTMForecaster
+    from portfolio.strategies import MeanVariance
+
+    prices = load_dataset("sp500").loc["2008":"2012"].iloc[:, :6]
+    cut = pd.Timestamp("2011-06-30")
+    future = prices.index > cut
+    perturbed = prices.copy()
+    rng = np.random.default_rng(7)
+    perturbed.loc[future] *= np.exp(rng.normal(0, 0.05, (future.sum(), 6)))
+    schedule = rebalance_schedule(prices.index, "Q", min_history=504)
+
+    def simulate(frame):
+        lstm = LSTMForecaster(
+            hidden=8,
+            seq_len=21,
+            factors=2,
+            max_epochs=2,
+            batch_size=64,
+            lookback_days=504,
+        )
+        strategy = MeanVariance("m", "lstm", constraints={"long_only": True})
+        book = ForecastBook({"lstm": lstm}, retrain_months=6)
+        return run_backtest(frame, [strategy], book, schedule)
+
+    base, moved = simulate(prices), simulate(perturbed)
+    for table in ["weights", "trades", "forecasts"]:
+        before, after = getattr(base, table), getattr(moved, table)
+        pd.testing.assert_frame_equal(
+            before[before.date <= cut].reset_index(drop=True),
+            after[after.date <= cut].reset_index(drop=True),
+        )
+    later = base.forecasts.date > cut
+    assert not np.allclose(base.forecasts[later].mu, moved.forecasts[later].mu)
