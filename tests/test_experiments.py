@@ -48,7 +48,13 @@ def test_default_yaml_is_the_builtin_default():
 
 
 def test_multi_asset_groups_cover_every_asset_class():
-    constraints = load_config(EXPERIMENTS / "multi_asset.yaml").optimizer.constraints
+    from portfolio.constraints import Constraints
+    from portfolio.run import build_strategies
+
+    config = load_config(EXPERIMENTS / "multi_asset.yaml")
     classes = asset_classes("multi_asset")
-    assert constraints["asset_groups"] == dict(classes)
-    assert set(constraints["groups"]) == set(classes)
+    # Group membership is filled from the dataset's asset classes.
+    mvo = build_strategies(config)[0]
+    assert mvo.constraints["asset_groups"] == dict(classes)
+    assert set(mvo.constraints["groups"]) == set(classes)
+    Constraints.from_dict(mvo.constraints)
