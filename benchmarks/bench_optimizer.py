@@ -6,8 +6,10 @@ long-only, fully invested utility problem ``max mu^T w - (gamma/2) w^T cov w`` w
 
 - ``portfolio.optimize`` on a warm compiled problem (compiled once on a first draw,
   then timed on fresh draws; the Cholesky factor of a full covariance is computed in
-  each timed call), through its direct solver path and, for reference, through
-  cvxpy's own ``Problem.solve`` (``portfolio.problem.FAST_PATH = False``), and
+  each timed call), through its direct solver path (for OSQP on a full covariance
+  the dense form, ``P`` = the covariance, of ``portfolio.fastsolve.DenseQpSolve``)
+  and, for reference, through cvxpy's own ``Problem.solve``
+  (``portfolio.problem.FAST_PATH = False``), and
 - a fresh ``EfficientFrontier(...).max_quadratic_utility`` per draw (built and
   solved each time, given the full covariance), with tight CLARABEL tolerances so
   that both sides solve the same problem to the same accuracy; PyPortfolioOpt's own
@@ -166,6 +168,7 @@ def run_case(n_assets: int, form: str, repeats: int, solvers: list[str] | None) 
     clear_problem_cache()
     compile_s, first = timed(lambda: ours(problems[0], form, solvers))
     direct = cached_problem(first.spec).direct_solvers
+    dense = cached_problem(first.spec).dense_osqp
     with cvxpy_path():
         ours(problems[0], form, solvers)  # compiles the cvxpy path's chain too
     pypfopt(problems[0], tight=True)  # warm imports on their side too
@@ -207,6 +210,7 @@ def run_case(n_assets: int, form: str, repeats: int, solvers: list[str] | None) 
         "our_solvers": solvers or "default chain",
         "solver_used": sorted(used),
         "direct_path_solvers": list(direct),
+        "dense_osqp_path": dense,
         "ours_first_call_with_compile_s": compile_s,
         "ours": ours_s,
         "ours_via_cvxpy_solve": cvxpy_s,

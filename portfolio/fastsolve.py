@@ -36,10 +36,20 @@ import numpy as np
 import scipy.sparse as sp
 from cvxpy.reductions.solution import Solution
 
-__all__ = ["DIRECT_SOLVERS", "DirectSolve", "compile_direct"]
+__all__ = [
+    "DENSE_OBJECTIVES",
+    "DIRECT_SOLVERS",
+    "DenseQpSolve",
+    "DirectSolve",
+    "compile_direct",
+]
 
 DIRECT_SOLVERS: frozenset[str] = frozenset({"CLARABEL", "OSQP"})
 """Solvers that have a direct path; others always go through ``Problem.solve``."""
+DENSE_OBJECTIVES: frozenset[str] = frozenset(
+    {"utility", "min_variance", "target_return"}
+)
+"""Objectives that :class:`DenseQpSolve` covers (a quadratic risk term, no cone)."""
 
 # Options that change what cvxpy does around the solver rather than the solver's
 # own settings; with any of them the call takes cvxpy's path.
@@ -453,3 +463,260 @@ def _variable_offsets(
             raise _Unsupported(f"variable {variable.name()} is not a plain slice")
         offsets.append((start, start + variable.size))
     return offsets
+
+
+class DenseQpSolve:
+    """OSQP on the covariance itself, for a full-covariance QP.
+
+    The compiled problem writes risk as ``sum_squares(U @ w)`` (``U`` the scaled
+    upper-triangular Cholesky factor), which cvxpy hands OSQP as auxiliary
+    variables ``y = U w`` with the dense ``U`` in the constraint matrix: OSQP then
+    factorises a KKT system of size ``2n + m`` holding ``n^2 / 2`` entries of ``U``
+    plus ``n`` identity entries, and its ADMM iterations converge slowly on it.
+    Handing OSQP ``P = U^T U`` (the scaled covariance, ``n(n+1)/2`` entries) on the
+    weights alone is the same problem in ``n`` variables: at n = 100 OSQP takes
+    about half the time (1.1 ms instead of 2.4 ms).
+
+    The data are built here from the compiled problem's own parameter values
+    (``P`` from the factor, ``q`` and the constraint rows from ``mu``, the budget,
+    bounds, groups and target), so both forms have the same optimum; the cvxpy
+    problem stays the reference and the fallback. Only a polished OSQP optimum
+    counts (OSQP's polishing solves the KKT system of the active set, which makes
+    the weights exact to rounding); any other outcome returns ``None`` and the
+    caller goes on to the compiled path.
+
+    Parameters
+    ----------
+    n_assets : int
+    objective : {"utility", "min_variance", "target_return"}
+    budget : {"equal", "at_most", "free"}
+    lower_bounds, upper_bounds : bool
+        Whether the problem has the parameters ``lower`` and ``upper``.
+    n_groups : int
+        Rows of the parameter ``group_matrix``.
+
+    Raises
+    ------
+    ValueError
+        For a structure this path does not cover (see :data:`DENSE_OBJECTIVES`).
+    """
+
+    solver = "OSQP"
+
+    def __init__(
+        self,
+        n_assets: int,
+        objective: str,
+        budget: str,
+        lower_bounds: bool,
+        upper_bounds: bool,
+        n_groups: int,
+    ) -> None:
+        import osqp
+
+        if objective not in DENSE_OBJECTIVES:
+            raise ValueError(f"no dense OSQP path for objective {objective!r}")
+        n, m = int(n_assets), int(n_groups)
+        self.n = n
+        self._objective = objective
+        self._budget = budget
+        self._lower_bounds, self._upper_bounds = lower_bounds, upper_bounds
+        # Constraint rows, in this order: budget, bounds (one row per asset),
+        # groups, target return. Every column of A has one entry in each block,
+        # so A's pattern is fixed and its values are a (n, per_column) array.
+        has_budget = budget != "free"
+        has_bounds = lower_bounds or upper_bounds
+        has_target = objective == "target_return"
+        self._blocks = (has_budget, has_bounds, m, has_target)
+        per_column = int(has_budget) + int(has_bounds) + m + int(has_target)
+        self.m = int(has_budget) + (n if has_bounds else 0) + m + int(has_target)
+        if self.m == 0:
+            raise ValueError("no constraint rows")
+        rows = []
+        start = 0
+        if has_budget:
+            rows.append(np.zeros((n, 1), dtype=np.int64))
+            start += 1
+        if has_bounds:
+            rows.append(start + np.arange(n, dtype=np.int64)[:, None])
+            start += n
+        if m:
+            rows.append(np.broadcast_to(start + np.arange(m, dtype=np.int64), (n, m)))
+            start += m
+        if has_target:
+            rows.append(np.full((n, 1), start, dtype=np.int64))
+        self._a_indices = np.ascontiguousarray(np.hstack(rows)).ravel()
+        self._a_indptr = np.arange(n + 1, dtype=np.int64) * per_column
+        self._per_column = per_column
+        # triu(P) in CSC order: column j holds rows 0..j.
+        self._factor_rows, self._factor_cols = np.triu_indices(n)  # row-major
+        col, row = np.tril_indices(n)  # (col, row) pairs with row <= col, by col
+        self._p_rows, self._p_cols = row, col
+        self._p_indices = row.astype(np.int64)
+        self._p_indptr = np.concatenate(([0], np.cumsum(np.arange(1, n + 1))))
+        probe = osqp.OSQP()
+        self._algebra = probe.algebra
+        self._ext = probe.ext
+        if probe.ext.OSQP_USE_FLOAT:
+            raise ValueError("single-precision OSQP build")
+        self._plain_settings = frozenset(
+            name for name in vars(probe.ext.OSQPSettings) if not name.startswith("_")
+        ) - {"linsys_solver", "cg_precond", "device"}
+        self._infinity = float(osqp.constant("OSQP_INFTY"))
+        index = np.int64 if probe.ext.OSQP_USE_LONG else np.int32
+        self._a_indices = self._a_indices.astype(index)
+        self._a_indptr = self._a_indptr.astype(index)
+        self._p_indices = self._p_indices.astype(index)
+        self._p_indptr = self._p_indptr.astype(index)
+        # The matrices are kept and refilled in place (the owner serialises
+        # solves, and every solver is set up afresh and dropped within a call).
+        self._p = sp.csc_matrix(
+            (np.zeros(len(self._p_indices)), self._p_indices, self._p_indptr),
+            shape=(n, n),
+        )
+        self._p_take = self._p_rows + n * self._p_cols  # in the Fortran-order gram
+        self._a = sp.csc_matrix(
+            (np.zeros(len(self._a_indices)), self._a_indices, self._a_indptr),
+            shape=(self.m, n),
+        )
+        from cvxpy.reductions.solvers.qp_solvers.osqp_qpif import OSQP
+
+        self._status_map = OSQP.STATUS_MAP
+
+    def accepts(self, options: Mapping[str, Any]) -> bool:
+        """Whether ``options`` are plain solver settings this path can pass on."""
+        return not (_CVXPY_LEVEL_OPTIONS & options.keys())
+
+    def data(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
+        """OSQP's ``P, q, A, l, u`` for the compiled problem's parameter values.
+
+        Parameters
+        ----------
+        values : mapping of str -> array or float
+            The values of the compiled problem's parameters, by name.
+
+        Returns
+        -------
+        tuple
+            ``P`` (upper triangle, CSC), ``q``, ``A`` (CSC), ``l``, ``u``. The two
+            matrices are kept by this object and refilled by the next call.
+        """
+        from scipy.linalg import blas
+
+        n = self.n
+        upper = np.zeros((n, n), order="F")
+        upper[self._factor_rows, self._factor_cols] = values["cov_factor"]
+        # U^T U, upper triangle only (the lower one stays 0).
+        gram = blas.dsyrk(1.0, upper, trans=1, lower=0)
+        p = self._p
+        np.take(gram.ravel(order="F"), self._p_take, out=p.data)
+        if self._objective == "utility":
+            q = -np.asarray(values["mu"], dtype=float)
+        else:
+            q = np.zeros(n)
+        has_budget, has_bounds, m, has_target = self._blocks
+        a = self._a
+        a_values = a.data.reshape(n, self._per_column)  # a view: column by column
+        lower, upper_rhs = [], []
+        column = 0
+        if has_budget:
+            a_values[:, column] = 1.0
+            column += 1
+            budget = float(values["budget"])
+            lower.append([budget if self._budget == "equal" else -np.inf])
+            upper_rhs.append([budget])
+        if has_bounds:
+            a_values[:, column] = 1.0
+            column += 1
+            lower.append(values["lower"] if self._lower_bounds else np.full(n, -np.inf))
+            upper_rhs.append(
+                values["upper"] if self._upper_bounds else np.full(n, np.inf)
+            )
+        if m:
+            a_values[:, column : column + m] = np.asarray(values["group_matrix"]).T
+            column += m
+            lower.append(values["group_lower"])
+            upper_rhs.append(values["group_upper"])
+        if has_target:
+            a_values[:, column] = values["mu"]
+            lower.append([float(values["target"])])
+            upper_rhs.append([np.inf])
+        low = np.concatenate([np.asarray(part, dtype=float) for part in lower])
+        high = np.concatenate([np.asarray(part, dtype=float) for part in upper_rhs])
+        # OSQP's infinity, as its Python API clips (the C code takes no inf).
+        np.maximum(low, -self._infinity, out=low)
+        np.minimum(high, self._infinity, out=high)
+        return p, np.ascontiguousarray(q, dtype=float), a, low, high
+
+    def solve(
+        self, values: Mapping[str, Any], options: Mapping[str, Any]
+    ) -> np.ndarray | None:
+        """Solve with OSQP; the weights, or ``None`` short of a polished optimum.
+
+        Parameters
+        ----------
+        values : mapping of str -> array or float
+            The values of the compiled problem's parameters, by name.
+        options : mapping
+            OSQP settings, as given to ``Problem.solve``.
+
+        Returns
+        -------
+        ndarray of shape (n_assets,) or None
+        """
+        # cvxpy's defaults for OSQP (see cvxpy's OSQP.solve_via_data).
+        settings = {"eps_abs": 1e-5, "eps_rel": 1e-5, "max_iter": 10_000}
+        settings["polishing"] = True
+        settings.update(options)
+        # A fresh solver every call: no warm start, no rho carried over, so the
+        # weights are a function of the inputs alone.
+        if settings.keys() <= self._plain_settings:
+            status_val, status_polish, x = self._run_lean(self.data(values), settings)
+        else:
+            status_val, status_polish, x = self._run_wrapped(
+                self.data(values), settings
+            )
+        status = self._status_map.get(status_val)
+        if status != cp.OPTIMAL or status_polish != 1:
+            return None
+        weights = np.array(x, dtype=float)
+        return weights if np.all(np.isfinite(weights)) else None
+
+    def _run_lean(
+        self, arrays: tuple[Any, ...], settings: Mapping[str, Any]
+    ) -> tuple[int, int, np.ndarray]:
+        """OSQP's extension module called directly.
+
+        ``osqp.OSQP.setup`` copies every array (``astype``), checks ``P`` for a
+        lower triangle, and with ``rho`` among the settings factorises the KKT
+        system a second time (``update_rho`` after the setup that already used
+        that rho): about a third of the time of a 100-asset solve. The arrays here
+        are already what the extension takes, so it gets them as they are, with
+        the settings written onto its own defaults; the solver does the same
+        arithmetic.
+        """
+        ext = self._ext
+        p, q, a, low, high = arrays
+        config = ext.OSQPSettings()
+        ext.osqp_set_default_settings(config)
+        config.verbose = False
+        for name, value in settings.items():
+            setattr(config, name, value)
+        solver = ext.OSQPSolver(
+            ext.CSC(p), q, ext.CSC(a), low, high, self.m, self.n, config
+        )
+        solver.solve()
+        info = solver.info
+        return int(info.status_val), int(info.status_polish), solver.solution.x
+
+    def _run_wrapped(
+        self, arrays: tuple[Any, ...], settings: Mapping[str, Any]
+    ) -> tuple[int, int, np.ndarray]:
+        """OSQP through its Python API (settings it renames or translates)."""
+        import osqp
+
+        solver = osqp.OSQP(algebra=self._algebra)
+        solver.setup(*arrays, verbose=False, **settings)
+        result = solver.solve(raise_error=False)
+        status_polish = getattr(result.info, "status_polish", 0)
+        return int(result.info.status_val), int(status_polish), result.x

@@ -16,8 +16,15 @@ per-call cvxpy pipeline); any answer but an accurate optimum, and any surprise,
 sends the attempt through ``Problem.solve`` instead, so statuses, fallbacks and
 error messages are cvxpy's. The direct path is only used where its arrays were
 checked equal to the ones cvxpy passes, so both paths give the same weights bit for
-bit. Solves are not warm-started and every solve sets a solver up afresh, so the
-weights are a pure function of the inputs (a rerun reproduces them exactly).
+bit. For OSQP on a full covariance with a utility, minimum-variance or
+target-return objective and linear constraints, an attempt first solves the dense
+form (:class:`~portfolio.fastsolve.DenseQpSolve`: ``P`` the scaled covariance on
+the weights, instead of the Cholesky factor's auxiliary variables; a 100-asset
+solve takes less than half the time); only a polished optimum counts, which equals the
+compiled problem's to rounding (tested to 1e-7), and anything else goes on to the
+compiled path. Solves are not warm-started and every solve sets a solver up
+afresh, so the weights are a pure function of the inputs (a rerun reproduces them
+exactly).
 """
 
 from __future__ import annotations
@@ -34,7 +41,13 @@ from typing import Any, Literal, NamedTuple, get_args
 import cvxpy as cp
 import numpy as np
 
-from portfolio.fastsolve import DIRECT_SOLVERS, DirectSolve, compile_direct
+from portfolio.fastsolve import (
+    DENSE_OBJECTIVES,
+    DIRECT_SOLVERS,
+    DenseQpSolve,
+    DirectSolve,
+    compile_direct,
+)
 
 __all__ = [
     "CACHE_SIZE",
@@ -69,7 +82,11 @@ makes the KKT system dense, which the interior point factorises at every one of 
 exact solution on the active set it found) keeps the weights as accurate. An OSQP
 answer that was not polished counts as inaccurate and the next solver is tried.
 L1 terms make polishing fail often, and on small or factor-form problems fixed
-costs dominate, so CLARABEL leads there.
+costs dominate, so CLARABEL leads there. The exception is a full covariance with an
+objective of :data:`~portfolio.fastsolve.DENSE_OBJECTIVES`, where OSQP leads at any
+size: it solves the dense form (``P`` = the covariance, no auxiliary variables;
+see :class:`~portfolio.fastsolve.DenseQpSolve`), about 1.7x faster than CLARABEL
+at 20 assets.
 """
 
 # CLARABEL: on flat utility problems (many assets of similar merit) weights move by
@@ -241,6 +258,7 @@ class MarkowitzProblem:
         # evict the primary solver's compilation.
         self._per_solver: dict[str, cp.Problem] = {}
         self._direct: dict[str, DirectSolve | None] = {}
+        self._dense = _dense_path(spec)
         cone = spec.objective == "target_volatility"
         self._default_options = _CONE_OPTIONS if cone else {}
 
@@ -248,6 +266,16 @@ class MarkowitzProblem:
     def direct_solvers(self) -> tuple[str, ...]:
         """Solvers whose direct path (:mod:`portfolio.fastsolve`) is compiled."""
         return tuple(name for name, direct in self._direct.items() if direct)
+
+    @property
+    def dense_osqp(self) -> bool:
+        """Whether OSQP attempts first solve the dense form (``P`` = covariance).
+
+        See :class:`portfolio.fastsolve.DenseQpSolve`: full-covariance problems
+        with a utility, minimum-variance or target-return objective and linear
+        constraints only (no leverage, turnover or cost term).
+        """
+        return self._dense is not None
 
     def solve(
         self,
@@ -441,6 +469,10 @@ class MarkowitzProblem:
         """Weights from the direct path, or ``None`` to take ``Problem.solve``."""
         if not FAST_PATH or solver not in DIRECT_SOLVERS:
             return None
+        if solver == DenseQpSolve.solver and self._dense is not None:
+            weights = self._solve_dense(options)
+            if weights is not None:
+                return weights
         direct = self._direct.get(solver, _NOT_COMPILED)
         if direct is _NOT_COMPILED:
             direct = self._compile_direct(solver)
@@ -455,6 +487,17 @@ class MarkowitzProblem:
             return None
         weights, *scale = values
         return self._weights_from(weights, scale[0] if scale else None)
+
+    def _solve_dense(self, options: Mapping[str, Any]) -> np.ndarray | None:
+        """Weights from OSQP on the dense form, or ``None`` to go on."""
+        dense = self._dense
+        if not dense.accepts(options):
+            return None
+        values = {name: p.value for name, p in self.parameters.items()}
+        try:
+            return dense.solve(values, options)
+        except Exception:  # any surprise: the compiled paths re-solve and report
+            return None
 
     def _compile_direct(self, solver: str) -> DirectSolve | None:
         variables = [self._weights]
@@ -492,6 +535,29 @@ class MarkowitzProblem:
         if scale is None or float(np.squeeze(scale)) <= _MIN_SCALE:
             return None
         return np.asarray(weights, dtype=float) / float(np.squeeze(scale))
+
+
+def _dense_path(spec: ProblemSpec) -> DenseQpSolve | None:
+    """The dense OSQP path for ``spec``, or ``None`` where it does not apply."""
+    if (
+        spec.n_factors is not None
+        or spec.objective not in DENSE_OBJECTIVES
+        or spec.leverage
+        or spec.turnover
+        or spec.costs
+    ):
+        return None
+    try:
+        return DenseQpSolve(
+            spec.n_assets,
+            spec.objective,
+            spec.budget,
+            spec.lower_bounds,
+            spec.upper_bounds,
+            spec.n_groups,
+        )
+    except (ValueError, ImportError):
+        return None
 
 
 def _assign(parameter: cp.Parameter, value: np.ndarray | float) -> None:
@@ -566,7 +632,9 @@ def default_chain(spec: ProblemSpec) -> tuple[str, ...]:
         or spec.leverage
         or spec.objective == "target_volatility"
     )
-    dense = spec.n_factors is None and spec.n_assets >= _DENSE_QP_ASSETS
+    dense = spec.n_factors is None and (
+        spec.n_assets >= _DENSE_QP_ASSETS or spec.objective in DENSE_OBJECTIVES
+    )
     if plain_qp and dense:  # see DEFAULT_SOLVERS
         chain = ("OSQP", *(s for s in chain if s != "OSQP"))
     installed = installed_solvers()

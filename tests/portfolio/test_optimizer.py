@@ -596,9 +596,15 @@ def test_second_call_reuses_the_compiled_dpp_problem():
     np.testing.assert_allclose(second.weights, fresh, atol=1e-7)
 
 
-@pytest.mark.parametrize(("n", "solver"), [(12, "CLARABEL"), (60, "OSQP")])
-def test_weights_do_not_depend_on_earlier_calls(n, solver):
-    problems = [factor_problem(n, seed=seed)[:2] for seed in range(30, 34)]
+@pytest.mark.parametrize(
+    ("n", "form", "solver"),
+    [(12, "factor", "CLARABEL"), (12, "full", "OSQP"), (60, "full", "OSQP")],
+)
+def test_weights_do_not_depend_on_earlier_calls(n, form, solver):
+    problems = []
+    for seed in range(30, 34):
+        mu, cov, b, d = factor_problem(n, seed=seed)
+        problems.append((mu, cov if form == "full" else (b, d)))
     clear_problem_cache()
     first = markowitz(*problems[-1], risk_aversion=3.0)
     assert first.solver == solver
@@ -698,7 +704,8 @@ def _spy_on_cvxpy_solves(monkeypatch) -> list[str]:
 
 
 def test_direct_path_failure_falls_back_to_cvxpy(monkeypatch):
-    mu, cov, _, _ = factor_problem(10, seed=60)
+    mu, _, b, d = factor_problem(10, seed=60)
+    cov = (b, d)  # CLARABEL leads on the factor form
     clear_problem_cache()
     reference = markowitz(mu, cov, risk_aversion=2.0)
     assert cached_problem(reference.spec).direct_solvers == ("CLARABEL",)
@@ -725,9 +732,15 @@ def test_direct_path_leaves_failures_to_cvxpy():
     with pytest.raises(InfeasibleError, match="CLARABEL: infeasible"):
         optimize(mu, cov, objective="target_return", target=5.0)
     starved = {"CLARABEL": {"max_iter": 1}}
+    factor = markowitz(mu, factor_problem(6, seed=12)[2:], solver_options=starved)
+    assert factor.solver == "OSQP"
+    assert cached_problem(factor.spec).direct_solvers == ("CLARABEL", "OSQP")
+    # On a full covariance OSQP leads and answers on the dense form, so no
+    # compiled direct path was needed.
     result = markowitz(mu, cov, solver_options=starved)
     assert result.solver == "OSQP"
-    assert cached_problem(result.spec).direct_solvers == ("CLARABEL", "OSQP")
+    assert cached_problem(result.spec).direct_solvers == ()
+    assert cached_problem(result.spec).dense_osqp
 
 
 def test_options_for_cvxpy_itself_skip_the_direct_path():
@@ -738,3 +751,148 @@ def test_options_for_cvxpy_itself_skip_the_direct_path():
     np.testing.assert_array_equal(
         optimize(mu, cov, solver_options=verbose_off), reference
     )
+
+
+# ------------------------------------------------------------ dense OSQP path
+
+
+def _dense_cases():
+    """(objective, n, seed, kwargs) over the structures the dense path covers."""
+    tickers = [f"A{i:03d}" for i in range(60)]
+    groups = {
+        "asset_groups": {t: f"g{i % 3}" for i, t in enumerate(tickers)},
+        "groups": {"g0": (0.2, 0.5), "g1": (0.0, 0.3)},
+    }
+    constraint_sets = [
+        {},
+        {"max_weight": 0.15},
+        {"allow_cash": True, "max_weight": 0.2},
+        {"long_only": False, "min_weight": -0.1, "max_weight": 0.3},
+        {"long_only": False, "budget": None, "max_weight": 0.2, "min_weight": -0.2},
+        groups,
+        {**groups, "max_weight": 0.15},
+    ]
+    objectives = {
+        "utility": {"risk_aversion": 4.0},
+        "min_variance": {},
+        "target_return": {"target": 0.09},
+    }
+    cases = []
+    for objective, base in objectives.items():
+        for i, constraints in enumerate(constraint_sets):
+            if objective == "min_variance" and (
+                constraints.get("budget", 1) is None or constraints.get("allow_cash")
+            ):
+                continue  # w = 0: degenerate, OSQP's polishing fails on both forms
+            for n in (9, 60):
+                kwargs = base | {"constraints": constraints}
+                cases.append((objective, n, 70 + 7 * i + n, kwargs))
+    return cases
+
+
+def _constraints_for(n: int, kwargs: dict) -> dict:
+    constraints = dict(kwargs["constraints"])
+    if "asset_groups" in constraints:
+        tickers = [f"A{i:03d}" for i in range(n)]
+        constraints["asset_groups"] = {t: f"g{i % 3}" for i, t in enumerate(tickers)}
+    return kwargs | {"constraints": constraints}
+
+
+@pytest.mark.parametrize(("objective", "n", "seed", "kwargs"), _dense_cases())
+def test_dense_osqp_path_matches_the_cvxpy_problem(
+    monkeypatch, objective, n, seed, kwargs
+):
+    mu, cov, _, _ = factor_problem(n, seed=seed)
+    kwargs = _constraints_for(n, kwargs)
+    answered = []
+    solve = fastsolve.DenseQpSolve.solve
+
+    def spy(self, values, options):
+        weights = solve(self, values, options)
+        answered.append(weights is not None)
+        return weights
+
+    monkeypatch.setattr(fastsolve.DenseQpSolve, "solve", spy)
+    cvxpy_solves = _spy_on_cvxpy_solves(monkeypatch)
+    clear_problem_cache()
+    dense = markowitz(mu, cov, objective=objective, solvers=["OSQP"], **kwargs)
+    problem = cached_problem(dense.spec)
+    assert problem.dense_osqp and problem.problem.is_dpp()
+    assert answered == [True] and cvxpy_solves == []
+    assert problem.direct_solvers == ()  # the compiled path was not needed
+    # The oracle: the DPP problem through cvxpy, with OSQP and with CLARABEL.
+    monkeypatch.setattr(compiled_problem, "FAST_PATH", False)
+    for solver in ("OSQP", "CLARABEL"):
+        clear_problem_cache()
+        plain = markowitz(mu, cov, objective=objective, solvers=[solver], **kwargs)
+        assert plain.status == dense.status == "optimal"
+        np.testing.assert_allclose(dense.weights, plain.weights, atol=1e-7, rtol=0)
+
+
+def test_dense_osqp_data_is_the_compiled_objective():
+    # 0.5 w'Pw + q'w equals the cvxpy objective at random points.
+    mu, cov, _, _ = factor_problem(12, seed=90)
+    clear_problem_cache()
+    result = markowitz(mu, cov, risk_aversion=3.0, constraints={"max_weight": 0.3})
+    problem = cached_problem(result.spec)
+    values = {name: p.value for name, p in problem.parameters.items()}
+    p, q, a, low, high = problem._dense.data(values)
+    upper = p.toarray()
+    full = upper + upper.T - np.diag(upper.diagonal())
+    rng = np.random.default_rng(0)
+    weights = problem.problem.variables()[0]
+    for _ in range(5):
+        w = rng.normal(size=12)
+        weights.value = w
+        expected = problem.problem.objective.value
+        assert 0.5 * w @ full @ w + q @ w == pytest.approx(expected, rel=1e-12)
+    weights.value = None
+    np.testing.assert_array_equal(low[1:], 0.0)  # long-only
+    np.testing.assert_array_equal(high[1:], 0.3)
+    assert low[0] == high[0] == 1.0  # fully invested
+    assert a.shape == (13, 12)
+
+
+def test_dense_osqp_path_is_deterministic():
+    mu, cov, _, _ = factor_problem(60, seed=91)
+    clear_problem_cache()
+    first = markowitz(mu, cov, risk_aversion=2.0)
+    assert first.solver == "OSQP" and cached_problem(first.spec).dense_osqp
+    for seed in (92, 93):
+        optimize(*factor_problem(60, seed=seed)[:2], risk_aversion=2.0)
+    again = optimize(mu, cov, risk_aversion=2.0)
+    assert (first.weights.to_numpy() == again.to_numpy()).all()
+
+
+def test_dense_osqp_failure_falls_back_to_the_compiled_path(monkeypatch):
+    mu, cov, _, _ = factor_problem(60, seed=94)
+    clear_problem_cache()
+    reference = markowitz(mu, cov, risk_aversion=2.0, constraints={"max_weight": 0.1})
+    cvxpy_solves = _spy_on_cvxpy_solves(monkeypatch)
+    for broken in (lambda *args: None, lambda *args: 1 / 0):
+        monkeypatch.setattr(fastsolve.DenseQpSolve, "solve", broken)
+        result = markowitz(mu, cov, risk_aversion=2.0, constraints={"max_weight": 0.1})
+        assert (result.solver, result.status) == ("OSQP", "optimal")
+        assert cached_problem(result.spec).direct_solvers == ("OSQP",)
+        np.testing.assert_allclose(result.weights, reference.weights, atol=1e-7)
+    assert cvxpy_solves == []  # the compiled direct path answered
+
+
+@pytest.mark.parametrize(
+    ("form", "kwargs"),
+    [
+        ("factor", {}),
+        ("full", {"objective": "max_sharpe"}),
+        ("full", {"objective": "target_volatility", "target": 0.2}),
+        ("full", {"cost_penalty": 0.001}),
+        ("full", {"constraints": {"long_only": False, "max_leverage": 1.5}}),
+        ("full", {"prev_weights": "equal", "constraints": {"turnover": 0.2}}),
+    ],
+)
+def test_dense_osqp_path_only_for_plain_full_covariance_qps(form, kwargs):
+    mu, cov, b, d = factor_problem(8, seed=95)
+    if kwargs.get("prev_weights") == "equal":
+        kwargs = kwargs | {"prev_weights": pd.Series(1 / 8, index=mu.index)}
+    clear_problem_cache()
+    result = markowitz(mu, cov if form == "full" else (b, d), **kwargs)
+    assert not cached_problem(result.spec).dense_osqp
