@@ -7,7 +7,9 @@ long-only, fully invested utility problem ``max mu^T w - (gamma/2) w^T cov w`` w
 - ``portfolio.optimize`` on a warm compiled problem (compiled once on a first draw,
   then timed on fresh draws; the Cholesky factor of a full covariance is computed in
   each timed call), through its direct solver path (for OSQP on a full covariance
-  the dense form, ``P`` = the covariance, of ``portfolio.fastsolve.DenseQpSolve``)
+  the dense form, ``P`` = the covariance, of ``portfolio.fastsolve.DenseQpSolve``,
+  solved by quadprog or else OSQP: ``dense_path_answered_by`` counts which; "None"
+  where the dense form gave no answer or does not apply)
   and, for reference, through cvxpy's own ``Problem.solve``
   (``portfolio.problem.FAST_PATH = False``), and
 - a fresh ``EfficientFrontier(...).max_quadratic_utility`` per draw (built and
@@ -179,6 +181,7 @@ def run_case(n_assets: int, form: str, repeats: int, solvers: list[str] | None) 
         "def": lambda p: pypfopt(p, tight=False),
     }
     times: dict[str, list[float]] = {side: [] for side in sides}
+    dense_by: list[str] = []
     answers: dict[str, list] = {side: [] for side in sides}
     # Rounds of back-to-back calls per side: each side runs as a warm loop (as a
     # backtest calls it), and the rounds spread the machine's noise over all sides.
@@ -189,6 +192,9 @@ def run_case(n_assets: int, form: str, repeats: int, solvers: list[str] | None) 
                 elapsed, answer = timed(lambda c=call, p=timed_problems[i]: c(p))
                 times[side].append(elapsed)
                 answers[side].append(answer)
+                if side == "ours":  # which dense solver answered (untimed)
+                    solved = cached_problem(answer.spec)
+                    dense_by.append(str(solved.dense_answered_by))
     used = {result.solver for result in answers["ours"]}
     worst = {"ref": 0.0, "def": 0.0, "cvxpy": 0.0, "exact": 0.0, "ref_exact": 0.0}
     for i, result in enumerate(answers["ours"]):
@@ -211,6 +217,9 @@ def run_case(n_assets: int, form: str, repeats: int, solvers: list[str] | None) 
         "solver_used": sorted(used),
         "direct_path_solvers": list(direct),
         "dense_osqp_path": dense,
+        "dense_path_answered_by": {
+            name: dense_by.count(name) for name in sorted(set(dense_by))
+        },
         "ours_first_call_with_compile_s": compile_s,
         "ours": ours_s,
         "ours_via_cvxpy_solve": cvxpy_s,

@@ -465,8 +465,260 @@ def _variable_offsets(
     return offsets
 
 
+_EXACT_TOL = 1e-9
+"""How far a quadprog answer may miss a constraint (or, relative to the data's
+scale, the KKT conditions) and still count."""
+_GUESS_FROM = 60
+"""Problems of this many assets and more start quadprog from a guessed active set;
+smaller ones go to quadprog whole (its few steps cost less than the guess)."""
+_GUESS_ROUNDS = 8
+"""Rounds of :func:`_refine_sides`."""
+_FREE_TOL = 1e-12
+"""Reduced gradient (relative to the data's scale) that frees a fixed asset."""
+
+
+def _unit_columns(n: int, index: np.ndarray, sign: float) -> np.ndarray:
+    """``sign`` times the columns ``index`` of the n x n identity."""
+    columns = np.zeros((n, len(index)))
+    columns[index, np.arange(len(index))] = sign
+    return columns
+
+
+def _quadprog_constraints(
+    general: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
+    box_low: np.ndarray,
+    box_high: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, int, tuple[np.ndarray, ...]]:
+    """``C, b, meq`` for ``l <= A x <= u`` and ``lower <= x <= upper``.
+
+    Returns
+    -------
+    c, b, meq
+        quadprog's constraints ``C^T x >= b``, the first ``meq`` equalities.
+    rows : tuple of ndarray
+        The rows of ``A`` behind the first columns of ``C``: equalities, lower
+        sides, upper sides (see :func:`_row_multipliers`).
+    """
+    n = len(box_low)
+    eq, box_eq = low == high, box_low == box_high
+    lo = np.flatnonzero(np.isfinite(low) & ~eq)
+    hi = np.flatnonzero(np.isfinite(high) & ~eq)
+    eq = np.flatnonzero(eq)
+    box_lo = np.flatnonzero(np.isfinite(box_low) & ~box_eq)
+    box_hi = np.flatnonzero(np.isfinite(box_high) & ~box_eq)
+    box_eq = np.flatnonzero(box_eq)
+    # Rows of A first (their multipliers are read back), then the bounds.
+    c = np.hstack(
+        (
+            general[eq].T,
+            general[lo].T,
+            -general[hi].T,
+            _unit_columns(n, box_eq, 1.0),
+            _unit_columns(n, box_lo, 1.0),
+            _unit_columns(n, box_hi, -1.0),
+        )
+    )
+    b = np.concatenate(
+        (
+            low[eq],
+            low[lo],
+            -high[hi],
+            box_low[box_eq],
+            box_low[box_lo],
+            -box_high[box_hi],
+        )
+    )
+    # quadprog wants the equalities first: the rows' ones, then the pinned bounds.
+    k_eq, k_rows = len(eq), len(eq) + len(lo) + len(hi)
+    meq = k_eq + len(box_eq)
+    if len(box_eq):
+        order = np.r_[
+            np.arange(k_eq),
+            np.arange(k_rows, k_rows + len(box_eq)),
+            np.arange(k_eq, k_rows),
+            np.arange(k_rows + len(box_eq), len(b)),
+        ]
+        c, b = c[:, order], b[order]
+        rows = (eq, lo, hi, order)
+    else:
+        rows = (eq, lo, hi, None)
+    return c, b, meq, rows
+
+
+def _row_multipliers(
+    lagrangian: np.ndarray, rows: tuple[np.ndarray, ...], k: int
+) -> np.ndarray:
+    """``y`` of the ``k`` rows of ``A`` from quadprog's multipliers."""
+    eq, lo, hi, order = rows
+    if order is not None:
+        unordered = np.empty_like(lagrangian)
+        unordered[order] = lagrangian
+        lagrangian = unordered
+    y = np.zeros(k)
+    y[eq] = lagrangian[: len(eq)]
+    start = len(eq)
+    y[lo] += lagrangian[start : start + len(lo)]
+    start += len(lo)
+    y[hi] -= lagrangian[start : start + len(hi)]
+    return y
+
+
+def _equality_minimum(
+    g: np.ndarray,
+    a: np.ndarray,
+    general: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
+) -> np.ndarray | None:
+    """The minimum of ``x'Gx/2 - a'x`` under the equality rows alone.
+
+    ``None`` where the equality rows are dependent.
+
+    Raises
+    ------
+    numpy.linalg.LinAlgError
+        Where ``G`` is not positive definite.
+    """
+    from scipy.linalg import lapack
+
+    factor, info = lapack.dpotrf(g, lower=0, clean=0)
+    if info != 0:
+        raise np.linalg.LinAlgError("not positive definite")
+    eq = low == high
+    rows = general[eq]
+    rhs = np.column_stack((a, rows.T)) if eq.any() else a[:, None]
+    solved, info = lapack.dpotrs(factor, rhs, lower=0)
+    if info != 0:
+        raise np.linalg.LinAlgError("dpotrs failed")
+    x = solved[:, 0]
+    if not eq.any():
+        return x
+    z = solved[:, 1:]
+    try:
+        nu = np.linalg.solve(rows @ z, rows @ x - low[eq])
+    except np.linalg.LinAlgError:
+        return None  # dependent equality rows: no guess
+    return x - z @ nu
+
+
+def _refine_sides(
+    side: np.ndarray,
+    g: np.ndarray,
+    a: np.ndarray,
+    general: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
+    box_low: np.ndarray,
+    box_high: np.ndarray,
+) -> None:
+    """Fix, in place, the free assets that the equality minimum puts past a bound.
+
+    Repeats the guess on the assets still free, with the fixed ones at their
+    bounds, until it fixes no more (or a few rounds): one Cholesky solve of the
+    free block a round, and a smaller problem for quadprog. Only a guess; the
+    caller frees whatever it got wrong.
+    """
+    for _ in range(_GUESS_ROUNDS):
+        free = np.flatnonzero(side == 0)
+        fixed = np.flatnonzero(side != 0)
+        if len(fixed) == 0:
+            return  # the first guess, on the full problem, stands
+        x_fixed = np.where(side < 0, box_low, box_high)[fixed]
+        shift = general[:, fixed] @ x_fixed
+        rows = g[free]
+        try:
+            at = _equality_minimum(
+                rows[:, free],
+                a[free] - rows[:, fixed] @ x_fixed,
+                general[:, free],
+                low - shift,
+                high - shift,
+            )
+        except np.linalg.LinAlgError:
+            return
+        if at is None:
+            return
+        below = at <= box_low[free]
+        above = at >= box_high[free]
+        if not (below.any() or above.any()) or np.all(below | above):
+            return
+        side[free[below]] = -1
+        side[free[above]] = 1
+
+
+def _solve_reduced(
+    quadprog: Any,
+    side: np.ndarray,
+    g: np.ndarray,
+    a: np.ndarray,
+    general: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
+    box_low: np.ndarray,
+    box_high: np.ndarray,
+    scale: float,
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Solve with quadprog for the free assets, the others fixed at a bound.
+
+    Returns
+    -------
+    x : ndarray of shape (n,)
+    multipliers : ndarray of shape (k,)
+        ``y`` of the rows of ``A``: ``G x - a - A^T y`` is what the bounds hold.
+    kkt : bool
+        Whether the answer is a KKT point of the reduced problem to 1e-9 (the
+        gradient to 1e-9 of ``scale``): finite, every constraint met, the
+        multipliers of inequalities nonnegative and zero where not active.
+
+    Raises
+    ------
+    ValueError
+        From quadprog: not positive definite, or inconsistent constraints.
+    """
+    free = np.flatnonzero(side == 0)
+    x = np.where(side < 0, box_low, box_high)
+    if len(free) == len(side):
+        g_free, a_free, rows, low_free, high_free = g, a, general, low, high
+    else:
+        fixed = np.flatnonzero(side != 0)
+        x_fixed = x[fixed]
+        shift = general[:, fixed] @ x_fixed
+        g_rows = g[free]
+        g_free = g_rows[:, free]
+        a_free = a[free] - g_rows[:, fixed] @ x_fixed
+        rows = general[:, free]
+        low_free, high_free = low - shift, high - shift
+    c, b, meq, row_index = _quadprog_constraints(
+        rows, low_free, high_free, box_low[free], box_high[free]
+    )
+    if c.shape[1]:
+        result = quadprog.solve_qp(g_free, a_free, c, b, meq)
+    else:
+        result = quadprog.solve_qp(g_free, a_free)
+    x_free = np.asarray(result[0], dtype=float)
+    lagrangian = np.asarray(result[4], dtype=float)
+    x[free] = x_free
+    multipliers = _row_multipliers(lagrangian, row_index, len(low))
+    tol, grad_tol = _EXACT_TOL, _EXACT_TOL * scale
+    slack = c.T @ x_free - b
+    residual = g_free @ x_free - a_free - c @ lagrangian
+    inequality, active = lagrangian[meq:], slack[meq:]
+    kkt = bool(
+        np.all(np.isfinite(x_free))
+        and np.all(np.isfinite(lagrangian))
+        and np.all(np.abs(slack[:meq]) <= tol)
+        and np.all(active >= -tol)
+        and np.all(inequality >= -grad_tol)
+        and not np.any((inequality > grad_tol) & (active > tol))
+        and np.all(np.abs(residual) <= grad_tol)
+    )
+    return x, multipliers, kkt
+
+
 class DenseQpSolve:
-    """OSQP on the covariance itself, for a full-covariance QP.
+    """quadprog, then OSQP, on the covariance itself, for a full-covariance QP.
 
     The compiled problem writes risk as ``sum_squares(U @ w)`` (``U`` the scaled
     upper-triangular Cholesky factor), which cvxpy hands OSQP as auxiliary
@@ -485,6 +737,16 @@ class DenseQpSolve:
     the weights exact to rounding); any other outcome returns ``None`` and the
     caller goes on to the compiled path.
 
+    Under the caller's default options the same data go first to quadprog
+    (:meth:`solve_exact`), a dense active-set solver that ends on the exact
+    optimum, from a guessed active set from 60 assets up: on the benchmark's
+    long-only utility problems it takes about 0.13 ms at n = 20 (OSQP 0.12 ms),
+    0.6 ms at n = 100 (OSQP 1.3 ms) and 10 ms at n = 500 (OSQP 95 ms). Its
+    answer counts only if it is a KKT point to 1e-9 (finite, every constraint
+    met, multipliers of the right sign, stationary to 1e-9 of the data's
+    scale); a singular covariance (not positive definite), inconsistent
+    constraints or a failed check hand the solve on to OSQP.
+
     Parameters
     ----------
     n_assets : int
@@ -494,6 +756,14 @@ class DenseQpSolve:
         Whether the problem has the parameters ``lower`` and ``upper``.
     n_groups : int
         Rows of the parameter ``group_matrix``.
+    exact_options : mapping, optional
+        The OSQP options under which :meth:`solve` tries quadprog first (the
+        caller's defaults); ``None`` (the default) never tries it.
+
+    Attributes
+    ----------
+    answered_by : {"quadprog", "osqp"} or None
+        Which solver gave the last :meth:`solve` its answer (``None``: neither).
 
     Raises
     ------
@@ -511,6 +781,7 @@ class DenseQpSolve:
         lower_bounds: bool,
         upper_bounds: bool,
         n_groups: int,
+        exact_options: Mapping[str, Any] | None = None,
     ) -> None:
         import osqp
 
@@ -582,6 +853,12 @@ class DenseQpSolve:
         from cvxpy.reductions.solvers.qp_solvers.osqp_qpif import OSQP
 
         self._status_map = OSQP.STATUS_MAP
+        self._exact_options = None if exact_options is None else dict(exact_options)
+        try:
+            import quadprog  # noqa: F401
+        except ImportError:
+            self._exact_options = None
+        self.answered_by: str | None = None
 
     def accepts(self, options: Mapping[str, Any]) -> bool:
         """Whether ``options`` are plain solver settings this path can pass on."""
@@ -601,13 +878,8 @@ class DenseQpSolve:
             ``P`` (upper triangle, CSC), ``q``, ``A`` (CSC), ``l``, ``u``. The two
             matrices are kept by this object and refilled by the next call.
         """
-        from scipy.linalg import blas
-
         n = self.n
-        upper = np.zeros((n, n), order="F")
-        upper[self._factor_rows, self._factor_cols] = values["cov_factor"]
-        # U^T U, upper triangle only (the lower one stays 0).
-        gram = blas.dsyrk(1.0, upper, trans=1, lower=0)
+        gram = self._gram(values)
         p = self._p
         np.take(gram.ravel(order="F"), self._p_take, out=p.data)
         if self._objective == "utility":
@@ -648,7 +920,177 @@ class DenseQpSolve:
         np.minimum(high, self._infinity, out=high)
         return p, np.ascontiguousarray(q, dtype=float), a, low, high
 
+    def _gram(self, values: Mapping[str, Any]) -> np.ndarray:
+        """``U^T U`` (Fortran order), upper triangle only (the lower one is 0)."""
+        from scipy.linalg import blas
+
+        n = self.n
+        upper = np.zeros((n, n), order="F")
+        upper[self._factor_rows, self._factor_cols] = values["cov_factor"]
+        return blas.dsyrk(1.0, upper, trans=1, lower=0)
+
+    def _exact_parts(self, values: Mapping[str, Any]) -> tuple[np.ndarray, ...]:
+        """``G``, ``a``, the rows other than the bounds and the bounds, dense.
+
+        Returns
+        -------
+        tuple of ndarray
+            ``G`` (n, n; both triangles of ``P``), ``a = -q``, the budget, group
+            and target rows ``A`` (k, n) with their sides ``l`` and ``u`` (k,),
+            and the bounds ``lower`` and ``upper`` (n,); an absent side is inf.
+        """
+        n = self.n
+        gram = self._gram(values)
+        g = gram + np.triu(gram, 1).T
+        if self._objective == "utility":
+            a = np.array(values["mu"], dtype=float)
+        else:
+            a = np.zeros(n)
+        has_budget, _, m, has_target = self._blocks
+        rows, lower, upper_rhs = [np.zeros((0, n))], [np.zeros(0)], [np.zeros(0)]
+        if has_budget:
+            rows.append(np.ones((1, n)))
+            budget = float(values["budget"])
+            lower.append([budget if self._budget == "equal" else -np.inf])
+            upper_rhs.append([budget])
+        if m:
+            rows.append(np.asarray(values["group_matrix"], dtype=float))
+            lower.append(values["group_lower"])
+            upper_rhs.append(values["group_upper"])
+        if has_target:
+            rows.append(np.asarray(values["mu"], dtype=float)[None, :])
+            lower.append([float(values["target"])])
+            upper_rhs.append([np.inf])
+        general = np.vstack(rows)
+        low = np.concatenate([np.asarray(p, dtype=float) for p in lower])
+        high = np.concatenate([np.asarray(p, dtype=float) for p in upper_rhs])
+        box_low = np.full(n, -np.inf)
+        box_high = np.full(n, np.inf)
+        if self._lower_bounds:
+            box_low = np.array(values["lower"], dtype=float)
+        if self._upper_bounds:
+            box_high = np.array(values["upper"], dtype=float)
+        return g, a, general, low, high, box_low, box_high
+
+    def exact_data(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
+        """The data ``G, a, C, b, meq`` of quadprog for the parameter values.
+
+        The same problem as :meth:`data`: ``G`` is ``P`` (both triangles), ``a``
+        is ``-q``, and each row ``l_i <= A_i x <= u_i`` gives an equality
+        ``A_i x = l_i`` where ``l_i == u_i`` (these columns of ``C`` come first,
+        ``meq`` of them), else ``A_i x >= l_i`` for a finite ``l_i`` and
+        ``-A_i x >= -u_i`` for a finite ``u_i``.
+
+        Parameters
+        ----------
+        values : mapping of str -> array or float
+            The values of the compiled problem's parameters, by name.
+
+        Returns
+        -------
+        tuple
+            ``G`` (n, n), ``a`` (n,), ``C`` (n, k), ``b`` (k,) and ``meq``.
+        """
+        g, a, *constraints = self._exact_parts(values)
+        c, b, meq, _ = _quadprog_constraints(*constraints)
+        return g, a, c, b, meq
+
+    def solve_exact(self, values: Mapping[str, Any]) -> np.ndarray | None:
+        """The weights from quadprog, or ``None`` where its answer does not count.
+
+        quadprog (Goldfarb-Idnani's dual active-set method) solves a QP exactly,
+        in finitely many steps, on the active set it ends with: no tolerances, no
+        iteration state. It starts from the unconstrained minimum and adds one
+        violated constraint per step, each step O(n^2): on a long-only problem
+        with few assets held that is one step per asset left out (about 0.6 ms
+        a step at n = 500). So assets are first fixed at a bound where the
+        minimum under the equality rows alone (one Cholesky solve) puts them
+        beyond it, quadprog solves for the others (their own bounds included),
+        and any fixed asset whose reduced gradient says it should move is freed
+        and the reduced problem solved again. The free set only grows, so this
+        ends (at worst with the full problem), and it ends on the KKT point of the
+        full problem: the optimum, unique for a positive definite ``P``.
+
+        ``None`` where ``P`` is not positive definite (a singular covariance),
+        on inconsistent constraints, or where the answer fails the check of the
+        full problem's KKT conditions: finite, every constraint met to 1e-9, and
+        stationarity, multiplier signs and complementarity to 1e-9 (of the
+        data's scale for the gradient).
+
+        Parameters
+        ----------
+        values : mapping of str -> array or float
+            The values of the compiled problem's parameters, by name.
+
+        Returns
+        -------
+        ndarray of shape (n_assets,) or None
+        """
+        import quadprog
+
+        g, a, general, low, high, box_low, box_high = self._exact_parts(values)
+        pinned = box_low == box_high  # always fixed, never freed
+        # side: 0 free, -1 fixed at its lower bound, +1 at its upper bound.
+        side = np.where(pinned, -1, 0).astype(np.int8)
+        if self.n >= _GUESS_FROM:
+            try:
+                at = _equality_minimum(g, a, general, low, high)
+            except np.linalg.LinAlgError:
+                return None  # not positive definite: quadprog would refuse it
+            if at is not None and np.all(np.isfinite(at)):
+                side[(at <= box_low) & ~pinned] = -1
+                side[(at >= box_high) & ~pinned] = 1
+                if np.all(side != 0):
+                    side[~pinned] = 0
+                _refine_sides(side, g, a, general, low, high, box_low, box_high)
+        scale = max(1.0, float(np.abs(a).max(initial=0.0)), float(np.abs(g).max()))
+        while True:
+            try:
+                x, multipliers, kkt = _solve_reduced(
+                    quadprog, side, g, a, general, low, high, box_low, box_high, scale
+                )
+            except ValueError:  # inconsistent, or not positive definite
+                if np.all(side[~pinned] == 0):
+                    return None
+                side[~pinned] = 0  # a fixed set that leaves no feasible point
+                continue
+            fixed = np.flatnonzero((side != 0) & ~pinned)
+            if len(fixed) == 0:
+                break
+            # The bounds' multipliers: up at a lower bound, down at an upper one.
+            bound = g[fixed] @ x - a[fixed] - multipliers @ general[:, fixed]
+            limit = _FREE_TOL * scale
+            wrong = fixed[np.where(side[fixed] < 0, bound < -limit, bound > limit)]
+            if len(wrong) == 0:
+                break
+            side[wrong] = 0
+        # The reduced problem's KKT conditions and the fixed assets' multiplier
+        # signs are the full problem's KKT conditions.
+        return x if kkt else None
+
     def solve(
+        self, values: Mapping[str, Any], options: Mapping[str, Any]
+    ) -> np.ndarray | None:
+        """Solve exactly (quadprog), else with OSQP; ``None`` where neither counts.
+
+        quadprog (:meth:`solve_exact`) is tried first when ``options`` are the
+        ``exact_options`` given at construction (the caller's defaults): options
+        that differ ask for OSQP's own behaviour, so OSQP runs alone. The path that
+        answered is left in :attr:`answered_by` (``"quadprog"``, ``"osqp"`` or
+        ``None``).
+        """
+        self.answered_by = None
+        if self._exact_options is not None and dict(options) == self._exact_options:
+            weights = self.solve_exact(values)
+            if weights is not None:
+                self.answered_by = "quadprog"
+                return weights
+        weights = self.solve_osqp(values, options)
+        if weights is not None:
+            self.answered_by = "osqp"
+        return weights
+
+    def solve_osqp(
         self, values: Mapping[str, Any], options: Mapping[str, Any]
     ) -> np.ndarray | None:
         """Solve with OSQP; the weights, or ``None`` short of a polished optimum.

@@ -20,11 +20,12 @@ bit. For OSQP on a full covariance with a utility, minimum-variance or
 target-return objective and linear constraints, an attempt first solves the dense
 form (:class:`~portfolio.fastsolve.DenseQpSolve`: ``P`` the scaled covariance on
 the weights, instead of the Cholesky factor's auxiliary variables; a 100-asset
-solve takes less than half the time); only a polished optimum counts, which equals the
-compiled problem's to rounding (tested to 1e-7), and anything else goes on to the
-compiled path. Solves are not warm-started and every solve sets a solver up
-afresh, so the weights are a pure function of the inputs (a rerun reproduces them
-exactly).
+solve takes less than half the time), under the default OSQP options first with
+quadprog's exact active-set method, then with OSQP; only a checked quadprog answer
+or a polished OSQP optimum counts, which equals the compiled problem's to rounding
+(tested to 1e-7), and anything else goes on to the compiled path. Solves are not
+warm-started and every solve sets a solver up afresh, so the weights are a pure
+function of the inputs (a rerun reproduces them exactly).
 """
 
 from __future__ import annotations
@@ -277,6 +278,16 @@ class MarkowitzProblem:
         """
         return self._dense is not None
 
+    @property
+    def dense_answered_by(self) -> str | None:
+        """Which solver answered the last dense solve: quadprog, osqp or ``None``.
+
+        quadprog is tried first under the default OSQP options (see
+        :class:`portfolio.fastsolve.DenseQpSolve`); ``None`` when the dense form
+        gave no answer (or does not apply) and the compiled path went on.
+        """
+        return None if self._dense is None else self._dense.answered_by
+
     def solve(
         self,
         values: Mapping[str, np.ndarray | float],
@@ -307,6 +318,8 @@ class MarkowitzProblem:
         with self._lock:  # parameters and solver caches are shared state
             for name, value in values.items():
                 _assign(self.parameters[name], value)
+            if self._dense is not None:
+                self._dense.answered_by = None
             return self._solve_chain(solvers, solver_options)
 
     # ------------------------------------------------------------ formulation
@@ -489,7 +502,7 @@ class MarkowitzProblem:
         return self._weights_from(weights, scale[0] if scale else None)
 
     def _solve_dense(self, options: Mapping[str, Any]) -> np.ndarray | None:
-        """Weights from OSQP on the dense form, or ``None`` to go on."""
+        """Weights from quadprog or OSQP on the dense form, or ``None`` to go on."""
         dense = self._dense
         if not dense.accepts(options):
             return None
@@ -555,6 +568,7 @@ def _dense_path(spec: ProblemSpec) -> DenseQpSolve | None:
             spec.lower_bounds,
             spec.upper_bounds,
             spec.n_groups,
+            exact_options=DEFAULT_SOLVER_OPTIONS["OSQP"],
         )
     except (ValueError, ImportError):
         return None

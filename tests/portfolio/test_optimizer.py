@@ -771,6 +771,8 @@ def _dense_cases():
         {"long_only": False, "budget": None, "max_weight": 0.2, "min_weight": -0.2},
         groups,
         {**groups, "max_weight": 0.15},
+        {**groups, "long_only": False, "min_weight": -0.2, "max_weight": 0.25},
+        {"allow_cash": True, **groups},
     ]
     objectives = {
         "utility": {"risk_aversion": 4.0},
@@ -787,6 +789,7 @@ def _dense_cases():
             for n in (9, 60):
                 kwargs = base | {"constraints": constraints}
                 cases.append((objective, n, 70 + 7 * i + n, kwargs))
+    cases.append(("utility", 150, 77, {"risk_aversion": 2.0, "constraints": {}}))
     return cases
 
 
@@ -820,6 +823,13 @@ def test_dense_osqp_path_matches_the_cvxpy_problem(
     assert problem.dense_osqp and problem.problem.is_dpp()
     assert answered == [True] and cvxpy_solves == []
     assert problem.direct_solvers == ()  # the compiled path was not needed
+    assert problem.dense_answered_by == "quadprog"  # the exact solve answered
+    # OSQP on the same dense data agrees with quadprog's exact answer.
+    values = {name: p.value for name, p in problem.parameters.items()}
+    osqp_weights = problem._dense.solve_osqp(
+        values, compiled_problem.DEFAULT_SOLVER_OPTIONS["OSQP"]
+    )
+    np.testing.assert_allclose(dense.weights, osqp_weights, atol=1e-7, rtol=0)
     # The oracle: the DPP problem through cvxpy, with OSQP and with CLARABEL.
     monkeypatch.setattr(compiled_problem, "FAST_PATH", False)
     for solver in ("OSQP", "CLARABEL"):
@@ -827,6 +837,146 @@ def test_dense_osqp_path_matches_the_cvxpy_problem(
         plain = markowitz(mu, cov, objective=objective, solvers=[solver], **kwargs)
         assert plain.status == dense.status == "optimal"
         np.testing.assert_allclose(dense.weights, plain.weights, atol=1e-7, rtol=0)
+
+
+def test_quadprog_data_is_the_osqp_data():
+    # G = P (both triangles), a = -q, and C^T x >= b holds exactly where
+    # l <= A x <= u does.
+    mu, cov, _, _ = factor_problem(12, seed=96)
+    tickers = list(mu.index)
+    constraints = {
+        "asset_groups": {t: f"g{i % 3}" for i, t in enumerate(tickers)},
+        "groups": {"g0": (0.2, 0.5), "g1": (0.0, 0.3)},
+        "max_weight": 0.3,
+    }
+    clear_problem_cache()
+    result = markowitz(
+        mu, cov, objective="target_return", target=0.08, constraints=constraints
+    )
+    problem = cached_problem(result.spec)
+    values = {name: p.value for name, p in problem.parameters.items()}
+    p, q, a, low, high = problem._dense.data(values)
+    g, lin, c, b, meq = problem._dense.exact_data(values)
+    upper = p.toarray()
+    np.testing.assert_array_equal(g, upper + upper.T - np.diag(upper.diagonal()))
+    np.testing.assert_array_equal(lin, -q)
+    assert meq == 1  # the budget
+    rng = np.random.default_rng(1)
+    dense_a = a.toarray()
+    for _ in range(200):
+        x = rng.dirichlet(np.ones(12)) + rng.normal(0, 0.02, 12)
+        x[0] += 1.0 - x.sum()  # on the budget, as the equality requires
+        rows = dense_a @ x
+        osqp_ok = bool(np.all((rows >= low - 1e-12) & (rows <= high + 1e-12)))
+        slack = c.T @ x - b
+        assert abs(slack[0]) < 1e-12
+        assert osqp_ok == bool(np.all(slack[meq:] >= -1e-12))
+
+
+def test_singular_covariance_falls_back_from_quadprog_to_osqp(monkeypatch):
+    # More assets than observations: the sample covariance is PSD but singular,
+    # quadprog refuses it, and the dense OSQP solve answers instead.
+    rng = np.random.default_rng(97)
+    n, observations = 30, 12
+    returns = rng.normal(0.0, 0.02, (observations, n))
+    tickers = [f"A{i:03d}" for i in range(n)]
+    cov = pd.DataFrame(np.cov(returns, rowvar=False), tickers, tickers)
+    mu = pd.Series(rng.normal(0.08, 0.05, n), index=tickers)
+    assert np.linalg.matrix_rank(cov.to_numpy()) < n
+    exact_answers = []
+    solve_exact = fastsolve.DenseQpSolve.solve_exact
+
+    def spy(self, values):
+        weights = solve_exact(self, values)
+        exact_answers.append(weights)
+        return weights
+
+    monkeypatch.setattr(fastsolve.DenseQpSolve, "solve_exact", spy)
+    clear_problem_cache()
+    dense = markowitz(mu, cov, risk_aversion=3.0, solvers=["OSQP"])
+    problem = cached_problem(dense.spec)
+    assert exact_answers == [None]  # quadprog was tried and gave no answer
+    assert dense.status == "optimal" and problem.dense_answered_by == "osqp"
+    monkeypatch.setattr(compiled_problem, "FAST_PATH", False)
+    clear_problem_cache()
+    plain = markowitz(mu, cov, risk_aversion=3.0, solvers=["CLARABEL"])
+    assert plain.status == "optimal"
+    np.testing.assert_allclose(dense.weights, plain.weights, atol=1e-7, rtol=0)
+
+
+def test_quadprog_failure_falls_back_to_osqp(monkeypatch):
+    mu, cov, _, _ = factor_problem(20, seed=98)
+    clear_problem_cache()
+    reference = markowitz(mu, cov, risk_aversion=2.0, solvers=["OSQP"])
+    assert cached_problem(reference.spec).dense_answered_by == "quadprog"
+
+    def inconsistent(*args, **kwargs):
+        raise ValueError("constraints are inconsistent, no solution")
+
+    def off_the_budget(g, a, c, b, meq):
+        x = np.linalg.solve(g, a)  # ignores every constraint
+        return x, 0.0, x, (1, 0), np.zeros(len(b)), np.zeros(0, dtype=int)
+
+    for broken in (inconsistent, off_the_budget):
+        monkeypatch.setattr("quadprog.solve_qp", broken)
+        result = markowitz(mu, cov, risk_aversion=2.0, solvers=["OSQP"])
+        problem = cached_problem(result.spec)
+        assert (result.solver, result.status) == ("OSQP", "optimal")
+        assert problem.dense_answered_by == "osqp"
+        assert problem.direct_solvers == ()  # the dense OSQP solve answered
+        np.testing.assert_allclose(result.weights, reference.weights, atol=1e-7)
+
+
+@pytest.mark.parametrize("constraint_set", range(4))
+def test_guessed_active_set_gives_the_full_quadprog_answer(monkeypatch, constraint_set):
+    # The reduced solves from a guessed active set end on the optimum quadprog
+    # finds on the whole problem, also when the guess is far off.
+    import quadprog
+
+    n = 200
+    mu, cov, _, _ = factor_problem(n, seed=100 + constraint_set)
+    tickers = list(mu.index)
+    groups = {
+        "asset_groups": {t: f"g{i % 3}" for i, t in enumerate(tickers)},
+        "groups": {"g0": (0.2, 0.5), "g1": (0.0, 0.3)},
+    }
+    constraints = [
+        {},
+        {"max_weight": 0.05},
+        {**groups, "long_only": False, "min_weight": -0.02, "max_weight": 0.04},
+        {"allow_cash": True, **groups},
+    ][constraint_set]
+    clear_problem_cache()
+    result = markowitz(mu, cov, risk_aversion=3.0, constraints=constraints)
+    problem = cached_problem(result.spec)
+    assert problem.dense_answered_by == "quadprog"
+    dense = problem._dense
+    assert dense.n >= fastsolve._GUESS_FROM
+    values = {name: p.value for name, p in problem.parameters.items()}
+    whole = quadprog.solve_qp(*dense.exact_data(values))[0]
+    np.testing.assert_allclose(dense.solve_exact(values), whole, atol=1e-9, rtol=0)
+    np.testing.assert_allclose(result.weights, whole, atol=1e-9, rtol=0)
+    # A wrong guess: every asset but the first fixed at its lower bound.
+    monkeypatch.setattr(fastsolve, "_refine_sides", lambda *args: None)
+    monkeypatch.setattr(
+        fastsolve,
+        "_equality_minimum",
+        lambda g, *args: np.r_[0.5, np.full(n - 1, -9.0)],
+    )
+    np.testing.assert_allclose(dense.solve_exact(values), whole, atol=1e-9, rtol=0)
+
+
+def test_osqp_options_skip_quadprog():
+    # Options of one's own ask for OSQP's behaviour: quadprog is not tried.
+    mu, cov, _, _ = factor_problem(20, seed=99)
+    clear_problem_cache()
+    exact = markowitz(mu, cov, risk_aversion=2.0)
+    assert cached_problem(exact.spec).dense_answered_by == "quadprog"
+    tight = {"OSQP": {"eps_abs": 1e-7, "eps_rel": 1e-7}}
+    result = markowitz(mu, cov, risk_aversion=2.0, solver_options=tight)
+    assert result.solver == "OSQP"
+    assert cached_problem(result.spec).dense_answered_by == "osqp"
+    np.testing.assert_allclose(result.weights, exact.weights, atol=1e-7)
 
 
 def test_dense_osqp_data_is_the_compiled_objective():
