@@ -3,10 +3,16 @@
 One training step = forward over a (batch, seq_len, features) float32 batch, a linear
 head on the last hidden state, MSE loss, backward, Adam update; the same for JAX (our
 encoder, each implementation) and PyTorch (``nn.LSTM`` with the same layers, hidden
-size, sequence length and batch). Both are timed in the same process, in interleaved
-rounds so that load from other processes hits both alike; the reported rate is the
-median over rounds. PyTorch is timed with its default thread count and with one
-thread, and the faster setting is the reference.
+size, sequence length and batch). Both are timed in one run, each framework in its
+own process, in interleaved rounds so that load from other processes hits both alike;
+the reported rate is the median over rounds. PyTorch is timed with its default thread
+count and with one thread, and the faster setting is the reference.
+
+Both sides use every core the way their framework does: PyTorch splits each matrix
+product over its intra-op threads; our encoder splits the batch over one JAX device
+per core (``forecasting.devices``), exactly as ``LSTMForecaster`` trains. The fused
+kernel on one device is timed too, so the JSON shows what the kernel and the split
+each contribute.
 
 GFLOP/s use one analytic count for both frameworks: a forward LSTM step costs
 ``2 * 4H * (F + H)`` flops per sequence per layer-step (the two matrix products;
@@ -42,40 +48,56 @@ from flax import nnx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from forecasting.devices import batch_mesh  # noqa: E402
 from forecasting.features import feature_names  # noqa: E402
 from forecasting.model import LSTMEncoder  # noqa: E402
 
-IMPLS = ("fused", "hoisted", "cell")
+# Variant name -> (LSTMEncoder impl, split the batch over the devices).
+IMPLS = {
+    "fused": ("fused", True),
+    "fused_one_device": ("fused", False),
+    "hoisted": ("hoisted", False),
+    "cell": ("cell", False),
+}
 DEFAULT_IMPL = "fused"
 
 
 class _Regressor(nnx.Module):
-    def __init__(self, features: int, hidden: int, layers: int, impl: str) -> None:
+    def __init__(self, features: int, hidden: int, layers: int, variant: str) -> None:
         rngs = nnx.Rngs(0)
-        self.encoder = LSTMEncoder(features, hidden, layers, impl=impl, rngs=rngs)
+        impl, parallel = IMPLS[variant]
+        self.encoder = LSTMEncoder(
+            features, hidden, layers, impl=impl, parallel=parallel, rngs=rngs
+        )
         self.head = nnx.Linear(hidden, 1, rngs=rngs)
 
     def __call__(self, inputs: jax.Array) -> jax.Array:
         return self.head(self.encoder(inputs))[:, 0]
 
 
-def _jax_stepper(impl: str, x: np.ndarray, y: np.ndarray, hidden: int, layers: int):
-    model = _Regressor(x.shape[-1], hidden, layers, impl)
+def _jax_stepper(variant: str, x: np.ndarray, y: np.ndarray, hidden: int, layers: int):
+    model = _Regressor(x.shape[-1], hidden, layers, variant)
     optimizer = nnx.Optimizer(model, optax.adam(1e-3), wrt=nnx.Param)
     inputs, targets = jnp.asarray(x), jnp.asarray(y)
+    # The step form of forecasting.train: a pure function of the split state under
+    # jax.jit, so no per-call Python walk of the model graph.
+    graphdef, state = nnx.split((model, optimizer))
 
-    @nnx.jit
-    def step(model, optimizer, inputs, targets):
+    @jax.jit
+    def step(state, inputs, targets):
+        model, optimizer = nnx.merge(graphdef, state)
+
         def loss_fn(model):
             return jnp.mean((model(inputs) - targets) ** 2)
 
         loss, grads = nnx.value_and_grad(loss_fn)(model)
         optimizer.update(model, grads)
-        return loss
+        return nnx.state((model, optimizer)), loss
 
     def run(n: int) -> None:
+        nonlocal state
         for _ in range(n):
-            loss = step(model, optimizer, inputs, targets)
+            state, loss = step(state, inputs, targets)
         loss.block_until_ready()
 
     return run
@@ -188,6 +210,8 @@ def bench_steps(shapes: dict, steps: int, rounds: int) -> dict:
         "gflops_torch": flops_per_step * torch_rate / 1e9,
         "jax_impl": DEFAULT_IMPL,
         "variants_steps_per_s": {name: median[f"jax_{name}"] for name in IMPLS},
+        "jax_devices": jax.device_count(),
+        "jax_batch_shards": _shards(shapes["batch"]),
         "rounds_steps_per_s": rates,
         "shapes": {**shapes, "dtype": "float32"},
         "steps_per_round": steps,
@@ -196,6 +220,11 @@ def bench_steps(shapes: dict, steps: int, rounds: int) -> dict:
         "torch_variants_steps_per_s": torch_runs,
         "torch_reference": torch_best,
     }
+
+
+def _shards(batch: int) -> int:
+    mesh = batch_mesh(batch)
+    return 1 if mesh is None else mesh.devices.size
 
 
 def bench_fit(refits: int) -> dict:

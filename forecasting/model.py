@@ -31,6 +31,11 @@ does not pay here: with few input features the per-step input product is cheap, 
 XLA's CPU code for loop bodies that read slices of a large scanned array, and for the
 autodiff backward loop that stacks per-step cotangents, is slow. The fused variant
 avoids both.
+
+On a multi-core CPU the fused layer also runs data parallel: JAX gets one device per
+core (:mod:`forecasting.devices`), each device runs the recurrence over its share of
+the batch, and the shares' weight gradients are summed. XLA runs these small products
+on one thread per device, so this is how the encoder uses more than one core.
 """
 
 from __future__ import annotations
@@ -41,6 +46,13 @@ from typing import Any, Literal, NamedTuple
 import jax
 import jax.numpy as jnp
 from flax import nnx
+from jax.sharding import Mesh
+from jax.sharding import PartitionSpec as P
+
+from forecasting.devices import BATCH_AXIS, batch_mesh, claim_cpu_cores
+
+# Before any JAX computation: the CPU device count is fixed when the backend starts.
+claim_cpu_cores()
 
 __all__ = [
     "FactorLSTM",
@@ -49,6 +61,7 @@ __all__ = [
     "ScanLSTMLayer",
     "CellLSTMLayer",
     "fused_lstm",
+    "data_parallel_lstm",
     "hoisted_lstm",
     "MU_SCALE",
     "LOADING_SCALE",
@@ -216,6 +229,49 @@ def _fused_lstm_bwd(
 fused_lstm.defvjp(_fused_lstm_fwd, _fused_lstm_bwd)
 
 
+def data_parallel_lstm(
+    kernel_i: jax.Array,
+    kernel_h: jax.Array,
+    bias: jax.Array,
+    inputs: jax.Array,
+    input_grad: bool,
+    mesh: Mesh,
+) -> jax.Array:
+    """:func:`fused_lstm` with the batch split over the devices of ``mesh``.
+
+    Every device runs the forward and backward scans over its share of the sequences
+    with the same weights; reverse-mode differentiation through ``shard_map`` sums the
+    shares' weight gradients over the devices.
+
+    Parameters
+    ----------
+    kernel_i, kernel_h, bias, inputs, input_grad
+        As in :func:`fused_lstm`; the batch (axis 1 of ``inputs``) must divide
+        evenly over the mesh.
+    mesh : Mesh
+        One axis named :data:`forecasting.devices.BATCH_AXIS`.
+
+    Returns
+    -------
+    Array of shape (seq_len, batch, hidden)
+    """
+    by_sequence = P(None, BATCH_AXIS)
+
+    def shard(kernel_i, kernel_h, bias, inputs):
+        return fused_lstm(kernel_i, kernel_h, bias, inputs, input_grad)
+
+    # check_vma=False: the scans start from replicated zeros and carry per-shard
+    # state, which the varying-axes check rejects; the gradients are unaffected
+    # (tests compare them with one device).
+    return jax.shard_map(
+        shard,
+        mesh=mesh,
+        in_specs=(P(), P(), P(), by_sequence),
+        out_specs=by_sequence,
+        check_vma=False,
+    )(kernel_i, kernel_h, bias, inputs)
+
+
 def hoisted_lstm(
     kernel_i: jax.Array, kernel_h: jax.Array, bias: jax.Array, inputs: jax.Array
 ) -> jax.Array:
@@ -266,6 +322,9 @@ class ScanLSTMLayer(nnx.Module):
     variant : {"fused", "hoisted"}, default "fused"
     input_grad : bool, default True
         For "fused": whether gradients flow to the inputs (False for a first layer).
+    parallel : bool, default True
+        For "fused": split the batch over the devices when there are several (see
+        :func:`forecasting.devices.batch_mesh`).
     rngs : nnx.Rngs
     """
 
@@ -276,12 +335,14 @@ class ScanLSTMLayer(nnx.Module):
         *,
         variant: Literal["fused", "hoisted"] = "fused",
         input_grad: bool = True,
+        parallel: bool = True,
         rngs: nnx.Rngs,
     ) -> None:
         self.in_features = in_features
         self.hidden = hidden
         self.variant = variant
         self.input_grad = input_grad
+        self.parallel = parallel
         self.dense_i = nnx.Linear(in_features, 4 * hidden, use_bias=False, rngs=rngs)
         self.dense_h = nnx.Linear(
             hidden,
@@ -306,7 +367,10 @@ class ScanLSTMLayer(nnx.Module):
         bias = self.dense_h.bias[...]
         if self.variant == "hoisted":
             return hoisted_lstm(*weights, bias, inputs)
-        return fused_lstm(*weights, bias, inputs, self.input_grad)
+        mesh = batch_mesh(inputs.shape[1]) if self.parallel else None
+        if mesh is None:
+            return fused_lstm(*weights, bias, inputs, self.input_grad)
+        return data_parallel_lstm(*weights, bias, inputs, self.input_grad, mesh)
 
 
 class CellLSTMLayer(nnx.Module):
@@ -340,14 +404,25 @@ class CellLSTMLayer(nnx.Module):
 
 
 def _make_layer(
-    impl: LSTMImpl, in_features: int, hidden: int, *, first: bool, rngs: nnx.Rngs
+    impl: LSTMImpl,
+    in_features: int,
+    hidden: int,
+    *,
+    first: bool,
+    parallel: bool,
+    rngs: nnx.Rngs,
 ) -> ScanLSTMLayer | CellLSTMLayer:
     if impl == "cell":
         return CellLSTMLayer(in_features, hidden, rngs=rngs)
     # The first layer's inputs are data: no gradient needed, which saves a product
     # per step in the fused backward pass.
     return ScanLSTMLayer(
-        in_features, hidden, variant=impl, input_grad=not first, rngs=rngs
+        in_features,
+        hidden,
+        variant=impl,
+        input_grad=not first,
+        parallel=parallel,
+        rngs=rngs,
     )
 
 
@@ -369,6 +444,8 @@ class LSTMEncoder(nnx.Module):
     dropout : float, default 0.0
         Dropout between stacked layers (training mode only).
     impl : {"fused", "hoisted", "cell"}, default "fused"
+    parallel : bool, default True
+        For "fused": split each batch over the devices (one per CPU core).
     rngs : nnx.Rngs
     """
 
@@ -380,6 +457,7 @@ class LSTMEncoder(nnx.Module):
         *,
         dropout: float = 0.0,
         impl: LSTMImpl = "fused",
+        parallel: bool = True,
         rngs: nnx.Rngs,
     ) -> None:
         if impl not in ("fused", "hoisted", "cell"):
@@ -388,7 +466,14 @@ class LSTMEncoder(nnx.Module):
         self.impl = impl
         self.layers = nnx.List(
             [
-                _make_layer(impl, n, hidden, first=index == 0, rngs=rngs)
+                _make_layer(
+                    impl,
+                    n,
+                    hidden,
+                    first=index == 0,
+                    parallel=parallel,
+                    rngs=rngs,
+                )
                 for index, n in enumerate(sizes)
             ]
         )

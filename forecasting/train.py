@@ -1,7 +1,8 @@
 """Training loop for :class:`~forecasting.model.FactorLSTM`.
 
 AdamW with global-norm gradient clipping, dropout in training mode, a jit-compiled step
-(``nnx.value_and_grad`` then ``optimizer.update``), early stopping on the validation
+(``nnx.value_and_grad`` then ``optimizer.update`` on the merged state of
+``nnx.split((model, optimizer))``), early stopping on the validation
 block with the best weights restored, and warm start (the caller passes a model that
 already holds the previous weights). Everything random (initialisation, shuffling,
 dropout) derives from one seed, so the same seed gives the same weights on CPU.
@@ -131,15 +132,23 @@ def _loss_sum(
     return jnp.sum(residual**2)
 
 
-@nnx.jit(static_argnames=("loss_kind",))
+@functools.partial(jax.jit, static_argnames=("graphdef", "loss_kind"))
 def _train_step(
-    model: FactorLSTM,
-    optimizer: nnx.Optimizer,
+    graphdef: nnx.GraphDef,
+    state: nnx.State,
     inputs: jax.Array,
     targets: jax.Array,
     mask: jax.Array,
     loss_kind: LossKind,
-) -> jax.Array:
+) -> tuple[nnx.State, jax.Array]:
+    """One AdamW step on the state of ``nnx.split((model, optimizer))``.
+
+    A pure function under ``jax.jit`` rather than ``nnx.jit`` over the objects:
+    ``nnx.jit`` walks the model and optimizer graph in Python on every call (about
+    1.5 ms), which on a machine whose cores all run the data-parallel encoder costs
+    a fifth of the step time.
+    """
+    model, optimizer = nnx.merge(graphdef, state)
     count = jnp.maximum(jnp.sum(mask), 1)
 
     def loss_fn(model: FactorLSTM) -> jax.Array:
@@ -147,7 +156,7 @@ def _train_step(
 
     loss, grads = nnx.value_and_grad(loss_fn)(model)
     optimizer.update(model, grads)
-    return loss
+    return nnx.state((model, optimizer)), loss
 
 
 @nnx.jit(static_argnames=("loss_kind",))
@@ -254,16 +263,20 @@ def train_model(
     best_loss, best_epoch, best_params = np.inf, 0, None
     for epoch in range(1, config.max_epochs + 1):
         model.train()
+        graphdef, state = nnx.split((model, optimizer))
         order = shuffle.permutation(len(data.train))
-        weighted, observed = 0.0, 0
+        step_losses, counts = [], []
         for inputs, targets, mask in _batches(data.train, order, dates_per_batch):
-            step_loss = _train_step(
-                model, optimizer, inputs, targets, mask, config.loss
+            state, step_loss = _train_step(
+                graphdef, state, inputs, targets, mask, config.loss
             )
-            count = int(mask.sum())
-            weighted += float(step_loss) * count
-            observed += count
-        train_losses.append(weighted / max(observed, 1))
+            # Kept as arrays: reading them here would wait for each step to finish
+            # before the next is dispatched.
+            step_losses.append(step_loss)
+            counts.append(int(mask.sum()))
+        nnx.update((model, optimizer), state)
+        weighted = float(np.dot(np.asarray(jnp.stack(step_losses)), counts))
+        train_losses.append(weighted / max(sum(counts), 1))
         if not np.isfinite(train_losses[-1]):
             raise FloatingPointError(
                 f"training loss became {train_losses[-1]} in epoch {epoch}; "

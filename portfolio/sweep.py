@@ -100,8 +100,16 @@ class PointOutcome:
 # ---------------------------------------------------------------------- execution
 
 
-def _run_point(name: str, config_values: dict[str, Any]) -> PointOutcome:
-    """Run one point and return its run folder's files (runs in a worker)."""
+def _run_point(
+    name: str, config_values: dict[str, Any], cores: int = 1
+) -> PointOutcome:
+    """Run one point and return its run folder's files (runs in a worker).
+
+    ``cores`` is the point's share of the machine: the LSTM takes one JAX device per
+    core it may use (:mod:`forecasting.devices`), and points run side by side must
+    not each take them all. A count the user set in the environment wins.
+    """
+    os.environ.setdefault("JAX_NUM_CPU_DEVICES", str(cores))
     from portfolio.run import run
     from portfolio.runfolder import save_run
 
@@ -157,9 +165,10 @@ def _local_outcomes(
     # 'spawn', not 'fork': a forked JAX runtime can deadlock in the child.
     context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    cores = max(1, (os.cpu_count() or 1) // workers)
     try:
         futures: dict[Future, str] = {
-            pool.submit(_run_point, name, values): name for name, values in jobs
+            pool.submit(_run_point, name, values, cores): name for name, values in jobs
         }
         pending = set(futures)
         while pending:
@@ -205,7 +214,7 @@ def _ray_outcomes(
     while queue or in_flight:
         while queue and len(in_flight) < limit:
             name, values = queue.pop(0)
-            in_flight[task.remote(name, values)] = name
+            in_flight[task.remote(name, values, 1)] = name  # num_cpus=1
         (ref,), _ = ray.wait(list(in_flight), num_returns=1)
         name = in_flight.pop(ref)
         try:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from forecasting.devices import batch_mesh
 from forecasting.model import IDIO_FLOOR, FactorLSTM, LSTMEncoder
 
 N_FEATURES = 6
@@ -116,3 +117,32 @@ def test_dropout_only_in_training_mode(inputs: jax.Array) -> None:
 def test_unknown_implementation_is_rejected() -> None:
     with pytest.raises(ValueError, match="impl"):
         LSTMEncoder(3, 4, impl="cudnn", rngs=nnx.Rngs(0))
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_data_parallel_encoder_matches_one_device(layers: int) -> None:
+    rng = np.random.default_rng(7)
+    sequences = jnp.asarray(rng.normal(size=(96, 12, N_FEATURES)), jnp.float32)
+    assert batch_mesh(len(sequences)) is not None  # the split really happens
+    one, split = (
+        LSTMEncoder(N_FEATURES, 8, layers, parallel=p, rngs=nnx.Rngs(3))
+        for p in (False, True)
+    )
+
+    @nnx.jit
+    def value_and_grads(encoder: LSTMEncoder, x: jax.Array):
+        def loss(encoder: LSTMEncoder) -> tuple[jax.Array, jax.Array]:
+            hidden = encoder(x)
+            return jnp.sum(jnp.sin(3.0 * hidden)), hidden
+
+        return nnx.value_and_grad(loss, has_aux=True)(encoder)
+
+    (value_one, hidden_one), grads_one = value_and_grads(one, sequences)
+    (value_split, hidden_split), grads_split = value_and_grads(split, sequences)
+    np.testing.assert_allclose(hidden_split, hidden_one, atol=1e-6)
+    np.testing.assert_allclose(value_split, value_one, rtol=1e-5)
+    leaves_one, leaves_split = jax.tree.leaves(grads_one), jax.tree.leaves(grads_split)
+    assert len(leaves_one) == len(leaves_split) == 3 * layers
+    for g_one, g_split in zip(leaves_one, leaves_split, strict=True):
+        # Summed over both shards, not taken from one: a missing psum halves them.
+        np.testing.assert_allclose(g_split, g_one, rtol=1e-5, atol=1e-6)

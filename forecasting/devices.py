@@ -1,0 +1,100 @@
+"""One JAX CPU device per core, and the mesh that splits an LSTM batch over them.
+
+XLA runs the small matrix products of an LSTM step (a few hundred sequences, 32 hidden
+units) on a single thread, so on a multi-core CPU one JAX device leaves the other cores
+idle while PyTorch spreads the same products over its thread pool. Exposing each core
+as its own JAX device lets the encoder run data parallel: every device runs the
+recurrence over its share of the sequences, and the weight gradients of the shares are
+summed (see :func:`forecasting.model.ScanLSTMLayer`).
+
+JAX fixes its CPU device count when its backend starts, so :func:`claim_cpu_cores`
+must run before the first JAX computation; ``forecasting.model`` calls it on import.
+A count chosen by the user (``JAX_NUM_CPU_DEVICES``, or ``XLA_FLAGS`` with
+``--xla_force_host_platform_device_count``) always wins, which is also how processes
+that share a machine (sweep workers) are told to take fewer cores.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import jax
+import numpy as np
+from jax.sharding import Mesh
+
+__all__ = [
+    "BATCH_AXIS",
+    "MIN_SEQUENCES_PER_SHARD",
+    "batch_mesh",
+    "claim_cpu_cores",
+    "usable_cores",
+]
+
+BATCH_AXIS = "sequences"
+"""Name of the mesh axis over which a batch of sequences is split."""
+
+MIN_SEQUENCES_PER_SHARD = 32
+"""Smallest share worth a device: below it, per-step overhead outweighs the split."""
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity, not the machine's total)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def claim_cpu_cores() -> int:
+    """Ask JAX for one CPU device per usable core, unless told otherwise or too late.
+
+    Returns
+    -------
+    int
+        The CPU device count that was set, or 0 when nothing was changed (the user
+        chose a count, or JAX's backend had already started).
+    """
+    if os.environ.get("JAX_NUM_CPU_DEVICES") or (
+        "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", "")
+    ):
+        return 0
+    if _configured_count() != -1:  # set in code before us
+        return 0
+    cores = usable_cores()
+    try:
+        jax.config.update("jax_num_cpu_devices", cores)
+    except RuntimeError:  # the backend already started: keep the devices it has
+        return 0
+    return cores
+
+
+def _configured_count() -> int:
+    return jax.config.jax_num_cpu_devices
+
+
+def batch_mesh(n_sequences: int) -> Mesh | None:
+    """Mesh of devices to split ``n_sequences`` over, or None to stay on one device.
+
+    The shard count is the largest divisor of ``n_sequences`` that is at most the
+    number of devices and leaves every shard :data:`MIN_SEQUENCES_PER_SHARD`
+    sequences, so shards are equal and no padding is needed.
+
+    Parameters
+    ----------
+    n_sequences : int
+        Size of the batch axis.
+
+    Returns
+    -------
+    Mesh or None
+        A one-axis mesh named :data:`BATCH_AXIS`, None when one shard is best.
+    """
+    most = min(jax.device_count(), n_sequences // MIN_SEQUENCES_PER_SHARD)
+    shards = max((d for d in range(1, most + 1) if n_sequences % d == 0), default=1)
+    return _mesh(shards) if shards > 1 else None
+
+
+@functools.cache
+def _mesh(shards: int) -> Mesh:
+    return Mesh(np.array(jax.devices()[:shards]), (BATCH_AXIS,))

@@ -1,0 +1,71 @@
+"""Tests of the device set-up that lets the LSTM use every core."""
+
+from __future__ import annotations
+
+import jax
+import pytest
+
+from forecasting import devices
+from forecasting.devices import batch_mesh, claim_cpu_cores
+
+
+def test_the_suite_runs_with_several_devices() -> None:
+    # tests/conftest.py asks for two; without them the data-parallel tests below
+    # would compare one device with itself.
+    assert jax.device_count() >= 2
+
+
+@pytest.mark.parametrize(
+    ("n_sequences", "device_count", "shards"),
+    [
+        (240, 2, 2),
+        (240, 16, 6),  # at least 32 sequences a shard, and an even split
+        (256, 16, 8),
+        (63, 2, 1),  # too few for two shards of 32
+        (97, 2, 1),  # prime: no even split
+        (1, 2, 1),
+    ],
+)
+def test_batch_mesh_picks_the_largest_even_split(
+    monkeypatch: pytest.MonkeyPatch, n_sequences: int, device_count: int, shards: int
+) -> None:
+    monkeypatch.setattr(devices.jax, "device_count", lambda: device_count)
+    monkeypatch.setattr(devices, "_mesh", lambda k: k)
+    assert (batch_mesh(n_sequences) or 1) == shards
+
+
+def test_a_real_mesh_has_one_named_axis() -> None:
+    mesh = batch_mesh(64)
+    assert mesh is not None
+    assert mesh.axis_names == (devices.BATCH_AXIS,)
+    assert mesh.devices.size == 2
+
+
+def test_a_device_count_chosen_by_the_user_is_left_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls = []
+    monkeypatch.setattr(devices, "_configured_count", lambda: -1)
+    monkeypatch.setattr(devices.jax.config, "update", lambda *a: calls.append(a))
+    monkeypatch.setenv("JAX_NUM_CPU_DEVICES", "3")
+    assert claim_cpu_cores() == 0
+    monkeypatch.delenv("JAX_NUM_CPU_DEVICES")
+    monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=3")
+    assert claim_cpu_cores() == 0
+    assert calls == []
+    monkeypatch.delenv("XLA_FLAGS")
+    assert claim_cpu_cores() == devices.usable_cores()
+    assert calls == [("jax_num_cpu_devices", devices.usable_cores())]
+
+
+def test_claiming_after_jax_started_changes_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("JAX_NUM_CPU_DEVICES", raising=False)
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    monkeypatch.setattr(devices, "_configured_count", lambda: -1)
+    monkeypatch.setattr(devices, "usable_cores", lambda: jax.device_count() + 3)
+    jax.numpy.ones(1).block_until_ready()  # the backend has started
+    before = jax.device_count()
+    assert claim_cpu_cores() == 0
+    assert jax.device_count() == before
