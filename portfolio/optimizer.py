@@ -129,7 +129,11 @@ class OptimizationResult:
     objective : str
         Objective that was optimised.
     solver : str
-        Solver that produced the weights.
+        Solver that produced the weights, upper case: the cvxpy solver name
+        (``"CLARABEL"``, ``"OSQP"``, ``"SCS"``), or ``"QUADPROG"`` where the exact
+        dense solve answered a full-covariance QP (see
+        :class:`~portfolio.fastsolve.DenseQpSolve`). It can differ from the
+        requested ``solvers``, which name the fallback chain.
     status : str
         cvxpy status of that solve (``"optimal"`` or ``"optimal_inaccurate"``).
     spec : ProblemSpec

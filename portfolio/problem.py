@@ -206,7 +206,9 @@ class SolveOutcome:
     ----------
     weights : ndarray of shape (n_assets,) or None
     solver : str
-        Solver that produced the weights ("" without weights).
+        Solver that produced the weights ("" without weights): the cvxpy name of
+        the chain's solver, or ``"QUADPROG"`` where the exact dense solve answered
+        an OSQP attempt (see :attr:`MarkowitzProblem.dense_answered_by`).
     status : str
         cvxpy status of that solve ("" without weights).
     attempts : list of str
@@ -442,7 +444,10 @@ class MarkowitzProblem:
             weights = self._solve_direct(solver, options)
             if weights is not None:
                 attempts.append(f"{solver}: {cp.OPTIMAL}")
-                return SolveOutcome(weights, solver, cp.OPTIMAL, attempts, None)
+                # Report who produced the weights: an OSQP attempt may have been
+                # answered by quadprog on the dense form.
+                answered = (self.dense_answered_by or solver).upper()
+                return SolveOutcome(weights, answered, cp.OPTIMAL, attempts, None)
             problem = self._problem_for(solver)
             error = _run_solver(problem, solver, options)
             if error is not None:

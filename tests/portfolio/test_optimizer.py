@@ -441,20 +441,21 @@ def test_max_sharpe_without_excess_return_raises():
 
 
 def test_fallback_solver_then_optimization_error():
-    mu, cov, _, _ = factor_problem(6, seed=15)
+    mu, cov, b, d = factor_problem(6, seed=15)
     starved = {"CLARABEL": {"max_iter": 1}}
     with pytest.raises(OptimizationError, match="CLARABEL: user_limit") as info:
         optimize(mu, cov, solvers=["CLARABEL"], solver_options=starved)
     assert not isinstance(info.value, InfeasibleError)
-    result = markowitz(mu, cov, solver_options=starved)
-    assert result.solver == "OSQP"  # the next solver of the default chain
+    # CLARABEL leads on the factor form; OSQP, the next solver, answers.
+    result = markowitz(mu, (b, d), solver_options=starved)
+    assert result.solver == "OSQP"
     reference = optimize(mu, cov)
     np.testing.assert_allclose(result.weights, reference, atol=1e-6)
 
 
 def test_default_chain_depends_on_problem_structure():
     mu, cov, b, d = factor_problem(60, seed=25)
-    assert markowitz(mu, cov).solver == "OSQP"  # dense plain QP
+    assert markowitz(mu, cov).solver == "QUADPROG"  # OSQP leads, exact dense form
     assert markowitz(mu, (b, d)).solver == "CLARABEL"  # factor form
     assert markowitz(mu, cov, cost_penalty=0.001).solver == "CLARABEL"  # L1 term
     starved = {"OSQP": {"max_iter": 1}}
@@ -598,7 +599,7 @@ def test_second_call_reuses_the_compiled_dpp_problem():
 
 @pytest.mark.parametrize(
     ("n", "form", "solver"),
-    [(12, "factor", "CLARABEL"), (12, "full", "OSQP"), (60, "full", "OSQP")],
+    [(12, "factor", "CLARABEL"), (12, "full", "QUADPROG"), (60, "full", "QUADPROG")],
 )
 def test_weights_do_not_depend_on_earlier_calls(n, form, solver):
     problems = []
@@ -680,13 +681,15 @@ def test_direct_path_gives_the_plain_cvxpy_weights(
     cvxpy_solves = _spy_on_cvxpy_solves(monkeypatch)
     clear_problem_cache()
     fast = markowitz(mu, covariance, objective=objective, **kwargs)
-    if fast.solver in fastsolve.DIRECT_SOLVERS:
+    if fast.solver in (*fastsolve.DIRECT_SOLVERS, "QUADPROG"):
         assert cvxpy_solves == []  # the direct path answered
+    # quadprog answers OSQP's attempt on the dense form; cvxpy has no quadprog.
+    attempted = "OSQP" if fast.solver == "QUADPROG" else fast.solver
     monkeypatch.setattr(compiled_problem, "FAST_PATH", False)
     clear_problem_cache()
     plain = markowitz(mu, covariance, objective=objective, **kwargs)
     assert cvxpy_solves[-1] == plain.solver
-    assert fast.solver == plain.solver and fast.status == plain.status == "optimal"
+    assert attempted == plain.solver and fast.status == plain.status == "optimal"
     np.testing.assert_allclose(fast.weights, plain.weights, atol=1e-7, rtol=0)
 
 
@@ -735,10 +738,10 @@ def test_direct_path_leaves_failures_to_cvxpy():
     factor = markowitz(mu, factor_problem(6, seed=12)[2:], solver_options=starved)
     assert factor.solver == "OSQP"
     assert cached_problem(factor.spec).direct_solvers == ("CLARABEL", "OSQP")
-    # On a full covariance OSQP leads and answers on the dense form, so no
-    # compiled direct path was needed.
+    # On a full covariance OSQP leads and quadprog answers on the dense form, so
+    # no compiled direct path was needed.
     result = markowitz(mu, cov, solver_options=starved)
-    assert result.solver == "OSQP"
+    assert result.solver == "QUADPROG"
     assert cached_problem(result.spec).direct_solvers == ()
     assert cached_problem(result.spec).dense_osqp
 
@@ -824,6 +827,7 @@ def test_dense_osqp_path_matches_the_cvxpy_problem(
     assert answered == [True] and cvxpy_solves == []
     assert problem.direct_solvers == ()  # the compiled path was not needed
     assert problem.dense_answered_by == "quadprog"  # the exact solve answered
+    assert dense.solver == "QUADPROG"
     # OSQP on the same dense data agrees with quadprog's exact answer.
     values = {name: p.value for name, p in problem.parameters.items()}
     osqp_weights = problem._dense.solve_osqp(
@@ -897,6 +901,7 @@ def test_singular_covariance_falls_back_from_quadprog_to_osqp(monkeypatch):
     problem = cached_problem(dense.spec)
     assert exact_answers == [None]  # quadprog was tried and gave no answer
     assert dense.status == "optimal" and problem.dense_answered_by == "osqp"
+    assert dense.solver == "OSQP"
     monkeypatch.setattr(compiled_problem, "FAST_PATH", False)
     clear_problem_cache()
     plain = markowitz(mu, cov, risk_aversion=3.0, solvers=["CLARABEL"])
@@ -979,6 +984,33 @@ def test_osqp_options_skip_quadprog():
     np.testing.assert_allclose(result.weights, exact.weights, atol=1e-7)
 
 
+def test_result_names_the_solver_that_produced_the_weights(monkeypatch):
+    # The report names who answered, not the chain entry that was attempted:
+    # quadprog answers OSQP's attempt on a full covariance under default options.
+    mu, cov, b, d = factor_problem(20, seed=99)
+    clear_problem_cache()
+    exact = markowitz(mu, cov, risk_aversion=2.0)
+    assert cached_problem(exact.spec).dense_answered_by == "quadprog"
+    assert (exact.solver, exact.status) == ("QUADPROG", "optimal")
+    # Options keyed by the requested name still reach OSQP, which then answers.
+    tight = {"OSQP": {"eps_abs": 1e-7, "eps_rel": 1e-7}}
+    dense_osqp = markowitz(mu, cov, risk_aversion=2.0, solver_options=tight)
+    assert cached_problem(dense_osqp.spec).dense_answered_by == "osqp"
+    assert dense_osqp.solver == "OSQP"
+    factor = markowitz(mu, (b, d), risk_aversion=2.0)
+    assert factor.solver == "CLARABEL"
+    # A quadprog answer in an earlier solve does not leak into a later report.
+    clarabel = markowitz(mu, cov, risk_aversion=2.0, solvers=["CLARABEL"])
+    assert clarabel.solver == "CLARABEL"
+    # Without the fast path cvxpy's OSQP answers the same problem.
+    monkeypatch.setattr(compiled_problem, "FAST_PATH", False)
+    clear_problem_cache()
+    plain = markowitz(mu, cov, risk_aversion=2.0)
+    assert plain.solver == "OSQP"
+    for result in (dense_osqp, factor, clarabel, plain):
+        np.testing.assert_allclose(result.weights, exact.weights, atol=1e-6)
+
+
 def test_dense_osqp_data_is_the_compiled_objective():
     # 0.5 w'Pw + q'w equals the cvxpy objective at random points.
     mu, cov, _, _ = factor_problem(12, seed=90)
@@ -1007,7 +1039,7 @@ def test_dense_osqp_path_is_deterministic():
     mu, cov, _, _ = factor_problem(60, seed=91)
     clear_problem_cache()
     first = markowitz(mu, cov, risk_aversion=2.0)
-    assert first.solver == "OSQP" and cached_problem(first.spec).dense_osqp
+    assert first.solver == "QUADPROG" and cached_problem(first.spec).dense_osqp
     for seed in (92, 93):
         optimize(*factor_problem(60, seed=seed)[:2], risk_aversion=2.0)
     again = optimize(mu, cov, risk_aversion=2.0)
