@@ -36,28 +36,33 @@ notional (``= cost_bps * 2 * turnover * V``). Volatilities are ex-ante from the
 forecast covariance of horizon returns, annualised by ``sqrt(252 / horizon)``; VaR is
 the historical one-day 95% VaR over the last `VAR_DAYS` daily returns, as a return
 (a loss is negative).
+
+Layout: this module plans (forecast, optimise, round to whole shares) and registers
+the command; `portfolio.valuation` resolves the date and values the account,
+`portfolio.trades` builds the book, the trade list and the weights table,
+`portfolio.pretrade` the risk and constraint tables, and `portfolio.plan_output` the
+summary and the plan's files. `portfolio.holdings` reads the holdings file and
+`portfolio.rounding` rounds to whole shares.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from data.calendar import availability_mask, simple_returns
+from data.calendar import availability_mask
 from data.errors import DataError
 from forecasting.base import Forecaster
 from forecasting.forecast import Forecast
-from portfolio.config import ConfigError, RunConfig, dump_config
-from portfolio.constraints import Constraints, ResolvedConstraints
+from portfolio.config import ConfigError, RunConfig
+from portfolio.constraints import Constraints
 from portfolio.holdings import (
     CASH,
     Holdings,
@@ -66,13 +71,16 @@ from portfolio.holdings import (
     parse_holdings,
     read_holdings,
 )
-from portfolio.rounding import DUST_WEIGHT, LIMIT_EPS, whole_shares
-from risk.attribution import (
-    ex_ante_volatility,
-    percent_risk_contributions,
-    risk_contributions,
+from portfolio.plan_output import _summary, write_plan
+from portfolio.pretrade import VAR_DAYS, _constraint_table, _risk_table
+from portfolio.rounding import DUST_WEIGHT, whole_shares
+from portfolio.trades import _book, _trade_list, _weights_table
+from portfolio.valuation import (
+    STALE_DAYS,
+    _account_value,
+    _last_prices,
+    resolve_as_of,
 )
-from risk.metrics import value_at_risk
 
 __all__ = [
     "CASH",
@@ -90,80 +98,6 @@ __all__ = [
     "write_plan",
     "add_parser",
 ]
-
-
-STALE_DAYS = 5
-"""A held asset's last price may be at most this many trading days before as_of."""
-
-VAR_DAYS = 252
-"""Daily returns (one year) behind the historical VaR."""
-
-TRADING_DAYS = 252
-
-
-# ---------------------------------------------------------------------- dates
-
-
-def resolve_as_of(
-    index: pd.DatetimeIndex, as_of: str | pd.Timestamp
-) -> tuple[pd.Timestamp, str | None]:
-    """The trading day of ``index`` to rebalance on, and a note if it moved.
-
-    Raises
-    ------
-    ConfigError
-        If ``as_of`` is not a date.
-    DataError
-        If it lies before the first or after the last date of ``index`` (the
-        message gives the data range).
-    """
-    try:
-        requested = pd.Timestamp(as_of)
-    except (ValueError, TypeError):
-        raise ConfigError(f"as_of: {as_of!r} is not a date (use YYYY-MM-DD)") from None
-    if requested is pd.NaT or requested.tz is not None:
-        raise ConfigError(f"as_of: {as_of!r} must be a plain date (YYYY-MM-DD)")
-    requested = requested.normalize()
-    first, last = index[0], index[-1]
-    if not first <= requested <= last:
-        raise DataError(
-            f"as_of {requested:%Y-%m-%d} is outside the price data",
-            where=f"data from {first:%Y-%m-%d} to {last:%Y-%m-%d}",
-            hint="Choose a date in that range or update the prices",
-        )
-    date = index[index.searchsorted(requested, side="right") - 1]
-    if date == requested:
-        return date, None
-    return date, (
-        f"as_of {requested:%Y-%m-%d} is not a trading day of the data; "
-        f"used the previous one, {date:%Y-%m-%d}"
-    )
-
-
-def _last_prices(past: pd.DataFrame, tickers: list[str], source: str) -> pd.Series:
-    """Last price of each held asset, refusing one older than `STALE_DAYS`."""
-    date = past.index[-1]
-    last = pd.Series(np.nan, index=pd.Index(tickers, dtype=object))
-    for ticker in tickers:
-        series = past[ticker]
-        seen = series.last_valid_index()
-        if seen is None:
-            raise DataError(
-                f"{ticker} has no price on or before {date:%Y-%m-%d}",
-                source=source,
-                hint="Remove the holding or rebalance on a later date",
-            )
-        age = len(past) - 1 - past.index.get_loc(seen)
-        if age > STALE_DAYS:
-            raise DataError(
-                f"stale price for {ticker}: its last price is on {seen:%Y-%m-%d}, "
-                f"{age} trading days before as_of {date:%Y-%m-%d} (at most "
-                f"{STALE_DAYS} allowed)",
-                source=source,
-                hint="Update the price data or remove the holding",
-            )
-        last[ticker] = series[seen]
-    return last
 
 
 # ------------------------------------------------------------------------ plan
@@ -226,39 +160,6 @@ def _constraints(config: RunConfig) -> Constraints:
         return Constraints.from_dict(config.optimizer.constraints)
     except ValueError as err:
         raise ConfigError(f"optimizer.constraints: {err}") from None
-
-
-def _account_value(
-    holdings: Holdings, market_value: float, value: float | None
-) -> tuple[float, float, list[str]]:
-    """Account value and cash before trading, with notes on deposits/withdrawals."""
-    notes = []
-    if value is None:
-        cash = holdings.cash or 0.0
-        total = market_value + cash
-        if total <= 0:
-            what = (
-                "the holdings are empty and give no cash"
-                if holdings.shares.empty and holdings.cash is None
-                else f"holdings plus cash are worth {total:,.2f}"
-            )
-            raise ConfigError(
-                f"value: {what}; pass --value (the account value to allocate) or "
-                "add a CASH row"
-            )
-        return total, cash, notes
-    if isinstance(value, bool) or not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"value: {value!r} must be a positive amount")
-    cash = value - market_value
-    booked = market_value + (holdings.cash or 0.0)
-    flow = value - booked
-    if abs(flow) > 0.005 and (holdings.cash is not None or flow < 0):
-        kind = "deposit" if flow > 0 else "withdrawal"
-        notes.append(
-            f"--value {value:,.2f} differs from holdings plus cash {booked:,.2f}: "
-            f"treated as a {kind} of {abs(flow):,.2f}"
-        )
-    return float(value), float(cash), notes
 
 
 def _forecast(
@@ -426,299 +327,6 @@ def _model_forecaster(config: RunConfig) -> Forecaster:
         raise ConfigError(f"forecaster: {err}") from None
 
 
-def _book(
-    held: pd.Series,
-    held_prices: pd.Series,
-    target: pd.Series,
-    price: pd.Series,
-    cost_rate: float,
-) -> pd.DataFrame:
-    """Current and target shares of every held or targeted asset, with prices."""
-    tickers = list(dict.fromkeys([*target.index, *held.index]))
-    book = pd.DataFrame(index=pd.Index(tickers, name="ticker", dtype=object))
-    book["current_shares"] = held.reindex(tickers, fill_value=0.0).astype(float)
-    book["target_shares"] = target.reindex(tickers, fill_value=0).astype(np.int64)
-    book["price"] = price.reindex(tickers).fillna(held_prices).astype(float)
-    book["trade_shares"] = book["target_shares"] - book["current_shares"]
-    book["notional"] = (book["trade_shares"].abs() * book["price"]).astype(float)
-    book["est_cost"] = book["notional"] * cost_rate
-    return book
-
-
-def _trade_list(book: pd.DataFrame) -> pd.DataFrame:
-    trades = book[(book["current_shares"] != 0) | (book["target_shares"] != 0)].copy()
-    trades["side"] = np.select(
-        [trades["trade_shares"] > 0, trades["trade_shares"] < 0],
-        ["buy", "sell"],
-        default="hold",
-    )
-    # Sales first: they fund the purchases.
-    order = trades["side"].map({"sell": 0, "buy": 1, "hold": 2})
-    trades = trades.assign(_order=order).sort_values(
-        ["_order", "notional"], ascending=[True, False], kind="stable"
-    )
-    columns = [
-        "current_shares",
-        "target_shares",
-        "trade_shares",
-        "price",
-        "notional",
-        "side",
-        "est_cost",
-    ]
-    return trades[columns].reset_index()
-
-
-def _weights_table(
-    book: pd.DataFrame, optimal: pd.Series, forecast: Forecast, value: float
-) -> pd.DataFrame:
-    tickers = book.index
-    horizon = forecast.horizon
-    per_year = TRADING_DAYS / horizon
-    table = pd.DataFrame(index=tickers)
-    table["current_weight"] = book["current_shares"] * book["price"] / value
-    table["optimizer_weight"] = optimal.reindex(tickers, fill_value=0.0)
-    table["target_weight"] = book["target_shares"] * book["price"] / value
-    table["mu"] = forecast.mu.reindex(tickers)
-    table["volatility"] = forecast.volatility.reindex(tickers) * math.sqrt(per_year)
-    rounded = table["target_weight"].reindex(forecast.tickers)
-    table["risk_contribution"] = risk_contributions(
-        rounded, forecast.cov, periods_per_year=per_year
-    ).reindex(tickers)
-    table["percent_risk"] = percent_risk_contributions(rounded, forecast.cov).reindex(
-        tickers
-    )
-    cash_row = pd.DataFrame(
-        {
-            "current_weight": [1.0 - table["current_weight"].sum()],
-            "optimizer_weight": [1.0 - table["optimizer_weight"].sum()],
-            "target_weight": [1.0 - table["target_weight"].sum()],
-        },
-        index=pd.Index([CASH]),
-    )
-    # Solver dust on an asset neither held nor bought is not worth a row.
-    keep = (
-        (table["current_weight"] != 0)
-        | (table["target_weight"] != 0)
-        | (table["optimizer_weight"].abs() >= DUST_WEIGHT)
-    )
-    table = pd.concat([table[keep], cash_row])
-    return table.rename_axis("ticker").reset_index()
-
-
-def _historical_var(past: pd.DataFrame, weights: pd.Series) -> float:
-    """One-day 95% VaR of fixed ``weights`` over the last `VAR_DAYS` returns."""
-    weights = weights[weights != 0]
-    if weights.empty:
-        return 0.0
-    returns = simple_returns(past[list(weights.index)].iloc[-(VAR_DAYS + 1) :])
-    returns = returns.dropna(how="any")
-    if len(returns) < 20:
-        return float("nan")
-    portfolio = pd.Series(returns.to_numpy() @ weights.to_numpy(), index=returns.index)
-    return value_at_risk(portfolio, level=0.95)
-
-
-def _risk_table(
-    past: pd.DataFrame,
-    forecast: Forecast,
-    weights: pd.DataFrame,
-    book: pd.DataFrame,
-    value: float,
-    cash: float,
-    residual: float,
-    outside: list[str],
-) -> pd.DataFrame:
-    per_year = TRADING_DAYS / forecast.horizon
-    by_ticker = weights.set_index("ticker").drop(CASH)
-    current = by_ticker["current_weight"]
-    target = by_ticker["target_weight"]
-    on_forecast = {
-        name: w.reindex(forecast.tickers, fill_value=0.0)
-        for name, w in (("current", current), ("target", target))
-    }
-    turnover = 0.5 * float((target - current).abs().sum())
-    cost = float(book["est_cost"].sum())
-    var_target = _historical_var(past, target)
-    excluded = f" (excludes {', '.join(outside)})" if outside else ""
-    rows = [
-        ("value", value, "currency"),
-        ("cash_before", cash, "currency"),
-        ("cash_after", residual, "currency"),
-        ("cash_after_weight", residual / value, "fraction"),
-        (
-            "volatility_current",
-            ex_ante_volatility(
-                on_forecast["current"], forecast.cov, periods_per_year=per_year
-            ),
-            f"annualised{excluded}",
-        ),
-        (
-            "volatility_target",
-            ex_ante_volatility(
-                on_forecast["target"], forecast.cov, periods_per_year=per_year
-            ),
-            "annualised",
-        ),
-        ("var_95_1d_current", _historical_var(past, current), "daily return"),
-        ("var_95_1d_target", var_target, "daily return"),
-        ("var_95_1d_target_value", var_target * value, "currency"),
-        ("turnover", turnover, "one-way fraction"),
-        ("traded_notional", float(book["notional"].sum()), "currency"),
-        ("estimated_cost", cost, "currency"),
-        ("estimated_cost_bps", cost / value * 1e4, "bps of value"),
-    ]
-    return pd.DataFrame(rows, columns=["metric", "value", "unit"])
-
-
-def _constraint_table(
-    resolved: ResolvedConstraints,
-    optimal: pd.Series,
-    rounded: pd.Series,
-    current: pd.Series,
-    book: pd.DataFrame,
-    value: float,
-    cost_rate: float,
-) -> pd.DataFrame:
-    """Each configured limit: its value before and after whole-share rounding.
-
-    ``tolerance`` is the most whole-share rounding can move the value (one share of
-    each asset involved, plus the cash kept for the costs in the budget); ``ok``
-    means the rounded value lies within the limits widened by it.
-    """
-    c = resolved.constraints
-    tickers = list(resolved.tickers)
-    share = (book["price"] / value).reindex(tickers).to_numpy()
-    w_opt = optimal.reindex(tickers, fill_value=0.0).to_numpy()
-    w = rounded.reindex(tickers, fill_value=0.0).to_numpy()
-    prev = current.reindex(tickers, fill_value=0.0).to_numpy()
-    sold = float(current.drop(tickers, errors="ignore").abs().sum())
-    cost = cost_rate * float(book["notional"].sum()) / value
-    rows: list[tuple[str, float, float, float, float, float]] = []
-    inf = math.inf
-
-    def add(name, lower, upper, before, after, tolerance) -> None:
-        rows.append((name, lower, upper, float(before), float(after), float(tolerance)))
-
-    if c.budget is not None:
-        lower = -inf if c.allow_cash else c.budget
-        # Each asset held can fall short of its target by up to one share.
-        held = (w_opt != 0) | (w != 0)
-        add("budget", lower, c.budget, w_opt.sum(), w.sum(), share[held].sum() + cost)
-    if c.long_only:
-        add("long_only", 0.0, inf, w_opt.min(), w.min(), 0.0)
-    if c.min_weight is not None:
-        add("min_weight", c.min_weight, inf, w_opt.min(), w.min(), share.max())
-    if c.max_weight is not None:
-        add("max_weight", -inf, c.max_weight, w_opt.max(), w.max(), share.max())
-    for ticker in c.bounds or {}:
-        if ticker in tickers:
-            i = tickers.index(ticker)
-            lo, hi = resolved.lower[i], resolved.upper[i]
-            add(f"bounds[{ticker}]", lo, hi, w_opt[i], w[i], share[i])
-    for j, name in enumerate(resolved.group_names):
-        members = resolved.group_matrix[j].astype(bool)
-        add(
-            f"groups[{name}]",
-            resolved.group_lower[j],
-            resolved.group_upper[j],
-            w_opt[members].sum(),
-            w[members].sum(),
-            share[members].sum(),
-        )
-    if c.max_leverage is not None:
-        add(
-            "max_leverage",
-            -inf,
-            c.max_leverage,
-            np.abs(w_opt).sum(),
-            np.abs(w).sum(),
-            share.sum(),
-        )
-    if c.turnover is not None:
-        add(
-            "turnover",
-            -inf,
-            c.turnover,
-            0.5 * (np.abs(w_opt - prev).sum() + sold),
-            0.5 * (np.abs(w - prev).sum() + sold),
-            0.5 * share.sum(),
-        )
-    table = pd.DataFrame(
-        rows,
-        columns=[
-            "constraint",
-            "lower",
-            "upper",
-            "optimizer_value",
-            "value",
-            "tolerance",
-        ],
-    )
-    table["ok"] = (
-        table["value"] >= table["lower"] - table["tolerance"] - LIMIT_EPS
-    ) & (table["value"] <= table["upper"] + table["tolerance"] + LIMIT_EPS)
-    return table
-
-
-# -------------------------------------------------------------------- summary
-
-
-def _money(amount: float) -> str:
-    return f"{amount:,.2f}"
-
-
-def _summary(plan: RebalancePlan) -> str:
-    risk = plan.risk.set_index("metric")["value"]
-    trades = plan.trades
-    buys = trades[trades["side"] == "buy"]
-    sells = trades[trades["side"] == "sell"]
-    spec = plan.config.forecaster
-    opt = plan.config.optimizer
-    failed = plan.constraints.loc[~plan.constraints["ok"], "constraint"].tolist()
-    top = (
-        plan.weights[plan.weights["ticker"] != CASH]
-        .nlargest(5, "target_weight")
-        .loc[:, ["ticker", "target_weight"]]
-    )
-    lines = [
-        f"# Rebalance {plan.name}: {plan.as_of:%Y-%m-%d}",
-        "",
-        f"- Forecaster: {spec.kind} (horizon {plan.forecast.horizon} days, "
-        f"universe {len(plan.forecast.tickers)} assets); objective "
-        f"{opt.objective}, risk aversion {opt.risk_aversion:g}",
-        f"- Account value {_money(plan.value)}; cash before "
-        f"{_money(plan.cash)}, after trades and costs "
-        f"{_money(plan.residual_cash)}",
-        f"- Trades: {len(sells)} sells ({_money(sells['notional'].sum())}), "
-        f"{len(buys)} buys ({_money(buys['notional'].sum())}); one-way turnover "
-        f"{risk['turnover']:.1%}; estimated cost {_money(risk['estimated_cost'])} "
-        f"({risk['estimated_cost_bps']:.1f} bps at "
-        f"{plan.config.backtest.cost_bps:g} bps of notional)",
-        f"- Ex-ante volatility (annualised): current "
-        f"{risk['volatility_current']:.1%} -> target {risk['volatility_target']:.1%}",
-        f"- Historical 1-day 95% VaR of the target: {risk['var_95_1d_target']:.2%} "
-        f"({_money(risk['var_95_1d_target_value'])}); current "
-        f"{risk['var_95_1d_current']:.2%}",
-        "- Constraints: "
-        + (
-            "all within limits after rounding"
-            if not failed
-            else f"NOT within limits after rounding: {', '.join(failed)}"
-        ),
-        "- Largest targets: "
-        + ", ".join(f"{t} {w:.1%}" for t, w in top.itertuples(index=False)),
-    ]
-    if plan.notes:
-        lines += ["", "Notes:", *(f"- {note}" for note in plan.notes)]
-    lines += [
-        "",
-        "Files: trades.csv, target_weights.csv, risk.csv, constraints.csv, "
-        "holdings.csv, config.yaml",
-    ]
-    return "\n".join(lines) + "\n"
-
-
 # ------------------------------------------------------------------ top level
 
 
@@ -811,45 +419,6 @@ def rebalance(
         forecaster=forecaster,
         fitted=checkpoint is not None,
     )
-
-
-def _write_csv(frame: pd.DataFrame, path: Path) -> None:
-    frame.to_csv(path, index=False, float_format="%.10g")
-
-
-def _holdings_table(plan: RebalancePlan) -> pd.DataFrame:
-    """The holdings the plan started from, priced, in the input format plus price."""
-    held = plan.trades.loc[
-        plan.trades["current_shares"] != 0, ["ticker", "current_shares", "price"]
-    ].rename(columns={"current_shares": "shares"})
-    cash = pd.DataFrame({"ticker": [CASH], "shares": [plan.cash], "price": [1.0]})
-    return pd.concat([held, cash], ignore_index=True)
-
-
-def write_plan(plan: RebalancePlan, out_dir: str | Path, force: bool = False) -> Path:
-    """Write the plan into ``out_dir`` atomically; never replace it without force.
-
-    Files: ``trades.csv``, ``target_weights.csv``, ``risk.csv``,
-    ``constraints.csv``, ``holdings.csv`` (current shares and prices),
-    ``config.yaml`` and ``summary.md``.
-
-    Raises
-    ------
-    portfolio.runfolder.RunExistsError
-        If ``out_dir`` exists and ``force`` is False.
-    """
-    from portfolio.runfolder import staging
-
-    out = Path(out_dir)
-    with staging(out, force=force) as folder:
-        _write_csv(plan.trades, folder / "trades.csv")
-        _write_csv(plan.weights, folder / "target_weights.csv")
-        _write_csv(plan.risk, folder / "risk.csv")
-        _write_csv(plan.constraints, folder / "constraints.csv")
-        _write_csv(_holdings_table(plan), folder / "holdings.csv")
-        (folder / "config.yaml").write_text(dump_config(plan.config))
-        (folder / "summary.md").write_text(plan.summary())
-    return out
 
 
 # ------------------------------------------------------------------------ CLI

@@ -24,7 +24,6 @@ from risk.report import (
     _embed,
     _figure,
     _label,
-    _verdict,
     limitations,
     main_strategy,
     metrics_frame,
@@ -32,6 +31,7 @@ from risk.report import (
     write_metrics_csv,
     write_report,
 )
+from risk.report_diagnostics import _verdict
 
 SECTIONS = [
     "summary",

@@ -1,0 +1,127 @@
+"""The account on the rebalance date: its trading day, held prices, value and cash.
+
+`resolve_as_of` snaps the requested date back to a trading day of the price data.
+`_last_prices` prices each held asset at its last close on or before that day and
+refuses one older than `STALE_DAYS` trading days (its value is unknown).
+`_account_value` gives the account value ``V`` and the cash before trading: the shares
+at market plus the ``CASH`` row, or ``--value`` with the difference noted as a deposit
+or a withdrawal. `portfolio.rebalance` describes the whole run.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from data.errors import DataError
+from portfolio.config import ConfigError
+from portfolio.holdings import Holdings
+
+__all__ = ["STALE_DAYS", "resolve_as_of"]
+
+
+STALE_DAYS = 5
+"""A held asset's last price may be at most this many trading days before as_of."""
+
+
+# ---------------------------------------------------------------------- dates
+
+
+def resolve_as_of(
+    index: pd.DatetimeIndex, as_of: str | pd.Timestamp
+) -> tuple[pd.Timestamp, str | None]:
+    """The trading day of ``index`` to rebalance on, and a note if it moved.
+
+    Raises
+    ------
+    ConfigError
+        If ``as_of`` is not a date.
+    DataError
+        If it lies before the first or after the last date of ``index`` (the
+        message gives the data range).
+    """
+    try:
+        requested = pd.Timestamp(as_of)
+    except (ValueError, TypeError):
+        raise ConfigError(f"as_of: {as_of!r} is not a date (use YYYY-MM-DD)") from None
+    if requested is pd.NaT or requested.tz is not None:
+        raise ConfigError(f"as_of: {as_of!r} must be a plain date (YYYY-MM-DD)")
+    requested = requested.normalize()
+    first, last = index[0], index[-1]
+    if not first <= requested <= last:
+        raise DataError(
+            f"as_of {requested:%Y-%m-%d} is outside the price data",
+            where=f"data from {first:%Y-%m-%d} to {last:%Y-%m-%d}",
+            hint="Choose a date in that range or update the prices",
+        )
+    date = index[index.searchsorted(requested, side="right") - 1]
+    if date == requested:
+        return date, None
+    return date, (
+        f"as_of {requested:%Y-%m-%d} is not a trading day of the data; "
+        f"used the previous one, {date:%Y-%m-%d}"
+    )
+
+
+def _last_prices(past: pd.DataFrame, tickers: list[str], source: str) -> pd.Series:
+    """Last price of each held asset, refusing one older than `STALE_DAYS`."""
+    date = past.index[-1]
+    last = pd.Series(np.nan, index=pd.Index(tickers, dtype=object))
+    for ticker in tickers:
+        series = past[ticker]
+        seen = series.last_valid_index()
+        if seen is None:
+            raise DataError(
+                f"{ticker} has no price on or before {date:%Y-%m-%d}",
+                source=source,
+                hint="Remove the holding or rebalance on a later date",
+            )
+        age = len(past) - 1 - past.index.get_loc(seen)
+        if age > STALE_DAYS:
+            raise DataError(
+                f"stale price for {ticker}: its last price is on {seen:%Y-%m-%d}, "
+                f"{age} trading days before as_of {date:%Y-%m-%d} (at most "
+                f"{STALE_DAYS} allowed)",
+                source=source,
+                hint="Update the price data or remove the holding",
+            )
+        last[ticker] = series[seen]
+    return last
+
+
+# -------------------------------------------------------------------- account
+
+
+def _account_value(
+    holdings: Holdings, market_value: float, value: float | None
+) -> tuple[float, float, list[str]]:
+    """Account value and cash before trading, with notes on deposits/withdrawals."""
+    notes = []
+    if value is None:
+        cash = holdings.cash or 0.0
+        total = market_value + cash
+        if total <= 0:
+            what = (
+                "the holdings are empty and give no cash"
+                if holdings.shares.empty and holdings.cash is None
+                else f"holdings plus cash are worth {total:,.2f}"
+            )
+            raise ConfigError(
+                f"value: {what}; pass --value (the account value to allocate) or "
+                "add a CASH row"
+            )
+        return total, cash, notes
+    if isinstance(value, bool) or not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"value: {value!r} must be a positive amount")
+    cash = value - market_value
+    booked = market_value + (holdings.cash or 0.0)
+    flow = value - booked
+    if abs(flow) > 0.005 and (holdings.cash is not None or flow < 0):
+        kind = "deposit" if flow > 0 else "withdrawal"
+        notes.append(
+            f"--value {value:,.2f} differs from holdings plus cash {booked:,.2f}: "
+            f"treated as a {kind} of {abs(flow):,.2f}"
+        )
+    return float(value), float(cash), notes

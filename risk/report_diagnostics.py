@@ -1,0 +1,466 @@
+"""Diagnostic sections of the risk report: where risk comes from and what to doubt.
+
+The section builders after the performance ones (`risk.report_sections` holds the page
+model and the run facts they share): risk contributions of the main strategy and
+concentration over time, forecast skill and the calibration of predicted volatility,
+significance of the Sharpe ratios against 1/N (PSR, DSR and the difference test, in
+plain words), held and failed rebalances, and the limitations of the backtest
+(`limitations`).
+
+Units as in `risk.report`: ``predicted_vol`` (rebalances.csv) and
+``risk_contribution`` (weights.csv) are volatilities over the forecast horizon,
+annualised by ``sqrt(252 / horizon)`` for display.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from risk.attribution import (
+    effective_number_of_assets,
+    realised_vs_predicted_volatility,
+)
+from risk.report_plots import (
+    plot_effective_assets,
+    plot_information_coefficient,
+    plot_risk_split,
+    plot_volatility_calibration,
+)
+from risk.report_sections import (
+    BENCHMARK,
+    PERIODS_PER_YEAR,
+    Section,
+    _annualiser,
+    _cfg,
+    _horizon,
+    _ordered,
+    _run_styles,
+    _traded,
+)
+from risk.report_tables import (
+    FORMATS,
+    Table,
+    calibration_table,
+    finite,
+    format_date,
+    format_pvalue,
+    group_table,
+    number_cell,
+    text_cell,
+)
+
+if TYPE_CHECKING:
+    from portfolio.runfolder import RunFolder
+
+__all__ = [
+    "ONE_OVER_N",
+    "SIGNIFICANCE_LEVEL",
+    "DUST",
+    "MAX_LISTED_REBALANCES",
+    "FORECAST_ROWS",
+    "limitations",
+]
+
+ONE_OVER_N = "equal_weight"
+SIGNIFICANCE_LEVEL = 0.05
+DUST = 5e-5  # weights and risk shares below this are not listed as holdings
+MAX_LISTED_REBALANCES = 200  # rows of the held/failed table before it is cut
+
+# (key of metrics["forecast"]["model" | "baseline"], label, format), display order.
+FORECAST_ROWS: tuple[tuple[str, str, str], ...] = (
+    ("n_forecasts", "Forecast dates scored", "int"),
+    ("rmse", "RMSE of horizon returns", "pct2"),
+    ("mae", "MAE of horizon returns", "pct2"),
+    ("directional_accuracy", "Directional accuracy", "pct"),
+    ("ic_mean", "Mean IC", "ratio"),
+    ("ic_tstat", "IC t-statistic", "ratio"),
+    ("rank_ic_mean", "Mean rank IC", "ratio"),
+    ("rank_ic_tstat", "Rank IC t-statistic", "ratio"),
+    ("r2_oos", "Out-of-sample R\u00b2 vs historical mean", "pct2"),
+    ("qlike_mean", "Mean QLIKE (lower is better)", "ratio"),
+    ("minvar_predicted_vol", "Min-variance portfolio: predicted vol", "pct2"),
+    ("minvar_realised_vol", "Min-variance portfolio: realised vol", "pct2"),
+    ("minvar_vol_ratio", "Min-variance: realised / predicted", "ratio"),
+    ("dm_statistic", "Diebold-Mariano statistic", "ratio"),
+    ("dm_pvalue", "Diebold-Mariano p-value", "pvalue"),
+)
+
+_TEST_NAMES = {
+    "jobson_korkie_memmel": "Jobson-Korkie with Memmel's correction",
+    "ledoit_wolf_hac": "Ledoit-Wolf (HAC)",
+}
+_RISK_FREE_END = re.compile(r"last month \((\d{4}-\d{2})\)")
+
+
+# ------------------------------------------------------------------- sections
+
+
+def _latest_risk(run: RunFolder, main: str) -> tuple[str, pd.DataFrame] | None:
+    """Weight, annualised risk contribution and risk share per asset of ``main``.
+
+    At its last rebalance; None when no risk contribution was recorded.
+    """
+    weights = run.result.weights
+    own = weights[weights["strategy"] == main]
+    if own.empty or "risk_contribution" not in own:
+        return None
+    date = own["date"].max()
+    latest = own[own["date"] == date].set_index("asset").sort_index()
+    contribution = latest["risk_contribution"].astype(float)
+    total = contribution.sum(min_count=1)
+    if not np.isfinite(total) or total <= 0.0:
+        return None
+    # Solver dust (weights of 1e-9) would list every asset of the universe.
+    held = (latest["weight"].abs() > DUST) | ((contribution / total).abs() > DUST)
+    groups = run.assets.astype({"asset": str}).set_index("asset")
+    table = pd.DataFrame(
+        {
+            "weight": latest["weight"].astype(float),
+            "contribution": contribution * _annualiser(run),
+            "share": contribution / total,
+        }
+    )[held]
+    for column in ("asset_class", "sector"):
+        mapping = groups[column] if column in groups else pd.Series(dtype=object)
+        table[column] = mapping.reindex(table.index).fillna("unknown").to_numpy()
+    # Largest share first; the sorted index breaks ties by name.
+    table = table.iloc[np.argsort(-table["share"].to_numpy(), kind="stable")]
+    return format_date(date), table
+
+
+def _effective_assets(run: RunFolder) -> pd.DataFrame:
+    weights = run.result.weights
+    columns = {
+        name: weights[weights["strategy"] == name]
+        .groupby("date", sort=True)["weight"]
+        .apply(effective_number_of_assets)
+        for name in _traded(run)
+        if (weights["strategy"] == name).any()
+    }
+    return pd.DataFrame(columns)
+
+
+def _risk_section(run: RunFolder, main: str) -> Section:
+    """Risk contributions of the main strategy and concentration of all."""
+    section = Section("risk", "Risk contributions")
+    latest = _latest_risk(run, main)
+    if latest is None:
+        section.add("note", f"No predicted risk is recorded for {main}'s weights.")
+    else:
+        day, table = latest
+        section.cards = [
+            ("Rebalance", day),
+            ("Predicted volatility", FORMATS["pct"](table["contribution"].sum())),
+            ("Holdings", FORMATS["int"]((table["weight"].abs() > DUST).sum())),
+            (
+                "Effective assets",
+                FORMATS["ratio"](effective_number_of_assets(table["weight"])),
+            ),
+            ("Largest weight", FORMATS["pct"](table["weight"].max())),
+        ]
+        section.add(
+            "text",
+            f"{main} at its last rebalance ({day}): each asset's contribution to the "
+            "predicted annualised volatility of the target weights. Contributions "
+            "(Euler split) sum to the portfolio's predicted volatility; a negative "
+            "one is a hedge.",
+        )
+        section.add("plot", plot_risk_split(table, main, day))
+        rows = [
+            [
+                text_cell(asset),
+                text_cell(row.asset_class),
+                text_cell(row.sector),
+                number_cell(row.weight, "pct"),
+                number_cell(row.contribution, "pct2"),
+                number_cell(row.share, "pct"),
+            ]
+            for asset, row in zip(table.index, table.itertuples(), strict=True)
+        ]
+        headers = ["Asset", "Asset class", "Sector", "Weight", "Risk contribution"]
+        section.add("table", Table([*headers, "Share of risk"], rows))
+        section.add(
+            "grid",
+            [
+                group_table(table, "asset_class", "Asset class"),
+                group_table(table, "sector", "Sector"),
+            ],
+        )
+    section.add("heading", "Concentration over time")
+    section.add(
+        "plot", plot_effective_assets(_effective_assets(run), _run_styles(run, main))
+    )
+    return section
+
+
+def _calibration(run: RunFolder) -> dict[str, pd.DataFrame]:
+    """Predicted (ex ante, annualised) against realised volatility per strategy."""
+    rebalances = run.result.rebalances
+    tables = {}
+    for name in _traded(run):
+        own = rebalances[rebalances["strategy"] == name].sort_values("date")
+        predicted = own.set_index("date")["predicted_vol"].astype(float)
+        predicted = predicted[np.isfinite(predicted.to_numpy())] * _annualiser(run)
+        if predicted.empty:
+            continue
+        table = realised_vs_predicted_volatility(
+            run.result.returns[name], predicted, periods_per_year=PERIODS_PER_YEAR
+        )
+        if table["realised"].notna().any():
+            tables[name] = table
+    return tables
+
+
+def _forecast_section(run: RunFolder, main: str) -> Section:
+    """Skill of the model's return forecasts and calibration of predicted risk."""
+    section = Section("forecast", "Forecast skill")
+    skill = run.metrics.get("forecast") or {}
+    model, baseline = skill.get("model") or {}, skill.get("baseline") or {}
+    if model:
+        section.cards = [
+            (label, FORMATS[kind](model.get(key)))
+            for key, label, kind in (
+                ("ic_mean", "Mean IC", "ratio"),
+                ("ic_tstat", "IC t-statistic", "ratio"),
+                ("directional_accuracy", "Directional accuracy", "pct"),
+                ("r2_oos", "Out-of-sample R\u00b2", "pct2"),
+            )
+        ]
+        rows = [
+            [
+                text_cell(label),
+                number_cell(model.get(key), kind),
+                number_cell(baseline.get(key), kind),
+            ]
+            for key, label, kind in FORECAST_ROWS
+            if key in model or key in baseline
+        ]
+        kind = _cfg(run.config, "forecaster", "kind", default="model")
+        section.add("table", Table(["Measure", f"model ({kind})", "baseline"], rows))
+        section.add(
+            "note",
+            f"Returns over the {_horizon(run)}-day horizon, scored at each forecast "
+            "date against what followed. Baseline: historical mean with a "
+            "Ledoit-Wolf covariance. IC t-statistics ignore the overlap of horizons "
+            "and overstate significance. Diebold-Mariano test of squared errors: "
+            "model against the baseline, baseline against the historical mean.",
+        )
+        section.add("plot", plot_information_coefficient(run.forecast_skill))
+    else:
+        section.add(
+            "note",
+            "The run has no model forecaster (lstm_mvo was not configured): return "
+            "forecasts are not scored.",
+        )
+    section.add("heading", "Predicted against realised volatility")
+    calibration = _calibration(run)
+    if calibration:
+        section.add(
+            "plot",
+            plot_volatility_calibration(calibration, main, _run_styles(run, main)),
+        )
+        section.add("table", calibration_table(calibration))
+    else:
+        section.add("note", "No strategy has a predicted volatility to compare.")
+    return section
+
+
+def _verdict(name: str, summary: dict[str, Any], one_over_n: dict[str, Any]) -> str:
+    """One honest sentence on the Sharpe-ratio difference of ``name`` and 1/N."""
+    sharpe = FORMATS["ratio"](summary.get("sharpe"))
+    reference = FORMATS["ratio"](one_over_n.get("sharpe"))
+    p_value = finite(summary.get("sharpe_diff_pvalue"))
+    method = summary.get("sharpe_diff_method")
+    test = _TEST_NAMES.get(method, method)
+    level = f"{SIGNIFICANCE_LEVEL:.0%}"
+    if p_value is None:
+        return (
+            f"The Sharpe ratios of {name} ({sharpe}) and 1/N ({reference}) could not "
+            "be compared (identical or constant returns)."
+        )
+    shown = format_pvalue(p_value)
+    if p_value >= SIGNIFICANCE_LEVEL:
+        outcome = f"is not distinguishable from 1/N's ({reference})"
+    else:
+        higher = (finite(summary.get("sharpe_diff_vs_equal_weight")) or 0.0) > 0
+        outcome = f"is {'higher' if higher else 'lower'} than 1/N's ({reference})"
+    return (
+        f"At the {level} level, {name}'s Sharpe ratio ({sharpe}) {outcome}: "
+        f"p {shown if shown.startswith('<') else '= ' + shown}, {test}."
+    )
+
+
+def _significance_verdicts(
+    summaries: dict[str, dict[str, Any]], names: list[str], main: str
+) -> list[str]:
+    one_over_n = summaries.get(ONE_OVER_N)
+    if one_over_n is None:
+        verdicts = [
+            f"The run has no {ONE_OVER_N} strategy: no Sharpe ratio is tested "
+            "against 1/N."
+        ]
+    else:
+        others = [main] + [name for name in names if name != main]
+        verdicts = [
+            _verdict(name, summaries[name], one_over_n)
+            for name in others
+            if name in summaries and name != ONE_OVER_N
+        ]
+    dsr = finite((summaries.get(main) or {}).get("dsr"))
+    if dsr is not None:
+        trials = len([name for name in names if name != BENCHMARK])
+        passed = dsr >= 1.0 - SIGNIFICANCE_LEVEL
+        verdicts.append(
+            f"Deflated for the {trials} strategies of this run, {main}'s Sharpe ratio "
+            f"has a DSR of {dsr:.2f}: {'' if passed else 'not '}significant at the "
+            f"{SIGNIFICANCE_LEVEL:.0%} level (that needs "
+            f"{1.0 - SIGNIFICANCE_LEVEL:.2f} or more)."
+        )
+    return verdicts
+
+
+def _significance_section(run: RunFolder, main: str) -> Section:
+    """PSR, DSR and the Sharpe-difference test against 1/N, in plain words."""
+    summaries = run.metrics.get("strategies") or {}
+    names = _ordered(summaries, list(run.result.returns.columns))
+    section = Section("significance", "Significance")
+    section.verdicts = _significance_verdicts(summaries, names, main)
+    rows = []
+    for name in names:
+        summary = summaries[name]
+        method = summary.get("sharpe_diff_method")
+        rows.append(
+            [
+                text_cell(name),
+                number_cell(summary.get("sharpe"), "ratio"),
+                number_cell(summary.get("psr"), "ratio"),
+                number_cell(summary.get("dsr"), "ratio"),
+                number_cell(
+                    summary.get("sharpe_diff_vs_equal_weight"), "ratio", signed=True
+                ),
+                number_cell(summary.get("sharpe_diff_statistic"), "ratio"),
+                number_cell(summary.get("sharpe_diff_pvalue"), "pvalue"),
+                text_cell(_TEST_NAMES.get(method, method)),
+            ]
+        )
+    headers = ["Strategy", "Sharpe", "PSR", "DSR", "Sharpe minus 1/N", "z", "p-value"]
+    section.add("table", Table([*headers, "Test"], rows))
+    section.add(
+        "note",
+        "PSR: probability that the true Sharpe ratio is above 0, given the track "
+        "record's length, skewness and kurtosis (Bailey and Lopez de Prado, 2012). "
+        "DSR: the same probability against the Sharpe ratio that the best of the "
+        "run's strategies would show by luck alone (2014); it deflates only for the "
+        "strategies of this run, not for every configuration tried before it. "
+        f"Sharpe minus 1/N: two-sided test of equal Sharpe ratios against "
+        f"{ONE_OVER_N} on the same days.",
+    )
+    return section
+
+
+def _rebalance_section(run: RunFolder) -> Section:
+    """Rebalances that did not trade: counts per strategy and the reasons."""
+    rebalances = run.result.rebalances
+    section = Section("rebalances", "Held and failed rebalances")
+    counts = rebalances.groupby(["strategy", "status"]).size()
+    statuses = ("traded", "held", "failed")
+    rows = [
+        [text_cell(name)]
+        + [number_cell(counts.get((name, s), 0), "int") for s in statuses]
+        for name in _traded(run)
+    ]
+    section.add("table", Table(["Strategy", "Traded", "Held", "Failed"], rows))
+    # An all-empty reason column reads back as float NaN; make it text first.
+    reason = rebalances["reason"].astype("string").fillna("")
+    status = rebalances["status"]
+    wanted = (status == "failed") | ((status != "traded") & (reason != ""))
+    listed = rebalances.assign(reason=reason).loc[wanted.astype(bool)]
+    listed = listed.sort_values(["date", "strategy"], kind="stable")
+    if listed.empty:
+        section.add("note", "No rebalance failed or was held for a reason.")
+    else:
+        detail = [
+            [
+                text_cell(format_date(row.date)),
+                text_cell(row.strategy),
+                text_cell(row.status),
+                text_cell(row.reason, "wrap"),
+            ]
+            for row in listed.head(MAX_LISTED_REBALANCES).itertuples()
+        ]
+        section.add("table", Table(["Date", "Strategy", "Status", "Reason"], detail))
+        if len(listed) > MAX_LISTED_REBALANCES:
+            section.add(
+                "note",
+                f"The first {MAX_LISTED_REBALANCES} of {len(listed)}; "
+                "rebalances.csv lists all.",
+            )
+    section.add(
+        "note",
+        "Held: the strategy kept its drifted weights (buy_and_hold holds by design "
+        "after its first trade). Failed: the optimizer returned no weights and the "
+        "drifted weights were kept (backtest.on_failure: hold).",
+    )
+    return section
+
+
+def limitations(run: RunFolder) -> list[str]:
+    """Return the caveats a reader must keep in mind, specific to the run.
+
+    Parameters
+    ----------
+    run : RunFolder
+        The run the report is about.
+
+    Returns
+    -------
+    list of str
+        One sentence each, in a fixed order.
+    """
+    config, info = run.config, run.metrics.get("run") or {}
+    if _cfg(config, "data", "dataset") in ("sp500", "multi_asset"):
+        universe = (
+            "Survivorship bias: the stocks are skfolio's sample of 20 large S&P 500 "
+            "companies picked with hindsight, all still listed at the end of the "
+            "data; a universe chosen at each date would have done worse."
+        )
+    else:
+        universe = (
+            "The universe is fixed for the whole run; if it was chosen knowing which "
+            "assets survived, returns are biased upwards (survivorship bias)."
+        )
+    items = [
+        universe,
+        "Execution at the close of the rebalance day, at the same close the "
+        "forecast saw (close-to-close): no delay, no partial fills, no slippage.",
+        f"Costs are proportional only ({_cfg(config, 'backtest', 'cost_bps')} bp of "
+        "the value traded): no market impact, no spread that widens in stress, no "
+        "borrow fees, taxes or financing costs.",
+    ]
+    if _cfg(config, "data", "risk_free") == "fama_french":
+        found = _RISK_FREE_END.search(str(info.get("risk_free", "")))
+        if found and str(info.get("end", ""))[:7] > found.group(1):
+            items.append(
+                "The risk-free rate (Fama-French one-month T-bill) ends in "
+                f"{found.group(1)}; later days carry its last rate forward."
+            )
+    if not _cfg(config, "backtest", "cash", default=False):
+        items.append("Weight left uninvested earns nothing (backtest.cash is off).")
+    items += [
+        "One historical path: the tests assume stationary returns, and a few years "
+        "of data separate Sharpe ratios only when they differ by a lot.",
+        "The forecaster and its settings were chosen with the same history in view; "
+        "the deflated Sharpe ratio counts only the strategies of this run.",
+    ]
+    return items
+
+
+def _limitations_section(run: RunFolder) -> Section:
+    """A short list of what the backtest does not capture."""
+    section = Section("limitations", "Limitations")
+    section.add("list", limitations(run))
+    return section
