@@ -13,7 +13,7 @@ import pandas as pd
 
 from forecasting.forecast import Forecast
 
-__all__ = ["Forecaster"]
+__all__ = ["Forecaster", "uses_volume"]
 
 
 @runtime_checkable
@@ -23,6 +23,14 @@ class Forecaster(Protocol):
     ``prices`` is a DataFrame of daily prices (sorted tz-naive DatetimeIndex, one
     column per ticker) whose last row is the decision date. Columns may hold leading
     NaNs for assets that started trading later; the forecast covers every column.
+
+    Volume is opt-in. A forecaster that reads daily traded volume declares it with
+    the class attribute ``uses_volume = True`` and takes a ``volume`` keyword in both
+    ``fit`` and ``predict``: a DataFrame with the index and columns of ``prices``
+    (NaN where unknown), or None when the data has no volume. The backtest then
+    hands it volume sliced to the same past-only window as the prices (or None, the
+    same at fit and predict); forecasters without the attribute are called with
+    prices alone, as below.
     """
 
     horizon: int
@@ -34,3 +42,8 @@ class Forecaster(Protocol):
     def predict(self, prices: pd.DataFrame) -> Forecast:
         """Forecast the next ``horizon`` days after the last row of ``prices``."""
         ...
+
+
+def uses_volume(forecaster: object) -> bool:
+    """Whether ``forecaster`` declares ``uses_volume = True`` (see `Forecaster`)."""
+    return getattr(forecaster, "uses_volume", False) is True

@@ -22,7 +22,7 @@ import os
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import jax.numpy as jnp
 import numpy as np
@@ -113,6 +113,9 @@ class LSTMForecaster:
     fit_seconds_ : float
     n_fits_ : int
     """
+
+    # Reads volume when the data has it (``volume_z``); see `forecasting.base`.
+    uses_volume: ClassVar[bool] = True
 
     def __init__(
         self,

@@ -1,10 +1,11 @@
 """Walk-forward backtest: rebalance on a schedule, retrain on a cadence, charge costs.
 
-At each rebalance date ``t`` the engine slices prices up to ``t``, refits the
-forecasters when a retrain is due, asks every strategy for target weights, trades at
-the close of ``t`` and lets weights drift with returns until the next rebalance. No
-strategy or forecaster is ever handed a price after ``t``: look-ahead is impossible
-by construction. Drift, turnover and cost conventions are in `portfolio.simulation`.
+At each rebalance date ``t`` the engine slices prices (and volume, where the data has
+it) up to ``t``, refits the forecasters when a retrain is due, asks every strategy for
+target weights, trades at the close of ``t`` and lets weights drift with returns until
+the next rebalance. No strategy or forecaster is ever handed a price, a volume or a
+risk-free rate after ``t``: look-ahead is impossible by construction. Drift, turnover
+and cost conventions are in `portfolio.simulation`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from data.calendar import availability_mask
-from forecasting.base import Forecaster
+from forecasting.base import Forecaster, uses_volume
 from forecasting.forecast import Forecast
 from portfolio.errors import OptimizationError
 from portfolio.resume import EngineState, load_state, save_state
@@ -39,7 +40,9 @@ class ForecastBook:
     """The forecasters of a run: refit on a cadence, asked once per date.
 
     A forecaster fitted once serves every strategy that names it; its forecast at a
-    date is computed on first request and cached for the others.
+    date is computed on first request and cached for the others. Forecasters that
+    declare ``uses_volume`` (`forecasting.base.Forecaster`) also get the volume on
+    the dates and tickers of the prices they are handed; the others get prices only.
 
     Parameters
     ----------
@@ -61,6 +64,7 @@ class ForecastBook:
     history: list[tuple[str, Forecast]] = field(default_factory=list)
     fit_dates: list[pd.Timestamp] = field(default_factory=list)
     _prices: pd.DataFrame | None = None
+    _volume: pd.DataFrame | None = None
     _cache: dict[str, Forecast] = field(default_factory=dict)
 
     def retrain_due(self, date: pd.Timestamp) -> bool:
@@ -69,19 +73,45 @@ class ForecastBook:
             return True
         return months_between(self.fit_dates[-1], date) >= self.retrain_months
 
-    def advance(self, prices: pd.DataFrame) -> bool:
-        """Move to the last date of ``prices``; refit if due. Return whether it did."""
+    def advance(self, prices: pd.DataFrame, volume: pd.DataFrame | None = None) -> bool:
+        """Move to the last date of ``prices``; refit if due. Return whether it did.
+
+        Parameters
+        ----------
+        prices : DataFrame of shape (n_days, n_assets)
+            Prices up to the decision date (last row).
+        volume : DataFrame, optional
+            Daily traded volume; only its rows and columns matching ``prices`` are
+            used, so it cannot reach past the decision date.
+
+        Returns
+        -------
+        bool
+            Whether the forecasters were refitted.
+        """
         self._prices = prices
+        self._volume = (
+            None
+            if volume is None
+            else volume.reindex(index=prices.index, columns=prices.columns)
+        )
         self._cache = {}
         date = prices.index[-1]
         if not self.retrain_due(date):
             return False
-        train = (
-            prices if self.window == "expanding" else prices.iloc[-self.lookback_days :]
+        rows = (
+            slice(None)
+            if self.window == "expanding"
+            else slice(-self.lookback_days, None)
         )
+        train = prices.iloc[rows]
+        train_volume = None if self._volume is None else self._volume.iloc[rows]
         for name, forecaster in self.forecasters.items():
             started = time.perf_counter()
-            forecaster.fit(train)
+            if uses_volume(forecaster):
+                forecaster.fit(train, volume=train_volume)
+            else:
+                forecaster.fit(train)
             self.timings[f"fit:{name}"] += time.perf_counter() - started
         self.fit_dates.append(date)
         return True
@@ -92,7 +122,11 @@ class ForecastBook:
             if name not in self.forecasters:
                 raise KeyError(f"no forecaster named {name!r} in this run")
             started = time.perf_counter()
-            forecast = self.forecasters[name].predict(self._prices)
+            forecaster = self.forecasters[name]
+            if uses_volume(forecaster):
+                forecast = forecaster.predict(self._prices, volume=self._volume)
+            else:
+                forecast = forecaster.predict(self._prices)
             self.timings[f"predict:{name}"] += time.perf_counter() - started
             self._cache[name] = forecast
             self.history.append((name, forecast))
@@ -197,6 +231,8 @@ def run_backtest(
     *,
     cost_bps: float | Mapping[str, float] = 10.0,
     risk_free: pd.Series | None = None,
+    cash: bool = True,
+    volume: pd.DataFrame | None = None,
     min_history: int = 252,
     on_failure: str = "hold",
     risk_model: str | None = None,
@@ -220,7 +256,16 @@ def run_backtest(
     cost_bps : float or mapping of ticker to float
         Proportional trading cost in basis points of traded notional.
     risk_free : Series, optional
-        Daily risk-free return earned by cash, indexed like ``prices``.
+        Daily risk-free return, indexed like ``prices`` (missing days count as 0).
+        Its value at each rebalance date ``t`` is handed to the strategies
+        (`DecisionContext.risk_free`: ``max_sharpe`` compounds it over the forecast
+        horizon); later values never reach a decision at ``t``.
+    cash : bool, default True
+        Whether uninvested weight (``1 - sum(weights)``) earns ``risk_free``;
+        False leaves it at a zero return.
+    volume : DataFrame, optional
+        Daily traded volume (dates x tickers, NaN where unknown), aligned to
+        ``prices``; forecasters that use volume get it sliced like the prices.
     min_history : int
         Prices an asset needs up to ``t`` to be investable at ``t``.
     on_failure : {"hold", "raise"}
@@ -237,7 +282,7 @@ def run_backtest(
         Folder for resume checkpoints (`portfolio.resume`), saved before each
         retrain; if it holds one for the same ``fingerprint``, the run resumes there.
     fingerprint : str
-        Identifies the inputs (data and config) a checkpoint belongs to.
+        Identifies the inputs (data, volume and config) a checkpoint belongs to.
 
     Returns
     -------
@@ -256,8 +301,11 @@ def run_backtest(
     rf = (
         np.zeros(len(prices))
         if risk_free is None
-        else risk_free.reindex(prices.index).fillna(0.0).to_numpy()
+        else risk_free.reindex(prices.index).fillna(0.0).to_numpy(dtype=float)
     )
+    cash_rf = rf if cash else np.zeros(len(prices))
+    if volume is not None:
+        volume = volume.reindex(index=prices.index, columns=prices.columns)
     if isinstance(cost_bps, Mapping):
         unknown = set(cost_bps) - set(tickers)
         if unknown:
@@ -282,6 +330,9 @@ def run_backtest(
     timings: dict[str, float] = defaultdict(float)
     stops = list(positions[1:]) + [last]
     fingerprint = f"{fingerprint}|{names}|{len(positions)}|{first}|{last}"
+    if volume is not None:
+        # A forecaster fitted without volume cannot predict with it, or vice versa.
+        fingerprint += "|volume"
 
     start = 0
     state = (
@@ -322,6 +373,7 @@ def run_backtest(
             )
             save_state(checkpoint, snapshot, dict(book.forecasters))
         past = prices.iloc[: position + 1]  # the only prices anyone sees at `date`
+        past_volume = None if volume is None else volume.iloc[: position + 1]
         universe_mask = available[position]
         universe = [t for t, ok in zip(tickers, universe_mask, strict=True) if ok]
         if not universe:
@@ -329,7 +381,9 @@ def run_backtest(
                 f"no asset has {min_history} days of history on {date.date()}"
             )
         started = time.perf_counter()
-        retrained = book.advance(past[universe])
+        retrained = book.advance(
+            past[universe], None if past_volume is None else past_volume[universe]
+        )
         timings["fit"] += time.perf_counter() - started
 
         for j, strategy in enumerate(strategies):
@@ -338,7 +392,13 @@ def run_backtest(
             started = time.perf_counter()
             try:
                 target = strategy.decide(
-                    DecisionContext(date, universe, drifted[universe], book.forecast)
+                    DecisionContext(
+                        date,
+                        universe,
+                        drifted[universe],
+                        book.forecast,
+                        risk_free=float(rf[position]),
+                    )
                 )
             except OptimizationError as err:
                 if on_failure == "raise":
@@ -385,7 +445,7 @@ def run_backtest(
         started = time.perf_counter()
         block = slice(position + 1, stop + 1)
         for j in range(len(strategies)):
-            path = drift(held[j], asset_returns[block], rf[block])
+            path = drift(held[j], asset_returns[block], cash_rf[block])
             gross[position + 1 - first : stop + 1 - first, j] = path.returns
             held[j] = path.weights
         timings["simulate"] += time.perf_counter() - started

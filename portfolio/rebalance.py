@@ -59,7 +59,7 @@ import pandas as pd
 
 from data.calendar import availability_mask
 from data.errors import DataError
-from forecasting.base import Forecaster
+from forecasting.base import Forecaster, uses_volume
 from forecasting.forecast import Forecast
 from portfolio.config import ConfigError, RunConfig
 from portfolio.constraints import Constraints
@@ -74,6 +74,7 @@ from portfolio.holdings import (
 from portfolio.plan_output import _summary, write_plan
 from portfolio.pretrade import VAR_DAYS, _constraint_table, _risk_table
 from portfolio.rounding import DUST_WEIGHT, whole_shares
+from portfolio.strategies import compound_risk_free
 from portfolio.trades import _book, _trade_list, _weights_table
 from portfolio.valuation import (
     STALE_DAYS,
@@ -163,24 +164,36 @@ def _constraints(config: RunConfig) -> Constraints:
 
 
 def _forecast(
-    forecaster: Forecaster, past: pd.DataFrame, config: RunConfig, fit: bool
+    forecaster: Forecaster,
+    past: pd.DataFrame,
+    config: RunConfig,
+    fit: bool,
+    volume: pd.DataFrame | None,
 ) -> Forecast:
     spec = config.forecaster
     date = past.index[-1]
+    rows = (
+        slice(None) if spec.window == "expanding" else slice(-spec.lookback_days, None)
+    )
     try:
+        # Volume only for forecasters that declare it, exactly as the backtest does.
+        if not uses_volume(forecaster):
+            if fit:
+                forecaster.fit(past.iloc[rows])
+            return forecaster.predict(past)
         if fit:
-            window = (
-                past if spec.window == "expanding" else past.iloc[-spec.lookback_days :]
-            )
-            forecaster.fit(window)
-        return forecaster.predict(past)
+            window_volume = None if volume is None else volume.iloc[rows]
+            forecaster.fit(past.iloc[rows], volume=window_volume)
+        return forecaster.predict(past, volume=volume)
     except ValueError as err:
         raise DataError(
             f"forecaster {spec.kind!r} could not forecast at {date:%Y-%m-%d}: {err}"
         ) from None
 
 
-def _optimize(forecast: Forecast, config: RunConfig, prev: pd.Series) -> pd.Series:
+def _optimize(
+    forecast: Forecast, config: RunConfig, prev: pd.Series, risk_free: float
+) -> pd.Series:
     from portfolio.optimizer import optimize_forecast
 
     opt = config.optimizer
@@ -193,7 +206,8 @@ def _optimize(forecast: Forecast, config: RunConfig, prev: pd.Series) -> pd.Seri
             prev_weights=prev,
             cost_penalty=opt.cost_penalty_bps / 1e4,
             target=opt.target,
-            risk_free_rate=0.0,  # as the backtest's MeanVariance strategies
+            # As the backtest's MeanVariance strategies: the rate known at as_of.
+            risk_free_rate=compound_risk_free(risk_free, forecast.horizon),
         )
     except (ValueError, TypeError) as err:
         raise ConfigError(f"optimizer: {err}") from None
@@ -208,6 +222,7 @@ def plan_rebalance(
     value: float | None = None,
     forecaster: Forecaster | None = None,
     fitted: bool = False,
+    volume: pd.DataFrame | None = None,
 ) -> RebalancePlan:
     """Plan a rebalance from given prices (the computation behind `rebalance`).
 
@@ -228,6 +243,9 @@ def plan_rebalance(
     fitted : bool
         ``forecaster`` is already fitted (e.g. loaded from a checkpoint): predict
         only.
+    volume : pandas.DataFrame, optional
+        Daily traded volume (dates x tickers) for forecasters that use it; only rows
+        up to ``as_of`` are read, as for ``prices``.
 
     Returns
     -------
@@ -266,8 +284,15 @@ def plan_rebalance(
         forecaster = _model_forecaster(config)
     elif fitted:
         _check_fit_date(forecaster, date)
-    forecast = _forecast(forecaster, past[universe], config, fit=not fitted)
-    optimal = _optimize(forecast, config, current_weights).reindex(universe)
+    past_volume = (
+        None if volume is None else volume.reindex(index=past.index, columns=universe)
+    )
+    forecast = _forecast(forecaster, past[universe], config, not fitted, past_volume)
+    from portfolio.run import run_risk_free
+
+    risk_free = float(run_risk_free(config, past.index).iloc[-1])
+    optimal = _optimize(forecast, config, current_weights, risk_free)
+    optimal = optimal.reindex(universe)
 
     price = past[universe].iloc[-1]
     current = held.reindex(universe, fill_value=0.0)
@@ -330,15 +355,15 @@ def _model_forecaster(config: RunConfig) -> Forecaster:
 # ------------------------------------------------------------------ top level
 
 
-def _load_prices(config: RunConfig) -> pd.DataFrame:
-    from portfolio.run import load_run_prices
+def _load_data(config: RunConfig) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    from portfolio.run import load_run_data
 
     # as_of is the cut of a rebalance; backtest.end belongs to backtests only.
     uncut = dataclasses.replace(
         config, backtest=dataclasses.replace(config.backtest, end=None)
     )
-    prices, _ = load_run_prices(uncut)
-    return prices
+    prices, volume, _ = load_run_data(uncut)
+    return prices, volume
 
 
 def _checkpointed(config: RunConfig, checkpoint: str | Path) -> Forecaster:
@@ -408,7 +433,7 @@ def rebalance(
         On bad holdings, dates, prices or settings (one clear message).
     """
     holdings = as_holdings(holdings)  # a bad file fails before the data loads
-    prices = _load_prices(config)
+    prices, volume = _load_data(config)
     forecaster = _checkpointed(config, checkpoint) if checkpoint else None
     return plan_rebalance(
         prices,
@@ -418,6 +443,7 @@ def rebalance(
         value=value,
         forecaster=forecaster,
         fitted=checkpoint is not None,
+        volume=volume,
     )
 
 

@@ -1,7 +1,8 @@
 """From a validated `RunConfig` to a finished backtest with its metrics.
 
-``run(config)`` loads the data, builds the forecasters and strategies the config
-names, runs the walk-forward backtest and scores it; `portfolio.runfolder` writes it.
+``run(config)`` loads the data (prices, and volume where a user file has it), builds
+the forecasters and strategies the config names, runs the walk-forward backtest and
+scores it; `portfolio.runfolder` writes it.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from portfolio.strategies import BuyAndHold, EqualWeight, MeanVariance, Strategy
 __all__ = [
     "RunOutput",
     "run",
-    "load_run_prices",
+    "load_run_data",
+    "run_risk_free",
     "build_strategies",
     "price_fingerprint",
 ]
@@ -58,11 +60,22 @@ def price_fingerprint(prices: pd.DataFrame) -> str:
     return digest.hexdigest()
 
 
-def load_run_prices(config: RunConfig) -> tuple[pd.DataFrame, dict[str, str]]:
-    """Prices for the run (cut at ``backtest.end``) and their provenance."""
+def load_run_data(
+    config: RunConfig,
+) -> tuple[pd.DataFrame, pd.DataFrame | None, dict[str, str]]:
+    """Prices and volume for the run (cut at ``backtest.end``) and their provenance.
+
+    Volume comes from the ``volume`` column of a long user file; it is None for
+    bundled datasets, wide files and files whose volume column is empty. When
+    present it has the dates and tickers of the prices and its fingerprint is in
+    the provenance (``volume_fingerprint``).
+    """
     source = config.data
+    volume = None
     if source.path is not None:
-        prices = data.load_prices(source.path, fill_limit=source.fill_limit)
+        prices, volume = data.load_prices(
+            source.path, fill_limit=source.fill_limit, with_volume=True
+        )
         provenance = {"source": "file", "path": str(source.path)}
     else:
         prices = data.load_dataset(source.dataset)
@@ -72,10 +85,16 @@ def load_run_prices(config: RunConfig) -> tuple[pd.DataFrame, dict[str, str]]:
         prices = prices.loc[: pd.Timestamp(config.backtest.end)]
     prices = prices.dropna(axis=1, how="all")
     provenance["fingerprint"] = price_fingerprint(prices)
+    if volume is not None:
+        volume = volume.reindex(index=prices.index, columns=prices.columns)
+        if volume.notna().to_numpy().any():
+            provenance["volume_fingerprint"] = price_fingerprint(volume)
+        else:
+            volume = None
     provenance["first_date"] = prices.index[0].date().isoformat()
     provenance["last_date"] = prices.index[-1].date().isoformat()
     provenance["assets"] = ", ".join(prices.columns)
-    return prices, provenance
+    return prices, volume, provenance
 
 
 def asset_table(config: RunConfig, tickers: pd.Index) -> pd.DataFrame:
@@ -182,7 +201,8 @@ def build_strategies(config: RunConfig) -> list[Strategy]:
     return [makers[name]() for name in config.strategies if name != "index"]
 
 
-def _risk_free(config: RunConfig, index: pd.DatetimeIndex) -> pd.Series:
+def run_risk_free(config: RunConfig, index: pd.DatetimeIndex) -> pd.Series:
+    """Daily risk-free return on ``index`` from ``data.risk_free`` (rate or source)."""
     with warnings.catch_warnings():
         # The carry-forward after the last Fama-French month is documented in the
         # report's provenance; one warning per run is noise.
@@ -214,7 +234,7 @@ def run(
     """
     from portfolio.scoring import run_metrics
 
-    prices, provenance = load_run_prices(config)
+    prices, volume, provenance = load_run_data(config)
     test = config.backtest
     schedule = data.rebalance_schedule(
         prices.index,
@@ -228,7 +248,7 @@ def run(
             f"{test.min_history_days} days of history",
             hint="Move backtest.start earlier or lower backtest.min_history_days",
         )
-    risk_free = _risk_free(config, prices.index)
+    risk_free = run_risk_free(config, prices.index)
     spec = config.forecaster
     book = ForecastBook(
         _forecasters(config),
@@ -242,14 +262,18 @@ def run(
         book,
         schedule,
         cost_bps=test.cost_bps,
-        risk_free=risk_free if test.cash else None,
+        risk_free=risk_free,
+        cash=test.cash,
+        volume=volume,
         min_history=test.min_history_days,
         on_failure=test.on_failure,
         risk_model=SHRINKAGE,
         benchmark=_benchmark(config, prices.index),
         progress=progress,
         checkpoint=checkpoint,
-        fingerprint=provenance["fingerprint"] + dump_config(config),
+        fingerprint=provenance["fingerprint"]
+        + provenance.get("volume_fingerprint", "")
+        + dump_config(config),
     )
     metrics, skill = run_metrics(config, result, book, prices, risk_free, provenance)
     return RunOutput(

@@ -1,8 +1,9 @@
 """Allocation strategies: how each one turns what it may see at ``t`` into weights.
 
-A strategy's `decide` gets a `DecisionContext` holding prices up to the decision date
-only, the weights it currently holds (drifted) and access to forecasts made at that
-date; it returns target weights, or None to hold (no trade).
+A strategy's `decide` gets a `DecisionContext` holding what is known at the decision
+date only: the investable universe, the weights it currently holds (drifted), access
+to forecasts made at that date and the risk-free rate of that date; it returns target
+weights, or None to hold (no trade).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ __all__ = [
     "EqualWeight",
     "BuyAndHold",
     "MeanVariance",
+    "compound_risk_free",
 ]
 
 
@@ -39,12 +41,24 @@ class DecisionContext:
     forecast : callable
         ``forecast(name)`` returns the named forecaster's `Forecast` at ``date``
         for the universe.
+    risk_free : float, default 0.0
+        Daily risk-free return at ``date`` (the run's rate as known then).
     """
 
     date: pd.Timestamp
     universe: list[str]
     drifted: pd.Series
     forecast: Callable[[str], Forecast]
+    risk_free: float = 0.0
+
+
+def compound_risk_free(daily: float, horizon: int) -> float:
+    """Risk-free return over ``horizon`` days from the daily rate known at ``t``.
+
+    Compounded like `data.risk_free_rate`'s annual -> daily conversion; the rate of
+    the decision date stands for the whole horizon (no later rate is known then).
+    """
+    return (1.0 + daily) ** horizon - 1.0
 
 
 class Strategy(Protocol):
@@ -116,8 +130,10 @@ class MeanVariance:
         Transaction-cost penalty in the objective, bps of traded notional.
     target : float, optional
         Target horizon return or volatility for the ``target_*`` objectives.
-    risk_free : float
-        Horizon risk-free return for ``max_sharpe``.
+    risk_free : float, optional
+        Horizon risk-free return for ``max_sharpe``. None (default) uses the run's
+        rate at the decision date, ``context.risk_free``, compounded over the
+        forecast horizon: ``(1 + rf_daily) ** horizon - 1``.
     """
 
     name: str
@@ -127,7 +143,13 @@ class MeanVariance:
     constraints: Mapping[str, Any] = field(default_factory=dict)
     cost_penalty_bps: float = 0.0
     target: float | None = None
-    risk_free: float = 0.0
+    risk_free: float | None = None
+
+    def horizon_risk_free(self, context: DecisionContext, horizon: int) -> float:
+        """Risk-free return over ``horizon`` days used at ``context.date``."""
+        if self.risk_free is not None:
+            return float(self.risk_free)
+        return compound_risk_free(context.risk_free, horizon)
 
     def decide(self, context: DecisionContext) -> pd.Series:
         """Solve the optimizer on the forecast at ``context.date``."""
@@ -142,5 +164,5 @@ class MeanVariance:
             prev_weights=context.drifted,
             cost_penalty=self.cost_penalty_bps / 1e4,
             target=self.target,
-            risk_free_rate=self.risk_free,
+            risk_free_rate=self.horizon_risk_free(context, forecast.horizon),
         )

@@ -432,3 +432,174 @@ def test_no_look_ahead_with_the_lstm():
         )
     later = base.forecasts.date > cut
     assert not np.allclose(base.forecasts[later].mu, moved.forecasts[later].mu)
+
+
+def _trending_prices(n_days: int = 520, seed: int = 42) -> pd.DataFrame:
+    """Five assets with different drifts and volatilities (seeded)."""
+    index = pd.bdate_range("2018-01-01", periods=n_days)
+    drift = np.array([0.0002, 0.0005, 0.0008, 0.0011, 0.0014])
+    vol = np.array([0.004, 0.008, 0.012, 0.016, 0.02])
+    rng = np.random.default_rng(seed)
+    steps = drift + vol * rng.standard_normal((n_days, 5))
+    return pd.DataFrame(
+        100 * np.exp(np.cumsum(steps, axis=0)), index=index, columns=list("ABCDE")
+    )
+
+
+def _max_sharpe_run(prices, risk_free, *, cash=False):
+    from forecasting.baselines import HistoricalForecaster
+    from portfolio.strategies import MeanVariance
+
+    book = ForecastBook(
+        {"hist": HistoricalForecaster(horizon=21, lookback=252)}, retrain_months=6
+    )
+    strategy = MeanVariance(
+        "ms", "hist", objective="max_sharpe", constraints={"long_only": True}
+    )
+    schedule = rebalance_schedule(prices.index, "M", min_history=252)
+    result = run_backtest(
+        prices,
+        [strategy],
+        book,
+        schedule,
+        risk_free=risk_free,
+        cash=cash,
+        on_failure="raise",
+    )
+    return result, book
+
+
+def test_max_sharpe_uses_the_horizon_risk_free_rate_of_the_run():
+    from data import risk_free_rate
+    from portfolio.optimizer import optimize
+
+    prices = _trending_prices()
+    annual = 0.08
+    result, book = _max_sharpe_run(prices, risk_free_rate(prices.index, annual))
+    weights = result.weights.pivot(index="date", columns="asset", values="weight")
+    horizon_rf = (1 + annual) ** (21 / 252) - 1
+    for name, forecast in book.history[:3]:
+        assert name == "hist"
+        expected = optimize(
+            forecast.mu,
+            forecast.cov,
+            objective="max_sharpe",
+            constraints={"long_only": True},
+            risk_free_rate=horizon_rf,
+        )
+        got = weights.loc[forecast.as_of].reindex(expected.index).fillna(0.0)
+        np.testing.assert_allclose(got, expected, atol=1e-7)
+        at_zero = optimize(
+            forecast.mu,
+            forecast.cov,
+            objective="max_sharpe",
+            constraints={"long_only": True},
+            risk_free_rate=0.0,
+        )
+        assert np.abs(got - at_zero).max() > 0.01
+
+
+def test_risk_free_rates_after_t_do_not_change_decisions_at_t():
+    prices = _trending_prices()
+    cut = pd.Timestamp("2019-06-28")
+    daily = pd.Series(1.03 ** (1 / 252) - 1, index=prices.index)
+    moved = daily.copy()
+    moved[moved.index > cut] = 1.15 ** (1 / 252) - 1
+    for cash in (False, True):
+        base, _ = _max_sharpe_run(prices, daily, cash=cash)
+        later, _ = _max_sharpe_run(prices, moved, cash=cash)
+        for table in ["weights", "trades", "rebalances", "forecasts"]:
+            before, after = getattr(base, table), getattr(later, table)
+            pd.testing.assert_frame_equal(
+                before[before.date <= cut].reset_index(drop=True),
+                after[after.date <= cut].reset_index(drop=True),
+            )
+        pd.testing.assert_frame_equal(base.returns.loc[:cut], later.returns.loc[:cut])
+        # The perturbation is real: decisions after the cut do change.
+        w_base = base.weights[base.weights.date > cut].weight.to_numpy()
+        w_later = later.weights[later.weights.date > cut].weight.to_numpy()
+        assert w_base.shape != w_later.shape or not np.allclose(w_base, w_later)
+
+
+class VolumeRecorder(CountingForecaster):
+    """Toy forecaster that uses volume and records what it was handed."""
+
+    uses_volume = True
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def fit(self, prices, volume=None):
+        self.seen.append(("fit", prices, volume))
+        return super().fit(prices)
+
+    def predict(self, prices, volume=None):
+        self.seen.append(("predict", prices, volume))
+        return super().predict(prices)
+
+
+def _volume(prices: pd.DataFrame, seed: int = 3) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    values = rng.lognormal(13.0, 0.4, prices.shape)
+    return pd.DataFrame(values, index=prices.index, columns=prices.columns)
+
+
+def test_volume_is_handed_only_to_forecasters_that_use_it_and_only_up_to_t():
+    prices = load_dataset("sp500").loc["2012":"2014"].iloc[:, :4]
+    volume = _volume(prices)
+    schedule = rebalance_schedule(prices.index, "Q", min_history=252)
+    recorder, plain = VolumeRecorder(), CountingForecaster()
+    run_backtest(
+        prices,
+        [Tilt(), EqualWeight()],
+        ForecastBook({"toy": recorder, "plain": plain}, retrain_months=6),
+        schedule,
+        risk_model="plain",  # equal weight's ex-ante risk: plain.predict(prices)
+        volume=volume,
+    )
+    assert plain.fit_calls > 0  # fit(prices) and predict(prices) only, as before
+    assert {kind for kind, _, _ in recorder.seen} == {"fit", "predict"}
+    for _, seen_prices, seen_volume in recorder.seen:
+        assert seen_volume is not None
+        assert seen_volume.index.equals(seen_prices.index)
+        assert list(seen_volume.columns) == list(seen_prices.columns)
+        pd.testing.assert_frame_equal(
+            seen_volume, volume.loc[seen_prices.index, seen_prices.columns]
+        )
+
+
+def test_no_look_ahead_in_volume_with_the_lstm():
+    """Volume after t changes nothing the LSTM forecasts at t, and does matter."""
+    from forecasting.lstm import LSTMForecaster
+    from portfolio.strategies import MeanVariance
+
+    prices = _trending_prices(n_days=700).iloc[:, :4]
+    volume = _volume(prices)
+    cut = pd.Timestamp("2019-09-30")
+    future = volume.index > cut
+    shocked = volume.copy()
+    rng = np.random.default_rng(7)
+    shocked.loc[future] *= rng.uniform(0.1, 10.0, (future.sum(), 4))
+    schedule = rebalance_schedule(prices.index, "Q", min_history=252)
+
+    def simulate(frame):
+        lstm = LSTMForecaster(
+            hidden=8, seq_len=21, factors=2, max_epochs=2, batch_size=64
+        )
+        strategy = MeanVariance("m", "lstm", constraints={"long_only": True})
+        book = ForecastBook({"lstm": lstm}, retrain_months=6)
+        result = run_backtest(prices, [strategy], book, schedule, volume=frame)
+        return result, lstm
+
+    (base, lstm), (moved, _) = simulate(volume), simulate(shocked)
+    assert "volume_z" in lstm.feature_names_
+    for table in ["weights", "trades", "forecasts"]:
+        before, after = getattr(base, table), getattr(moved, table)
+        pd.testing.assert_frame_equal(
+            before[before.date <= cut].reset_index(drop=True),
+            after[after.date <= cut].reset_index(drop=True),
+        )
+    later = base.forecasts.date > cut
+    assert later.any()
+    assert not np.allclose(base.forecasts[later].mu, moved.forecasts[later].mu)

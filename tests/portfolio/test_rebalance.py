@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from data import DataError, load_dataset
+from data.calendar import availability_mask
 from forecasting.baselines import make_forecaster
 from portfolio.config import ConfigError, config_from_dict
 from portfolio.constraints import Constraints
@@ -476,3 +477,71 @@ def test_cli_bad_holdings_exit_2_and_leave_nothing(tmp_path, config_file):
     assert "Traceback" not in result.stderr
     assert not out.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml", "h.csv"]
+
+
+# ------------------------------------------------- risk-free rate and volume
+
+
+def test_max_sharpe_uses_the_risk_free_rate_known_at_as_of(prices):
+    from portfolio.optimizer import optimize_forecast
+
+    settings = {**SETTINGS, "data": {"dataset": "sp500", "risk_free": 0.08}}
+    settings["optimizer"] = {
+        **SETTINGS["optimizer"],
+        "objective": "max_sharpe",
+        "cost_penalty_bps": 0,
+    }
+    plan = plan_rebalance(prices, config_from_dict(settings), HOLDINGS, AS_OF)
+    daily = 1.08 ** (1 / 252) - 1
+    horizon_rf = (1 + daily) ** plan.forecast.horizon - 1
+
+    def solve(risk_free):
+        return optimize_forecast(
+            plan.forecast,
+            objective="max_sharpe",
+            constraints={"long_only": True, "max_weight": 0.2},
+            risk_free_rate=risk_free,
+        )
+
+    table = plan.weights.set_index("ticker").drop(CASH)["optimizer_weight"]
+    expected = solve(horizon_rf).reindex(table.index)
+    np.testing.assert_allclose(table, expected, atol=1e-6)
+    ignoring_rf = solve(0.0).reindex(table.index)
+    assert np.abs(table - ignoring_rf).max() > 1e-3  # the rate changes the answer
+
+
+class _VolumeRecorder:
+    """Historical-mean forecaster that declares volume and records what it got."""
+
+    uses_volume = True
+
+    def __init__(self):
+        self.inner = make_forecaster("ledoit_wolf", lookback=504)
+        self.horizon = self.inner.horizon
+        self.seen = []
+
+    def fit(self, prices, volume=None):
+        self.seen.append(("fit", prices.index[-1], volume))
+        self.inner.fit(prices)
+        return self
+
+    def predict(self, prices, volume=None):
+        self.seen.append(("predict", prices.index[-1], volume))
+        return self.inner.predict(prices)
+
+
+def test_volume_reaches_a_forecaster_that_uses_it_up_to_as_of_only(prices, config):
+    volume = pd.DataFrame(1e6, index=prices.index, columns=prices.columns)
+    recorder = _VolumeRecorder()
+    plan_rebalance(prices, config, HOLDINGS, AS_OF, forecaster=recorder, volume=volume)
+    assert [kind for kind, _, _ in recorder.seen] == ["fit", "predict"]
+    for _, last_price_date, seen in recorder.seen:
+        assert seen is not None
+        assert seen.index[-1] == last_price_date == pd.Timestamp(AS_OF)
+        available = availability_mask(
+            prices.loc[:AS_OF], config.backtest.min_history_days
+        ).iloc[-1]
+        assert list(seen.columns) == list(available.index[available.to_numpy()])
+    # A forecaster that does not declare volume is called with prices alone.
+    plain = make_forecaster("ledoit_wolf", lookback=504)
+    plan_rebalance(prices, config, HOLDINGS, AS_OF, forecaster=plain, volume=volume)
