@@ -450,6 +450,13 @@ def limitations(run: RunFolder) -> list[str]:
             )
     if not _cfg(config, "backtest", "cash", default=False):
         items.append("Weight left uninvested earns nothing (backtest.cash is off).")
+    if _cfg(config, "forecaster", "kind") == "lstm":
+        items.append(
+            "The LSTM is one training run: its seed, and the number of CPU devices "
+            "that split its batches, change the training path and with it the "
+            "results. Sweep forecaster.train.seed (experiments/seeds.yaml) to see "
+            "how far they move before reading a difference as skill."
+        )
     items += [
         "One historical path: the tests assume stationary returns, and a few years "
         "of data separate Sharpe ratios only when they differ by a lot.",

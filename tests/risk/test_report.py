@@ -338,3 +338,12 @@ def test_chromium_screenshot_is_not_blank(report, tmp_path):
     ink = (pixels < 0.9).any(axis=-1).mean()  # share of pixels that are not white
     assert 0.05 < ink < 0.9
     assert pixels.std() > 0.1
+
+
+def test_limitations_warn_that_one_lstm_run_is_one_draw(run_dir):
+    folder = load_run(run_dir)
+    assert not any("one training run" in item for item in limitations(folder))
+    config = {**folder.config, "forecaster": {**folder.config["forecaster"]}}
+    config["forecaster"]["kind"] = "lstm"
+    items = limitations(dataclasses.replace(folder, config=config))
+    assert any("The LSTM is one training run" in item for item in items)
