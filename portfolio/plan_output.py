@@ -1,6 +1,6 @@
 """A rebalance plan on screen and on disk: its Markdown summary and its files.
 
-`_summary` writes the short Markdown summary behind `RebalancePlan.summary`;
+`plan_summary` writes the short Markdown summary behind `RebalancePlan.summary`;
 `write_plan` saves the plan's tables, the holdings it started from, the config and
 the summary into a new folder atomically (`portfolio.runfolder.staging`).
 """
@@ -18,7 +18,7 @@ from portfolio.holdings import CASH
 if TYPE_CHECKING:
     from portfolio.rebalance import RebalancePlan
 
-__all__ = ["write_plan"]
+__all__ = ["plan_summary", "write_plan"]
 
 
 # -------------------------------------------------------------------- summary
@@ -28,7 +28,23 @@ def _money(amount: float) -> str:
     return f"{amount:,.2f}"
 
 
-def _summary(plan: RebalancePlan) -> str:
+def plan_summary(plan: RebalancePlan) -> str:
+    """A short Markdown summary of a rebalance plan.
+
+    Parameters
+    ----------
+    plan : RebalancePlan
+        The plan to summarise.
+
+    Returns
+    -------
+    str
+        Markdown ending in a newline: a title with the name and date; bullets on the
+        forecaster and objective, value and cash, sells and buys with turnover and
+        estimated cost, ex-ante volatility, target and current VaR, the constraint
+        check and the five largest target weights; then the plan's notes, if any,
+        and the names of the plan's files.
+    """
     risk = plan.risk.set_index("metric")["value"]
     trades = plan.trades
     buys = trades[trades["side"] == "buy"]

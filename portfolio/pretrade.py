@@ -1,10 +1,10 @@
 """Pre-trade risk and constraint checks of a rebalance plan.
 
-`_risk_table` measures the current and the target portfolio: ex-ante volatility from
+`risk_table` measures the current and the target portfolio: ex-ante volatility from
 the forecast covariance of horizon returns (annualised by ``sqrt(252 / horizon)``),
 historical one-day 95% VaR over the last `VAR_DAYS` daily returns (as a return: a loss
 is negative), one-way turnover, traded notional, estimated cost and cash.
-`_constraint_table` checks each configured limit before and after whole-share
+`constraint_table` checks each configured limit before and after whole-share
 rounding, within the tolerance that rounding can move it.
 """
 
@@ -23,7 +23,7 @@ from portfolio.rounding import LIMIT_EPS
 from risk.attribution import ex_ante_volatility
 from risk.metrics import value_at_risk
 
-__all__ = ["VAR_DAYS", "TRADING_DAYS"]
+__all__ = ["VAR_DAYS", "TRADING_DAYS", "risk_table", "constraint_table"]
 
 
 VAR_DAYS = 252
@@ -45,7 +45,7 @@ def _historical_var(past: pd.DataFrame, weights: pd.Series) -> float:
     return value_at_risk(portfolio, level=0.95)
 
 
-def _risk_table(
+def risk_table(
     past: pd.DataFrame,
     forecast: Forecast,
     weights: pd.DataFrame,
@@ -55,6 +55,39 @@ def _risk_table(
     residual: float,
     outside: list[str],
 ) -> pd.DataFrame:
+    """Pre-trade risk, turnover, cost and cash of the current and target portfolio.
+
+    Parameters
+    ----------
+    past : pandas.DataFrame of shape (n_days, n_tickers)
+        Daily prices up to and including the rebalance date, every ticker of
+        ``weights`` among the columns; the last `VAR_DAYS` returns give the VaR.
+    forecast : Forecast
+        Forecast over the universe; its ``cov`` gives the ex-ante volatilities.
+    weights : pandas.DataFrame of shape (n_rows, 8)
+        Weights table from `portfolio.trades.weights_table` (with its ``CASH``
+        row, which is left out here).
+    book : pandas.DataFrame of shape (n_tickers, 6)
+        Book from `portfolio.trades.trade_book` (``notional`` and ``est_cost``).
+    value : float
+        Account value ``V``.
+    cash : float
+        Cash before trading.
+    residual : float
+        Cash after the trades and their estimated cost.
+    outside : list of str
+        Held tickers outside the forecast universe; the current volatility leaves
+        them out and its unit says so.
+
+    Returns
+    -------
+    pandas.DataFrame of shape (13, 3)
+        Columns ``metric, value, unit``: value, cash before and after (also as a
+        fraction of ``V``), annualised ex-ante volatility and historical one-day 95%
+        VaR (a return; a loss is negative) of the current and target weights, the
+        target VaR in currency, one-way turnover, traded notional and estimated
+        cost (in currency and in bps of ``V``).
+    """
     per_year = TRADING_DAYS / forecast.horizon
     by_ticker = weights.set_index("ticker").drop(CASH)
     current = by_ticker["current_weight"]
@@ -97,7 +130,7 @@ def _risk_table(
     return pd.DataFrame(rows, columns=["metric", "value", "unit"])
 
 
-def _constraint_table(
+def constraint_table(
     resolved: ResolvedConstraints,
     optimal: pd.Series,
     rounded: pd.Series,
@@ -111,6 +144,33 @@ def _constraint_table(
     ``tolerance`` is the most whole-share rounding can move the value (one share of
     each asset involved, plus the cash kept for the costs in the budget); ``ok``
     means the rounded value lies within the limits widened by it.
+
+    Parameters
+    ----------
+    resolved : ResolvedConstraints
+        The configured constraints laid out on the universe (n_assets tickers).
+    optimal : pandas.Series of shape (n_assets,)
+        Optimizer weights by ticker (0 where missing).
+    rounded : pandas.Series of shape (n_rounded,)
+        Target weights after whole-share rounding by ticker, without ``CASH``
+        (0 where missing).
+    current : pandas.Series of shape (n_held,)
+        Current weights of the held assets; those outside the universe count as
+        sold in the turnover.
+    book : pandas.DataFrame of shape (n_tickers, 6)
+        Book from `portfolio.trades.trade_book`, indexed by ticker (``price`` and
+        ``notional``).
+    value : float
+        Account value ``V``.
+    cost_rate : float
+        Trading cost as a fraction of traded notional.
+
+    Returns
+    -------
+    pandas.DataFrame of shape (n_limits, 7)
+        One row per configured limit (budget, long_only, min_weight, max_weight,
+        bounds, groups, max_leverage, turnover), with columns ``constraint, lower,
+        upper, optimizer_value, value, tolerance, ok``.
     """
     c = resolved.constraints
     tickers = list(resolved.tickers)

@@ -71,15 +71,15 @@ from portfolio.holdings import (
     parse_holdings,
     read_holdings,
 )
-from portfolio.plan_output import _summary, write_plan
-from portfolio.pretrade import VAR_DAYS, _constraint_table, _risk_table
+from portfolio.plan_output import plan_summary, write_plan
+from portfolio.pretrade import VAR_DAYS, constraint_table, risk_table
 from portfolio.rounding import DUST_WEIGHT, whole_shares
 from portfolio.strategies import compound_risk_free
-from portfolio.trades import _book, _trade_list, _weights_table
+from portfolio.trades import trade_book, trade_list, weights_table
 from portfolio.valuation import (
     STALE_DAYS,
-    _account_value,
-    _last_prices,
+    account_value,
+    last_prices,
     resolve_as_of,
 )
 
@@ -153,7 +153,7 @@ class RebalancePlan:
 
     def summary(self) -> str:
         """A short Markdown summary of the plan."""
-        return _summary(self)
+        return plan_summary(self)
 
 
 def _constraints(config: RunConfig) -> Constraints:
@@ -259,9 +259,9 @@ def plan_rebalance(
     notes = [snapped] if snapped else []
 
     held = holdings.shares[holdings.shares != 0]
-    held_prices = _last_prices(past, list(held.index), holdings.source)
+    held_prices = last_prices(past, list(held.index), holdings.source)
     market_value = float((held * held_prices).sum())
-    value, cash, flow_notes = _account_value(holdings, market_value, value)
+    value, cash, flow_notes = account_value(holdings, market_value, value)
     notes += flow_notes
 
     min_history = config.backtest.min_history_days
@@ -314,13 +314,13 @@ def plan_rebalance(
     except ValueError as err:
         raise ConfigError(f"value: {err} ({value:,.2f})") from None
 
-    book = _book(held, held_prices, target_shares, price, cost_rate)
+    book = trade_book(held, held_prices, target_shares, price, cost_rate)
     residual = cash - float((book["trade_shares"] * book["price"]).sum())
     residual -= float(book["est_cost"].sum())
-    weights = _weights_table(book, optimal, forecast, value)
+    weights = weights_table(book, optimal, forecast, value)
     rounded = weights.set_index("ticker")["target_weight"].drop(CASH)
-    risk = _risk_table(past, forecast, weights, book, value, cash, residual, outside)
-    checks = _constraint_table(
+    risk = risk_table(past, forecast, weights, book, value, cash, residual, outside)
+    checks = constraint_table(
         resolved, optimal, rounded, current_weights, book, value, cost_rate
     )
     if not checks["ok"].all():
@@ -333,7 +333,7 @@ def plan_rebalance(
         cash=cash,
         residual_cash=residual,
         forecast=forecast,
-        trades=_trade_list(book),
+        trades=trade_list(book),
         weights=weights,
         risk=risk,
         constraints=checks,

@@ -1,8 +1,8 @@
 """The book of a rebalance: current and target shares, trade list, target weights.
 
-`_book` lines up the current shares of every held or targeted asset with its
-whole-share target and its price; `_trade_list` turns the book into trades (sells
-first, as they fund the buys, largest first) and `_weights_table` into current,
+`trade_book` lines up the current shares of every held or targeted asset with its
+whole-share target and its price; `trade_list` turns the book into trades (sells
+first, as they fund the buys, largest first) and `weights_table` into current,
 optimizer and target weights with the forecast ``mu``, volatility and risk
 contributions, plus a ``CASH`` row.
 
@@ -23,17 +23,40 @@ from portfolio.pretrade import TRADING_DAYS
 from portfolio.rounding import DUST_WEIGHT
 from risk.attribution import percent_risk_contributions, risk_contributions
 
-__all__: list[str] = []  # helpers of portfolio.rebalance only
+__all__ = ["trade_book", "trade_list", "weights_table"]
 
 
-def _book(
+def trade_book(
     held: pd.Series,
     held_prices: pd.Series,
     target: pd.Series,
     price: pd.Series,
     cost_rate: float,
 ) -> pd.DataFrame:
-    """Current and target shares of every held or targeted asset, with prices."""
+    """Current and target shares of every held or targeted asset, with prices.
+
+    Parameters
+    ----------
+    held : pandas.Series of shape (n_held,)
+        Shares held now by ticker (nonzero positions only; negative = short).
+    held_prices : pandas.Series of shape (n_held,)
+        Last price of each held asset, same tickers as ``held``; used only for
+        assets that have no price in ``price`` (held outside the universe).
+    target : pandas.Series of shape (n_assets,)
+        Whole-share target by universe ticker.
+    price : pandas.Series of shape (n_assets,)
+        Close on the rebalance date by universe ticker.
+    cost_rate : float
+        Trading cost as a fraction of traded notional.
+
+    Returns
+    -------
+    pandas.DataFrame of shape (n_tickers, 6)
+        Indexed by ``ticker`` (the tickers of ``target``, then held tickers not in
+        it), with columns ``current_shares`` (float), ``target_shares`` (int64),
+        ``price``, ``trade_shares`` (target minus current), ``notional``
+        (``|trade_shares| * price``) and ``est_cost`` (``notional * cost_rate``).
+    """
     tickers = list(dict.fromkeys([*target.index, *held.index]))
     book = pd.DataFrame(index=pd.Index(tickers, name="ticker", dtype=object))
     book["current_shares"] = held.reindex(tickers, fill_value=0.0).astype(float)
@@ -45,7 +68,23 @@ def _book(
     return book
 
 
-def _trade_list(book: pd.DataFrame) -> pd.DataFrame:
+def trade_list(book: pd.DataFrame) -> pd.DataFrame:
+    """The trades of a book: sells first, then buys, then holds, largest first.
+
+    Parameters
+    ----------
+    book : pandas.DataFrame of shape (n_tickers, 6)
+        Book from `trade_book`, indexed by ticker.
+
+    Returns
+    -------
+    pandas.DataFrame of shape (n_trades, 8)
+        One row per asset held now or targeted (current or target shares nonzero),
+        with columns ``ticker, current_shares, target_shares, trade_shares, price,
+        notional, side, est_cost``; ``side`` is ``"buy"``, ``"sell"`` or ``"hold"``.
+        Rows are ordered sells, buys, holds, each by ``notional`` descending, on a
+        fresh integer index.
+    """
     trades = book[(book["current_shares"] != 0) | (book["target_shares"] != 0)].copy()
     trades["side"] = np.select(
         [trades["trade_shares"] > 0, trades["trade_shares"] < 0],
@@ -69,9 +108,34 @@ def _trade_list(book: pd.DataFrame) -> pd.DataFrame:
     return trades[columns].reset_index()
 
 
-def _weights_table(
+def weights_table(
     book: pd.DataFrame, optimal: pd.Series, forecast: Forecast, value: float
 ) -> pd.DataFrame:
+    """Current, optimizer and target weights with forecast risk, plus a cash row.
+
+    Parameters
+    ----------
+    book : pandas.DataFrame of shape (n_tickers, 6)
+        Book from `trade_book`, indexed by ticker.
+    optimal : pandas.Series of shape (n_assets,)
+        Optimizer weights (fractions of ``value``) by universe ticker.
+    forecast : Forecast
+        Forecast over the universe: ``mu``, ``cov`` and ``horizon``.
+    value : float
+        Account value ``V`` the weights are fractions of.
+
+    Returns
+    -------
+    pandas.DataFrame of shape (n_rows, 8)
+        Columns ``ticker, current_weight, optimizer_weight, target_weight, mu,
+        volatility, risk_contribution, percent_risk``. One row per asset of the
+        book held now, targeted, or given an optimizer weight of at least
+        `DUST_WEIGHT` in absolute value, then a ``CASH`` row whose weights are
+        1 minus the sums over the whole book (its other columns NaN). ``mu`` is the
+        horizon forecast; ``volatility`` and ``risk_contribution`` (of the rounded
+        target weights) are annualised by ``sqrt(252 / horizon)``; ``percent_risk``
+        is each asset's share of the target portfolio's risk.
+    """
     tickers = book.index
     horizon = forecast.horizon
     per_year = TRADING_DAYS / horizon

@@ -1,9 +1,9 @@
 """The account on the rebalance date: its trading day, held prices, value and cash.
 
 `resolve_as_of` snaps the requested date back to a trading day of the price data.
-`_last_prices` prices each held asset at its last close on or before that day and
+`last_prices` prices each held asset at its last close on or before that day and
 refuses one older than `STALE_DAYS` trading days (its value is unknown).
-`_account_value` gives the account value ``V`` and the cash before trading: the shares
+`account_value` gives the account value ``V`` and the cash before trading: the shares
 at market plus the ``CASH`` row, or ``--value`` with the difference noted as a deposit
 or a withdrawal. `portfolio.rebalance` describes the whole run.
 """
@@ -19,7 +19,7 @@ from data.errors import DataError
 from portfolio.config import ConfigError
 from portfolio.holdings import Holdings
 
-__all__ = ["STALE_DAYS", "resolve_as_of"]
+__all__ = ["STALE_DAYS", "resolve_as_of", "last_prices", "account_value"]
 
 
 STALE_DAYS = 5
@@ -65,8 +65,31 @@ def resolve_as_of(
     )
 
 
-def _last_prices(past: pd.DataFrame, tickers: list[str], source: str) -> pd.Series:
-    """Last price of each held asset, refusing one older than `STALE_DAYS`."""
+def last_prices(past: pd.DataFrame, tickers: list[str], source: str) -> pd.Series:
+    """Last price of each held asset, refusing one older than `STALE_DAYS`.
+
+    Parameters
+    ----------
+    past : pandas.DataFrame of shape (n_days, n_assets)
+        Daily prices up to and including the rebalance date (its last row), with
+        every ticker of ``tickers`` among the columns.
+    tickers : list of str
+        Held assets to price.
+    source : str
+        Where the holdings came from, for error messages.
+
+    Returns
+    -------
+    pandas.Series of shape (len(tickers),)
+        Each asset's last non-missing price on or before the rebalance date,
+        indexed by ``tickers``.
+
+    Raises
+    ------
+    DataError
+        If an asset has no price at all, or its last price is more than
+        `STALE_DAYS` trading days before the rebalance date.
+    """
     date = past.index[-1]
     last = pd.Series(np.nan, index=pd.Index(tickers, dtype=object))
     for ticker in tickers:
@@ -94,10 +117,41 @@ def _last_prices(past: pd.DataFrame, tickers: list[str], source: str) -> pd.Seri
 # -------------------------------------------------------------------- account
 
 
-def _account_value(
+def account_value(
     holdings: Holdings, market_value: float, value: float | None
 ) -> tuple[float, float, list[str]]:
-    """Account value and cash before trading, with notes on deposits/withdrawals."""
+    """Account value and cash before trading, with notes on deposits/withdrawals.
+
+    Parameters
+    ----------
+    holdings : Holdings
+        Current holdings; only the ``CASH`` row (``holdings.cash``) is read, plus
+        whether the holdings are empty, for the error message.
+    market_value : float
+        Market value of the held shares at their last prices.
+    value : float or None
+        Account value given by the user (``--value``); None to use the shares at
+        market plus the ``CASH`` row.
+
+    Returns
+    -------
+    value : float
+        Account value ``V``.
+    cash : float
+        Cash before trading: the ``CASH`` row (0 without one) when ``value`` is
+        None, else ``value - market_value`` (negative when a withdrawal must be met
+        by selling).
+    notes : list of str
+        A note on the deposit or withdrawal when ``value`` differs from the
+        holdings plus cash (by more than half a cent; without a ``CASH`` row only a
+        withdrawal is noted); empty otherwise.
+
+    Raises
+    ------
+    ConfigError
+        If ``value`` is None and the shares plus cash are worth nothing (or less),
+        or if ``value`` is not a positive finite amount.
+    """
     notes = []
     if value is None:
         cash = holdings.cash or 0.0
