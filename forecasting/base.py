@@ -13,7 +13,7 @@ import pandas as pd
 
 from forecasting.forecast import Forecast
 
-__all__ = ["Forecaster", "uses_volume"]
+__all__ = ["Forecaster", "fit_forecaster", "predict_forecaster", "uses_volume"]
 
 
 @runtime_checkable
@@ -47,3 +47,22 @@ class Forecaster(Protocol):
 def uses_volume(forecaster: object) -> bool:
     """Whether ``forecaster`` declares ``uses_volume = True`` (see `Forecaster`)."""
     return getattr(forecaster, "uses_volume", False) is True
+
+
+def fit_forecaster(
+    forecaster: Forecaster, prices: pd.DataFrame, volume: pd.DataFrame | None
+) -> None:
+    """Fit ``forecaster`` on ``prices``, with ``volume`` only if it declares it."""
+    if uses_volume(forecaster):
+        forecaster.fit(prices, volume=volume)
+    else:
+        forecaster.fit(prices)
+
+
+def predict_forecaster(
+    forecaster: Forecaster, prices: pd.DataFrame, volume: pd.DataFrame | None
+) -> Forecast:
+    """Forecast with ``forecaster``, handing it ``volume`` only if it declares it."""
+    if uses_volume(forecaster):
+        return forecaster.predict(prices, volume=volume)
+    return forecaster.predict(prices)

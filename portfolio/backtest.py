@@ -20,19 +20,30 @@ import numpy as np
 import pandas as pd
 
 from data.calendar import availability_mask
-from forecasting.base import Forecaster, uses_volume
+from forecasting.base import Forecaster, fit_forecaster, predict_forecaster
 from forecasting.forecast import Forecast
 from portfolio.errors import OptimizationError
 from portfolio.resume import EngineState, load_state, save_state
 from portfolio.simulation import drift, trade
 from portfolio.strategies import DecisionContext, Strategy
 
-__all__ = ["ForecastBook", "BacktestResult", "run_backtest", "months_between"]
+__all__ = [
+    "ForecastBook",
+    "BacktestResult",
+    "run_backtest",
+    "months_between",
+    "training_rows",
+]
 
 
 def months_between(earlier: pd.Timestamp, later: pd.Timestamp) -> int:
     """Whole calendar months from ``earlier`` to ``later``."""
     return (later.year - earlier.year) * 12 + later.month - earlier.month
+
+
+def training_rows(window: str, lookback_days: int) -> slice:
+    """Rows of the past a forecaster trains on: all, or the last ``lookback_days``."""
+    return slice(None) if window == "expanding" else slice(-lookback_days, None)
 
 
 @dataclass
@@ -99,19 +110,12 @@ class ForecastBook:
         date = prices.index[-1]
         if not self.retrain_due(date):
             return False
-        rows = (
-            slice(None)
-            if self.window == "expanding"
-            else slice(-self.lookback_days, None)
-        )
+        rows = training_rows(self.window, self.lookback_days)
         train = prices.iloc[rows]
         train_volume = None if self._volume is None else self._volume.iloc[rows]
         for name, forecaster in self.forecasters.items():
             started = time.perf_counter()
-            if uses_volume(forecaster):
-                forecaster.fit(train, volume=train_volume)
-            else:
-                forecaster.fit(train)
+            fit_forecaster(forecaster, train, train_volume)
             self.timings[f"fit:{name}"] += time.perf_counter() - started
         self.fit_dates.append(date)
         return True
@@ -122,11 +126,9 @@ class ForecastBook:
             if name not in self.forecasters:
                 raise KeyError(f"no forecaster named {name!r} in this run")
             started = time.perf_counter()
-            forecaster = self.forecasters[name]
-            if uses_volume(forecaster):
-                forecast = forecaster.predict(self._prices, volume=self._volume)
-            else:
-                forecast = forecaster.predict(self._prices)
+            forecast = predict_forecaster(
+                self.forecasters[name], self._prices, self._volume
+            )
             self.timings[f"predict:{name}"] += time.perf_counter() - started
             self._cache[name] = forecast
             self.history.append((name, forecast))

@@ -59,8 +59,9 @@ import pandas as pd
 
 from data.calendar import availability_mask
 from data.errors import DataError
-from forecasting.base import Forecaster, uses_volume
+from forecasting.base import Forecaster, fit_forecaster, predict_forecaster
 from forecasting.forecast import Forecast
+from portfolio.backtest import training_rows
 from portfolio.config import ConfigError, RunConfig
 from portfolio.constraints import Constraints
 from portfolio.holdings import (
@@ -172,19 +173,13 @@ def _forecast(
 ) -> Forecast:
     spec = config.forecaster
     date = past.index[-1]
-    rows = (
-        slice(None) if spec.window == "expanding" else slice(-spec.lookback_days, None)
-    )
+    rows = training_rows(spec.window, spec.lookback_days)
     try:
-        # Volume only for forecasters that declare it, exactly as the backtest does.
-        if not uses_volume(forecaster):
-            if fit:
-                forecaster.fit(past.iloc[rows])
-            return forecaster.predict(past)
+        # As in the backtest: volume only for forecasters that declare it.
         if fit:
             window_volume = None if volume is None else volume.iloc[rows]
-            forecaster.fit(past.iloc[rows], volume=window_volume)
-        return forecaster.predict(past, volume=volume)
+            fit_forecaster(forecaster, past.iloc[rows], window_volume)
+        return predict_forecaster(forecaster, past, volume)
     except ValueError as err:
         raise DataError(
             f"forecaster {spec.kind!r} could not forecast at {date:%Y-%m-%d}: {err}"
