@@ -91,7 +91,7 @@ def leaderboard(spec: SweepSpec, points_dir: str | Path) -> pd.DataFrame:
         the ranking metric if not among them, ``seconds`` and ``error``. Finished
         points come first, best first by ``spec.metric``; ties keep grid order.
     """
-    from risk.significance import deflated_sharpe_ratio
+    from risk.significance import deflated_sharpe_ratio, trial_sharpe_variance
 
     points_dir = Path(points_dir)
     shown = list(LEADERBOARD_METRICS)
@@ -116,8 +116,7 @@ def leaderboard(spec: SweepSpec, points_dir: str | Path) -> pd.DataFrame:
         rows.append(row)
     board = pd.DataFrame(rows)
     finished = board["status"] == OK
-    sharpes = board.loc[finished, "sharpe"].dropna()
-    variance = float(np.var(sharpes, ddof=1)) if len(sharpes) > 1 else 0.0
+    variance = trial_sharpe_variance(board.loc[finished, "sharpe"])
     # Every point tried counts as a trial, failed ones included.
     for position in board.index[finished]:
         returns, rf = series[board.at[position, "point"]]

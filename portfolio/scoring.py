@@ -19,7 +19,12 @@ import pandas as pd
 from forecasting.evaluation import evaluate_forecasts
 from portfolio.backtest import BacktestResult, ForecastBook
 from portfolio.config import RunConfig, config_to_dict
-from risk.metrics import annualised_cost_drag, annualised_turnover, performance_summary
+from risk.metrics import (
+    annualised_cost_drag,
+    annualised_turnover,
+    performance_summary,
+    sharpe_ratio,
+)
 
 __all__ = ["run_metrics", "strategy_summaries", "forecast_skill", "json_ready"]
 
@@ -44,11 +49,17 @@ def json_ready(value: Any) -> Any:
 def strategy_summaries(
     result: BacktestResult, risk_free: pd.Series, *, n_trials: int | None = None
 ) -> dict[str, dict[str, float]]:
-    """Performance summary per strategy (and the index), with significance tests."""
+    """Performance summary per strategy (and the index), with significance tests.
+
+    The deflated Sharpe ratio of each strategy counts the run's strategies (the
+    index excluded) as the trials, or ``n_trials`` when given, with the variance of
+    their annualised Sharpe ratios (`risk.significance.trial_sharpe_variance`).
+    """
     from risk.significance import (
         deflated_sharpe_ratio,
         probabilistic_sharpe_ratio,
         sharpe_difference_test,
+        trial_sharpe_variance,
     )
 
     returns = result.returns
@@ -56,12 +67,11 @@ def strategy_summaries(
     years = len(returns) / PERIODS_PER_YEAR
     benchmark = returns["index"] if "index" in returns else None
     strategies = [c for c in returns.columns if c != "index"]
-    sharpes = {name: _per_period_sharpe(returns[name] - rf) for name in returns.columns}
-    trials = n_trials or len(strategies)
-    sharpe_variance = (
-        float(np.var([sharpes[s] for s in strategies], ddof=1))
-        if len(strategies) > 1
-        else 0.0
+    # The trials' spread in the units the DSR expects: annualised Sharpe ratios,
+    # as in the summaries.
+    variance = trial_sharpe_variance(
+        sharpe_ratio(returns[s], rf=rf, periods_per_year=PERIODS_PER_YEAR)
+        for s in strategies
     )
     summaries = {}
     for name in returns.columns:
@@ -80,7 +90,11 @@ def strategy_summaries(
         summary["psr"] = probabilistic_sharpe_ratio(returns[name], rf=rf)
         if name in strategies:
             summary["dsr"] = deflated_sharpe_ratio(
-                returns[name], n_trials=trials, sharpe_variance=sharpe_variance, rf=rf
+                returns[name],
+                n_trials=n_trials or len(strategies),
+                sharpe_variance=variance,
+                rf=rf,
+                periods_per_year=PERIODS_PER_YEAR,
             )
         if "equal_weight" in returns and name != "equal_weight":
             test = sharpe_difference_test(returns[name], returns["equal_weight"], rf=rf)
@@ -92,11 +106,6 @@ def strategy_summaries(
         summary["rebalances_failed"] = int((rebalances.status == "failed").sum())
         summaries[name] = summary
     return summaries
-
-
-def _per_period_sharpe(excess: pd.Series) -> float:
-    std = excess.std(ddof=1)
-    return float(excess.mean() / std) if std > 0 else 0.0
 
 
 def forecast_skill(

@@ -50,6 +50,7 @@ __all__ = [
     "BENCHMARK_KEYS",
     "annual_return",
     "annual_volatility",
+    "per_period_sharpe",
     "sharpe_ratio",
     "downside_risk",
     "sortino_ratio",
@@ -89,8 +90,25 @@ BENCHMARK_KEYS = ("beta", "alpha", "tracking_error", "information_ratio")
 _NAN = float("nan")
 
 
-def _mean_over_std(values: np.ndarray) -> float:
-    """Return ``mean / std(ddof=1)``, NaN when undefined (n < 2 or zero spread)."""
+def per_period_sharpe(excess: np.ndarray) -> float:
+    """Return the Sharpe ratio of excess returns in per-period units.
+
+    The one definition of the Sharpe ratio in the project: :func:`sharpe_ratio`
+    annualises it, and the significance tests (`risk.significance`) use it as is.
+
+    Parameters
+    ----------
+    excess : ndarray of shape (n_periods,)
+        Per-period returns in excess of the risk-free rate (or of a benchmark, for
+        the information ratio), without missing values.
+
+    Returns
+    -------
+    float
+        ``mean(excess) / std(excess, ddof=1)``; NaN with fewer than two values or
+        values that do not vary.
+    """
+    values = np.asarray(excess, dtype=float)
     if values.size < 2:
         return _NAN
     std = values.std(ddof=1)
@@ -169,7 +187,7 @@ def sharpe_ratio(
         ``mean(r - rf) / std(r - rf, ddof=1) * sqrt(periods_per_year)``; NaN if the
         excess returns do not vary or there are fewer than two.
     """
-    ratio = _mean_over_std(_excess(returns, rf))
+    ratio = per_period_sharpe(_excess(returns, rf))
     return ratio * float(np.sqrt(periods_per_year))
 
 
@@ -477,7 +495,8 @@ def information_ratio(
     """
     strategy, reference = _aligned_with_benchmark(returns, benchmark)
     active = strategy.to_numpy() - reference.to_numpy()
-    return _mean_over_std(active) * float(np.sqrt(periods_per_year))
+    # The information ratio is the Sharpe ratio of the active return.
+    return per_period_sharpe(active) * float(np.sqrt(periods_per_year))
 
 
 def _per_year(amounts: pd.Series, years: float, what: str) -> float:

@@ -1,10 +1,11 @@
 """Is a Sharpe ratio real? Probabilistic and deflated Sharpe ratios, Sharpe differences.
 
 All formulas work with the *per-period* Sharpe ratio ``SR = mean(r - rf) / std(r - rf)``
-of ``T`` observations (``std`` with ``ddof=1``, as :func:`risk.metrics.sharpe_ratio`
-before annualisation). Arguments and results that are Sharpe ratios are *annualised*
-(multiplied by ``sqrt(periods_per_year)``) so they read like the summary table; they
-are converted back to per-period units inside.
+of ``T`` observations (``std`` with ``ddof=1``): :func:`risk.metrics.per_period_sharpe`,
+the one definition, which :func:`risk.metrics.sharpe_ratio` annualises. Arguments and
+results that are Sharpe ratios are *annualised* (multiplied by
+``sqrt(periods_per_year)``) so they read like the summary table; they are converted
+back to per-period units inside.
 
 - Probabilistic Sharpe ratio (Bailey & Lopez de Prado 2012):
   ``PSR(SR*) = Phi((SR - SR*) sqrt(T - 1) / sqrt(1 - g3 SR + (g4 - 1) / 4 SR^2))``,
@@ -28,6 +29,7 @@ are converted back to per-period units inside.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Literal
 
@@ -36,6 +38,7 @@ import pandas as pd
 from scipy import stats
 
 from risk._validation import align_rf, as_return_series
+from risk.metrics import per_period_sharpe
 
 __all__ = [
     "EULER_MASCHERONI",
@@ -43,6 +46,7 @@ __all__ = [
     "probabilistic_sharpe_ratio",
     "probabilistic_sharpe_ratio_from_stats",
     "expected_max_sharpe",
+    "trial_sharpe_variance",
     "deflated_sharpe_ratio",
     "deflated_sharpe_ratio_from_stats",
     "sharpe_difference_test",
@@ -59,12 +63,6 @@ Alternative = Literal["two-sided", "greater", "less"]
 def _excess_returns(returns: pd.Series, rf: float | pd.Series) -> np.ndarray:
     observed = as_return_series(returns)
     return observed.to_numpy() - align_rf(rf, observed.index)
-
-
-def _per_period_sharpe(excess: np.ndarray) -> float:
-    if excess.size < 2 or np.ptp(excess) == 0.0:
-        return _NAN
-    return float(excess.mean() / excess.std(ddof=1))
 
 
 def _moments(excess: np.ndarray) -> tuple[float, float]:
@@ -143,7 +141,7 @@ def probabilistic_sharpe_ratio(
         returns or returns that do not vary.
     """
     excess = _excess_returns(returns, rf)
-    sharpe = _per_period_sharpe(excess)
+    sharpe = per_period_sharpe(excess)
     if np.isnan(sharpe):
         return _NAN
     skew, excess_kurt = _moments(excess)
@@ -183,6 +181,26 @@ def expected_max_sharpe(n_trials: int, sharpe_variance: float) -> float:
         gamma * stats.norm.ppf(1.0 - 1.0 / (n_trials * np.e))
     )
     return float(np.sqrt(sharpe_variance) * quantiles)
+
+
+def trial_sharpe_variance(sharpes: Iterable[float]) -> float:
+    """Return the variance of the trials' annualised Sharpe ratios, for the DSR.
+
+    Parameters
+    ----------
+    sharpes : iterable of float
+        *Annualised* Sharpe ratio of each trial (strategy or sweep point); NaN
+        (undefined) ones are left out.
+
+    Returns
+    -------
+    float
+        Sample variance (``ddof=1``) of the finite Sharpe ratios, in annualised
+        units as :func:`deflated_sharpe_ratio` expects; 0 with fewer than two.
+    """
+    values = np.asarray(list(sharpes), dtype=float)
+    values = values[np.isfinite(values)]
+    return float(np.var(values, ddof=1)) if values.size > 1 else 0.0
 
 
 def deflated_sharpe_ratio_from_stats(
@@ -301,7 +319,7 @@ class SharpeTestResult:
 
 
 def _memmel_statistic(a: np.ndarray, b: np.ndarray) -> float:
-    sr_a, sr_b = _per_period_sharpe(a), _per_period_sharpe(b)
+    sr_a, sr_b = per_period_sharpe(a), per_period_sharpe(b)
     if np.isnan(sr_a) or np.isnan(sr_b):
         return _NAN
     rho = float(np.corrcoef(a, b)[0, 1])
@@ -433,7 +451,7 @@ def sharpe_difference_test(
         statistic=float(statistic),
         p_value=_p_value(float(statistic), alternative),
         alternative=alternative,
-        sharpe=_per_period_sharpe(a) * annualiser,
-        benchmark_sharpe=_per_period_sharpe(b) * annualiser,
+        sharpe=per_period_sharpe(a) * annualiser,
+        benchmark_sharpe=per_period_sharpe(b) * annualiser,
         n_obs=int(a.size),
     )

@@ -16,7 +16,39 @@ from risk.significance import (
     probabilistic_sharpe_ratio,
     probabilistic_sharpe_ratio_from_stats,
     sharpe_difference_test,
+    trial_sharpe_variance,
 )
+
+
+def reference_dsr(
+    excess: np.ndarray, n_trials: int, annual_variance: float, ppy: int = 252
+) -> float:
+    """The deflated Sharpe ratio of Bailey & Lopez de Prado (2014), written out.
+
+    ``excess`` are per-period excess returns; ``annual_variance`` is the variance of
+    the trials' *annualised* Sharpe ratios. The paper's formula is in per-period
+    units, so the variance is divided by ``ppy``:
+
+    - ``SR = mean / std(ddof=1)``, ``g3`` and ``g4`` the moment skewness and (raw)
+      kurtosis;
+    - ``E[max of N standard normals] ~ (1 - gamma) Phi^-1(1 - 1/N)
+      + gamma Phi^-1(1 - 1/(N e))``, ``gamma`` the Euler-Mascheroni constant;
+    - ``SR0 = sqrt(V) E[max]``;
+    - ``DSR = Phi((SR - SR0) sqrt(T - 1) / sqrt(1 - g3 SR + (g4 - 1) / 4 SR^2))``.
+    """
+    n_obs = excess.size
+    sr = excess.mean() / excess.std(ddof=1)
+    centred = excess - excess.mean()
+    m2 = np.mean(centred**2)
+    g3 = np.mean(centred**3) / m2**1.5
+    g4 = np.mean(centred**4) / m2**2
+    gamma = 0.5772156649015329
+    expected_max = (1 - gamma) * stats.norm.ppf(1 - 1 / n_trials) + gamma * (
+        stats.norm.ppf(1 - 1 / (n_trials * math.e))
+    )
+    sr0 = math.sqrt(annual_variance / ppy) * expected_max
+    denominator = math.sqrt(1 - g3 * sr + (g4 - 1) / 4 * sr**2)
+    return float(stats.norm.cdf((sr - sr0) * math.sqrt(n_obs - 1) / denominator))
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +146,30 @@ def test_dsr_decreases_with_the_number_of_trials(daily: pd.Series) -> None:
     assert np.all(np.diff(values) < 0)
     # One trial means no selection: the DSR is the PSR against zero.
     assert values[0] == pytest.approx(probabilistic_sharpe_ratio(daily))
+
+
+@pytest.mark.parametrize("n_trials, annual_variance", [(2, 0.05), (5, 0.3), (50, 1.0)])
+def test_dsr_matches_the_formula_written_out(
+    daily: pd.Series, n_trials: int, annual_variance: float
+) -> None:
+    rf = pd.Series(0.0001, index=daily.index)
+    excess = (daily - rf).to_numpy()
+    expected = reference_dsr(excess, n_trials, annual_variance)
+    dsr = deflated_sharpe_ratio(
+        daily, n_trials=n_trials, sharpe_variance=annual_variance, rf=rf
+    )
+    assert dsr == pytest.approx(expected, rel=1e-12)
+    # The variance is annualised: passing the per-period one deflates far less.
+    too_lenient = reference_dsr(excess, n_trials, annual_variance / 252)
+    assert expected < too_lenient
+
+
+def test_trial_sharpe_variance_is_the_sample_variance_of_finite_sharpes() -> None:
+    assert trial_sharpe_variance([0.5, 0.9, np.nan, 0.1]) == pytest.approx(
+        np.var([0.5, 0.9, 0.1], ddof=1)
+    )
+    assert trial_sharpe_variance([0.7]) == 0.0
+    assert trial_sharpe_variance([]) == 0.0
 
 
 def test_dsr_argument_checks(daily: pd.Series) -> None:
