@@ -17,12 +17,17 @@ Measures (all in horizon units, not annualised):
   pooled over (date, asset); the benchmark forecasts each asset's horizon return by
   its historical mean daily return up to ``as_of``, compounded:
   ``(1 + mean)^horizon - 1`` (the ``historical`` baseline's mean).
-- ``qlike``: Gaussian negative log-likelihood of the realised return vector under
-  ``N(mu, cov)``: ``0.5 (k log 2 pi + log det cov + e^T cov^{-1} e)``; lower is better.
+- ``gaussian_nll``: Gaussian negative log-likelihood of the realised return vector
+  under ``N(mu, cov)``: ``0.5 (k log 2 pi + log det cov + e^T cov^{-1} e)``; lower is
+  better. It scores mean and covariance together (it is not Patton's QLIKE).
 - Minimum-variance portfolio ``w = cov^{-1} 1 / (1^T cov^{-1} 1)`` of each forecast:
   its predicted volatility ``sqrt(w^T cov w)`` against the realised volatility of
   ``w^T r`` over the dates; ``minvar_bias_stat`` is the standard deviation of
   ``(w^T r - w^T mu) / predicted_vol`` (1 when the risk forecast is calibrated).
+- ``minvar_qlike``: Patton's (2011) QLIKE loss of that portfolio's variance forecast,
+  ``x - log x - 1`` with ``x = (w^T r)^2 / (w^T cov w)`` (:func:`qlike`): 0 for a
+  perfect forecast, lower is better, robust to the noise of the squared return as a
+  proxy of the true variance. It scores the covariance alone.
 - Diebold-Mariano test of equal squared-error loss against a baseline.
 """
 
@@ -43,6 +48,7 @@ __all__ = [
     "EvaluationResult",
     "diebold_mariano",
     "evaluate_forecasts",
+    "qlike",
     "realised_horizon_returns",
 ]
 
@@ -217,6 +223,34 @@ def _gaussian_nll(error: np.ndarray, cov: np.ndarray) -> float:
     return float(0.5 * (error.size * math.log(2.0 * math.pi) + log_det + z @ z))
 
 
+def qlike(realised_var: float, predicted_var: float) -> float:
+    """Return Patton's (2011) QLIKE loss of a variance forecast.
+
+    Parameters
+    ----------
+    realised_var : float
+        Proxy of the realised variance, e.g. the squared realised return.
+    predicted_var : float
+        Forecast variance.
+
+    Returns
+    -------
+    float
+        ``x - log x - 1`` with ``x = realised_var / predicted_var``: 0 when the
+        forecast equals the proxy, positive otherwise; under-prediction costs more
+        than over-prediction. NaN when either is not positive or not finite.
+    """
+    if not (
+        np.isfinite(realised_var)
+        and np.isfinite(predicted_var)
+        and realised_var > 0.0
+        and predicted_var > 0.0
+    ):
+        return math.nan
+    ratio = realised_var / predicted_var
+    return float(ratio - math.log(ratio) - 1.0)
+
+
 def _min_variance(cov: np.ndarray) -> np.ndarray | None:
     """Fully invested minimum-variance weights ``cov^{-1} 1 / 1^T cov^{-1} 1``."""
     try:
@@ -240,10 +274,11 @@ _COLUMNS = [
     "sse",
     "sse_benchmark",
     "loss_diff",
-    "qlike",
+    "gaussian_nll",
     "minvar_predicted_vol",
     "minvar_predicted_return",
     "minvar_realised_return",
+    "minvar_qlike",
 ]
 
 
@@ -276,14 +311,17 @@ def _score(
         sse=float(error @ error),
         sse_benchmark=float((r - bench) @ (r - bench)),
         loss_diff=float(np.mean(error**2) - np.mean((r - base) ** 2)),
-        qlike=_gaussian_nll(error, cov),
+        gaussian_nll=_gaussian_nll(error, cov),
     )
     weights = _min_variance(cov) if np.isfinite(cov).all() else None
     if weights is not None:
+        predicted_var = max(float(weights @ cov @ weights), 0.0)
+        realised = float(weights @ r)
         row.update(
-            minvar_predicted_vol=float(np.sqrt(max(weights @ cov @ weights, 0.0))),
+            minvar_predicted_vol=math.sqrt(predicted_var),
             minvar_predicted_return=float(weights @ mu),
-            minvar_realised_return=float(weights @ r),
+            minvar_realised_return=realised,
+            minvar_qlike=qlike(realised**2, predicted_var),
         )
     return row
 
@@ -358,13 +396,14 @@ def _summarise(
         "rank_ic_std": rank_ic[1],
         "rank_ic_tstat": rank_ic[2],
         "r2_oos": 1.0 - sse / sse_bench if sse_bench > 0 else math.nan,
-        "qlike_mean": float(per_date["qlike"].mean()),
+        "gaussian_nll_mean": float(per_date["gaussian_nll"].mean()),
         "minvar_predicted_vol": predicted_vol,
         "minvar_realised_vol": realised_vol,
         "minvar_vol_ratio": (
             realised_vol / predicted_vol if predicted_vol > 0 else math.nan
         ),
         "minvar_bias_stat": float(z.std(ddof=1)) if z.notna().sum() > 1 else math.nan,
+        "minvar_qlike_mean": float(per_date["minvar_qlike"].mean()),
         "dm_statistic": dm.statistic,
         "dm_pvalue": dm.pvalue,
         "dm_mean_loss_diff": dm.mean_loss_diff,
@@ -409,12 +448,13 @@ def evaluate_forecasts(
     EvaluationResult
         ``per_date``: DataFrame indexed by ``as_of`` with columns ``horizon,
         n_assets, rmse, mae, directional_accuracy, ic, rank_ic, sse, sse_benchmark,
-        loss_diff, qlike, minvar_predicted_vol, minvar_predicted_return,
-        minvar_realised_return``. ``summary``: dict with ``n_forecasts, n_skipped,
-        n_observations, rmse, mae, directional_accuracy, ic_mean, ic_std, ic_tstat,
-        rank_ic_mean, rank_ic_std, rank_ic_tstat, r2_oos, qlike_mean,
-        minvar_predicted_vol, minvar_realised_vol, minvar_vol_ratio,
-        minvar_bias_stat, dm_statistic, dm_pvalue, dm_mean_loss_diff, dm_n, dm_lag``.
+        loss_diff, gaussian_nll, minvar_predicted_vol, minvar_predicted_return,
+        minvar_realised_return, minvar_qlike``. ``summary``: dict with
+        ``n_forecasts, n_skipped, n_observations, rmse, mae, directional_accuracy,
+        ic_mean, ic_std, ic_tstat, rank_ic_mean, rank_ic_std, rank_ic_tstat, r2_oos,
+        gaussian_nll_mean, minvar_predicted_vol, minvar_realised_vol,
+        minvar_vol_ratio, minvar_bias_stat, minvar_qlike_mean, dm_statistic,
+        dm_pvalue, dm_mean_loss_diff, dm_n, dm_lag``.
     """
     baseline_by_date = (
         None if baseline is None else {pd.Timestamp(f.as_of): f for f in baseline}

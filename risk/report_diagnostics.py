@@ -81,10 +81,19 @@ FORECAST_ROWS: tuple[tuple[str, str, str], ...] = (
     ("rank_ic_mean", "Mean rank IC", "ratio"),
     ("rank_ic_tstat", "Rank IC t-statistic", "ratio"),
     ("r2_oos", "Out-of-sample R\u00b2 vs historical mean", "pct2"),
-    ("qlike_mean", "Mean QLIKE (lower is better)", "ratio"),
+    (
+        "gaussian_nll_mean",
+        "Gaussian NLL of the return vector (lower is better)",
+        "ratio",
+    ),
     ("minvar_predicted_vol", "Min-variance portfolio: predicted vol", "pct2"),
     ("minvar_realised_vol", "Min-variance portfolio: realised vol", "pct2"),
     ("minvar_vol_ratio", "Min-variance: realised / predicted", "ratio"),
+    (
+        "minvar_qlike_mean",
+        "Min-variance: QLIKE of its variance (lower is better)",
+        "ratio",
+    ),
     ("dm_statistic", "Diebold-Mariano statistic", "ratio"),
     ("dm_pvalue", "Diebold-Mariano p-value", "pvalue"),
 )
@@ -246,8 +255,12 @@ def _forecast_section(run: RunFolder, main: str) -> Section:
             f"Returns over the {_horizon(run)}-day horizon, scored at each forecast "
             "date against what followed. Baseline: historical mean with a "
             "Ledoit-Wolf covariance. IC t-statistics ignore the overlap of horizons "
-            "and overstate significance. Diebold-Mariano test of squared errors: "
-            "model against the baseline, baseline against the historical mean.",
+            "and overstate significance. Gaussian NLL: negative log-likelihood of "
+            "the realised returns under the forecast mean and covariance. QLIKE "
+            "(Patton 2011): loss of the minimum-variance portfolio's variance "
+            "forecast against its squared realised return, 0 if exact. "
+            "Diebold-Mariano test of squared errors: model against the baseline, "
+            "baseline against the historical mean.",
         )
         section.add("plot", plot_information_coefficient(run.forecast_skill))
     else:

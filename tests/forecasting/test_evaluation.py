@@ -13,6 +13,7 @@ from scipy import stats
 from forecasting.evaluation import (
     diebold_mariano,
     evaluate_forecasts,
+    qlike,
     realised_horizon_returns,
 )
 from forecasting.forecast import Forecast
@@ -129,7 +130,7 @@ def test_benchmark_lookback_uses_trailing_window(prices, cov, monthly_dates) -> 
     assert result.per_date["sse_benchmark"].sum() == pytest.approx(sse_bench)
 
 
-def test_qlike_and_min_variance_portfolio(prices, cov, monthly_dates) -> None:
+def test_gaussian_nll_and_min_variance_portfolio(prices, cov, monthly_dates) -> None:
     forecasts = _forecasts(prices, cov, monthly_dates, 0.02)
     result = evaluate_forecasts(forecasts, prices)
     sigma = cov.to_numpy()
@@ -140,7 +141,7 @@ def test_qlike_and_min_variance_portfolio(prices, cov, monthly_dates) -> None:
         r = _truth(prices, f.as_of, HORIZON)
         row = result.per_date.loc[f.as_of]
         nll = -stats.multivariate_normal(f.mu.to_numpy(), sigma).logpdf(r.to_numpy())
-        assert row["qlike"] == pytest.approx(nll)
+        assert row["gaussian_nll"] == pytest.approx(nll)
         assert row["minvar_predicted_vol"] == pytest.approx(1 / np.sqrt(inv_ones.sum()))
         assert row["minvar_realised_return"] == pytest.approx(w @ r.to_numpy())
         realised.append(w @ r.to_numpy())
@@ -149,6 +150,32 @@ def test_qlike_and_min_variance_portfolio(prices, cov, monthly_dates) -> None:
     assert s["minvar_vol_ratio"] == pytest.approx(
         np.std(realised, ddof=1) * np.sqrt(inv_ones.sum())
     )
+
+
+def test_patton_qlike_of_the_min_variance_portfolio(prices, cov, monthly_dates):
+    forecasts = _forecasts(prices, cov, monthly_dates, 0.02)
+    result = evaluate_forecasts(forecasts, prices)
+    sigma = cov.to_numpy()
+    w = np.linalg.solve(sigma, np.ones(N_ASSETS))
+    w /= w.sum()
+    losses = []
+    for f in forecasts:
+        realised = (w @ _truth(prices, f.as_of, HORIZON).to_numpy()) ** 2
+        predicted = w @ sigma @ w
+        loss = realised / predicted - np.log(realised / predicted) - 1.0
+        assert result.per_date.loc[f.as_of, "minvar_qlike"] == pytest.approx(loss)
+        losses.append(loss)
+    assert result.summary["minvar_qlike_mean"] == pytest.approx(np.mean(losses))
+    assert "qlike_mean" not in result.summary  # the NLL is not called QLIKE
+
+
+def test_qlike_is_zero_for_a_perfect_forecast_and_asymmetric():
+    assert qlike(0.04, 0.04) == 0.0
+    assert qlike(0.01, 0.02) == pytest.approx(0.5 - np.log(0.5) - 1.0)
+    # Predicting half the variance costs more than predicting double.
+    assert qlike(2.0, 1.0) > qlike(1.0, 2.0) > 0.0
+    for realised, predicted in ((0.0, 1.0), (1.0, 0.0), (np.nan, 1.0), (1.0, -1.0)):
+        assert math.isnan(qlike(realised, predicted))
 
 
 def test_forecasts_past_the_data_are_skipped(prices, cov) -> None:
@@ -167,7 +194,8 @@ def test_missing_assets_are_left_out(prices, cov, monthly_dates) -> None:
     counts = result.per_date["n_assets"]
     assert (counts[counts.index < late.index[250]] == N_ASSETS - 1).all()
     assert (counts[counts.index > late.index[250]] == N_ASSETS).all()
-    assert np.isfinite(result.per_date["qlike"]).all()
+    assert np.isfinite(result.per_date["gaussian_nll"]).all()
+    assert np.isfinite(result.per_date["minvar_qlike"]).all()
 
 
 def test_summary_is_strict_json(prices, cov, monthly_dates) -> None:
