@@ -1,19 +1,26 @@
 """Run configuration: YAML read safely, validated, mapped onto frozen dataclasses.
 
 Unknown keys, wrong types and bad values raise `ConfigError` naming the key path
-(e.g. ``optimizer.constraints.max_weight``), so a typo never passes silently.
+(e.g. ``optimizer.constraints.max_weight``), so a typo never passes silently. The
+YAML reader is bounded: files over `MAX_CONFIG_BYTES`, alias-heavy documents (an
+"alias bomb" expands a few lines into billions of values), recursive anchors and
+duplicate keys are refused before any value is used.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
+
+if TYPE_CHECKING:
+    from portfolio.constraints import Constraints
 
 __all__ = [
     "ConfigError",
@@ -30,7 +37,21 @@ __all__ = [
     "config_from_dict",
     "config_to_dict",
     "dump_config",
+    "check_name",
+    "MAX_CONFIG_BYTES",
+    "MAX_NAME_LENGTH",
 ]
+
+# A config or sweep file is a few hundred bytes; anything near this is not one.
+MAX_CONFIG_BYTES = 1_000_000
+# Anchors and aliases (&a / *a) are allowed for sharing a few values, not more.
+MAX_ALIASES = 100
+# Values in the document with every alias expanded: bounds what later code walks.
+MAX_EXPANDED_NODES = 100_000
+# Nesting of lists and mappings; a config needs four levels.
+MAX_DEPTH = 50
+# Run names become folder names (runs/<name>); well below any file-system limit.
+MAX_NAME_LENGTH = 100
 
 STRATEGIES = (
     "lstm_mvo",
@@ -48,13 +69,20 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Where prices come from: a bundled dataset or a user file."""
+    """Where prices come from: a bundled dataset or a user file.
+
+    Giving ``path`` alone clears the default ``dataset`` (``data: {path: x.csv}``).
+    """
 
     dataset: str | None = "sp500"
     path: str | None = None
     risk_free: str | float = "fama_french"
     fill_limit: int = 5
     index: str | None = None  # bundled dataset used as the benchmark index
+    # Quality warnings (data.quality): a one-day move beyond a factor of
+    # max_daily_move (an unadjusted split?) and dates that are not daily.
+    checks: bool = True
+    max_daily_move: float = 3.5  # = data.quality.DEFAULT_MAX_DAILY_MOVE
 
     def validate(self) -> None:
         """Raise `ConfigError` naming the key of any bad value."""
@@ -64,7 +92,17 @@ class DataConfig:
             raise ConfigError(
                 "data.risk_free: use 'fama_french' or an annual rate such as 0.02"
             )
+        if not isinstance(self.risk_free, str):
+            # A rate above 1 is most likely a percentage (2 meaning 2%).
+            _check_range(
+                "data.risk_free",
+                self.risk_free,
+                0,
+                1,
+                "an annual rate as a fraction, such as 0.02 for 2%",
+            )
         _check_range("data.fill_limit", self.fill_limit, 0, 63)
+        _check_range("data.max_daily_move", self.max_daily_move, 1.01, 1e9)
 
 
 @dataclass(frozen=True)
@@ -180,6 +218,49 @@ class OptimizerConfig:
             )
         if self.objective.startswith("target_") and self.target is None:
             raise ConfigError(f"optimizer.target: required by {self.objective!r}")
+        if self.target is not None:
+            _check_range("optimizer.target", self.target, -1, 10)
+            if self.objective == "target_volatility" and self.target <= 0:
+                raise ConfigError(
+                    f"optimizer.target: a volatility target must be > 0, "
+                    f"got {self.target!r}"
+                )
+        self.parsed_constraints()
+
+    def parsed_constraints(self) -> Constraints:
+        """The constraints as a `portfolio.constraints.Constraints`.
+
+        Group bounds may leave ``asset_groups`` out: the run fills it from the
+        dataset's asset classes, so an empty membership stands in for it here.
+
+        Raises
+        ------
+        ConfigError
+            Naming the key (``optimizer.constraints.max_weight``) of a bad value.
+        """
+        from portfolio.constraints import Constraints
+
+        values = self.constraints
+        allowed = [f.name for f in dataclasses.fields(Constraints)]
+        for key in values:
+            if key not in allowed:
+                raise ConfigError(
+                    f"optimizer.constraints.{key}: unknown key; allowed here: "
+                    f"{', '.join(sorted(allowed))}"
+                )
+        if values.get("groups") and values.get("asset_groups") is None:
+            values = {**values, "asset_groups": {}}
+        try:
+            return Constraints.from_dict(values)
+        except (TypeError, ValueError) as err:
+            text = str(err)
+            if not text.startswith("Constraints."):
+                text = f"Constraints: {text}"
+            raise ConfigError(
+                text.replace("Constraints.", "optimizer.constraints.").replace(
+                    "Constraints", "optimizer.constraints"
+                )
+            ) from None
 
 
 @dataclass(frozen=True)
@@ -201,10 +282,17 @@ class RunConfig:
 
     def validate(self) -> None:
         """Raise `ConfigError` naming the key of any bad value."""
-        if not self.name or "/" in self.name:
-            raise ConfigError("name: must be a non-empty name without '/'")
+        check_name("name", self.name)
         for part in (self.data, self.backtest, self.forecaster, self.optimizer):
             part.validate()
+        groups = self.optimizer.constraints.get("groups")
+        if groups and not self.optimizer.constraints.get("asset_groups"):
+            if self.data.path is not None:
+                raise ConfigError(
+                    "optimizer.constraints.groups: a price file has no asset classes; "
+                    "map every ticker to its group under "
+                    "optimizer.constraints.asset_groups"
+                )
         if not self.strategies:
             raise ConfigError("strategies: list at least one strategy")
         for position, strategy in enumerate(self.strategies):
@@ -217,9 +305,57 @@ class RunConfig:
             raise ConfigError("strategies: a strategy is listed twice")
 
 
-def _check_range(key: str, value: float, low: float, high: float) -> None:
+def check_name(key: str, name: str) -> None:
+    """Raise `ConfigError` unless ``name`` is a safe single folder name.
+
+    Run and sweep names become folders (``runs/<name>``), so a name must not
+    climb out of its parent, point at it (``.``, ``..``), hide itself (a leading
+    dot is also how unfinished runs are marked) or carry characters a file
+    system or terminal mangles.
+
+    Parameters
+    ----------
+    key : str
+        Config key the name came from, for the message.
+    name : str
+        The proposed name.
+    """
+    problem = _name_problem(name)
+    if problem:
+        shown = repr(name if len(name) <= 40 else name[:40] + "...")
+        raise ConfigError(
+            f"{key}: {shown} {problem}; use a short name of letters, digits, "
+            "'_', '-' and '.', such as my_run"
+        )
+
+
+def _name_problem(name: str) -> str | None:
+    if not name.strip():
+        return "is empty"
+    if len(name) > MAX_NAME_LENGTH:
+        return f"is {len(name)} characters long, above the limit of {MAX_NAME_LENGTH}"
+    if "/" in name or "\\" in name:
+        return "contains a path separator"
+    if any(not char.isprintable() for char in name):
+        return "contains a control or invisible character"
+    if name in (".", ".."):
+        return "is not a folder name"
+    if name.startswith("."):
+        return "starts with '.' (a hidden folder)"
+    if name != name.strip():
+        return "starts or ends with a space"
+    return None
+
+
+def _check_range(
+    key: str, value: float, low: float, high: float, what: str = "a number"
+) -> None:
+    # NaN fails every comparison, so it is named rather than shown as out of range.
+    if isinstance(value, float) and math.isnan(value):
+        raise ConfigError(f"{key}: NaN is not allowed; give {what} in [{low}, {high}]")
     if not low <= value <= high:
-        raise ConfigError(f"{key}: {value!r} is outside [{low}, {high}]")
+        hint = "" if what == "a number" else f"; give {what}"
+        raise ConfigError(f"{key}: {value!r} is outside [{low}, {high}]{hint}")
 
 
 def _timestamp(value: str):
@@ -252,6 +388,8 @@ def _coerce(key: str, value: Any, kind: Any) -> Any:
                 return _coerce(key, value, option)
             except ConfigError as err:
                 errors.append(str(err))
+                if option is float and _is_number(value):
+                    raise  # a number: the float check says what is wrong with it
         raise ConfigError(
             errors[0] if len(errors) == 1 else f"{key}: {value!r} is invalid"
         )
@@ -283,8 +421,10 @@ def _coerce(key: str, value: Any, kind: Any) -> Any:
             raise ConfigError(f"{key}: expected an integer, got {value!r}")
         return value
     if kind is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        if not _is_number(value):
             raise ConfigError(f"{key}: expected a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{key}: {value!r} is not allowed; give a finite number")
         return float(value)
     if kind is str:
         if isinstance(value, bool) or not isinstance(value, str | int | float):
@@ -295,6 +435,10 @@ def _coerce(key: str, value: Any, kind: Any) -> Any:
             raise ConfigError(f"{key}: expected a string, got {value!r}")
         return value
     raise TypeError(f"unsupported config annotation {kind!r} at {key}")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _build(cls: type, values: Any, prefix: str) -> Any:
@@ -321,9 +465,21 @@ def _build(cls: type, values: Any, prefix: str) -> Any:
 def config_from_dict(values: dict[str, Any] | None) -> RunConfig:
     """Validate a plain mapping (e.g. parsed YAML) and build a `RunConfig`."""
     # YAML reads 1995-01-01 as a date object; keep dates as ISO strings.
-    config = _build(RunConfig, _dates_to_text(values or {}), "")
+    values = _path_clears_dataset(_dates_to_text(values or {}))
+    config = _build(RunConfig, values, "")
     config.validate()
     return config
+
+
+def _path_clears_dataset(values: Any) -> Any:
+    """``data: {path: x.csv}`` means the file, not the file and the default dataset."""
+    if not isinstance(values, dict):
+        return values
+    source = values.get("data")
+    if isinstance(source, dict) and source.get("path") is not None:
+        if "dataset" not in source:
+            return {**values, "data": {**source, "dataset": None}}
+    return values
 
 
 def _dates_to_text(value: Any) -> Any:
@@ -338,12 +494,149 @@ def _dates_to_text(value: Any) -> Any:
     return value
 
 
+class _Refused(Exception):
+    """A YAML document the config reader will not use (message says why)."""
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """The safe loader, counting aliases and refusing duplicate mapping keys."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.aliases = 0
+        self.depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        """Compose as usual; refuse deep nesting and more than `MAX_ALIASES` aliases."""
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                line = self.peek_event().start_mark.line + 1
+                raise _Refused(
+                    f"nested more than {MAX_DEPTH} levels deep at line {line}"
+                )
+            return self._compose_counted(parent, index)
+        finally:
+            self.depth -= 1
+
+    def _compose_counted(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_ALIASES:
+                line = self.peek_event().start_mark.line + 1
+                raise _Refused(
+                    f"more than {MAX_ALIASES} aliases (*name), the last at line "
+                    f"{line}; write the values out instead"
+                )
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        """Construct as usual; refuse a key given twice in one mapping."""
+        if isinstance(node, yaml.MappingNode):
+            first_line: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                # Merge keys (<<) may be overridden on purpose; only plain keys count.
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith(
+                    ":merge"
+                ):
+                    continue
+                key = self.construct_object(key_node)
+                line = key_node.start_mark.line + 1
+                if key in first_line:
+                    raise _Refused(
+                        f"duplicate key {key!r} at line {line} (first at line "
+                        f"{first_line[key]}); keep one"
+                    )
+                first_line[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def _children(node: Any) -> list[Any]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _check_expanded_size(root: Any) -> None:
+    """Refuse recursive anchors and documents that expand past the node limit.
+
+    Shared nodes (aliases) count once per use, as code that walks the parsed value
+    sees them; sizes are memoised per node, so this takes time linear in the
+    number of distinct nodes however large the expansion.
+    """
+    size: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        if finished:
+            on_path.discard(key)
+            size[key] = 1 + sum(size[id(child)] for child in _children(node))
+            if size[key] > MAX_EXPANDED_NODES:
+                raise _Refused(
+                    f"more than {MAX_EXPANDED_NODES} values once its aliases (*name) "
+                    "are expanded, where a config needs a few dozen; write the values "
+                    "out instead"
+                )
+            continue
+        if key in size:
+            continue
+        on_path.add(key)
+        stack.append((node, True))
+        for child in _children(node):
+            if id(child) in on_path:
+                line = child.start_mark.line + 1
+                raise _Refused(f"an anchor (&name) at line {line} contains itself")
+            if id(child) not in size:
+                stack.append((child, False))
+
+
+def _parse_yaml(text: str) -> Any:
+    loader = _ConfigLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_expanded_size(node)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
 def read_yaml(path: Path, what: str) -> Any:
-    """Parse a YAML file with the safe loader; `ConfigError` names the file and line."""
+    """Parse a YAML file with the safe loader; `ConfigError` names the file and line.
+
+    At most `MAX_CONFIG_BYTES` are read; alias-heavy or recursive documents and
+    duplicate keys are refused (see the module docstring). An empty document
+    gives None.
+    """
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder, not a {what}")
     if not path.is_file():
         raise ConfigError(f"{path}: {what} not found")
     try:
-        return yaml.safe_load(path.read_text())
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read the {what} ({err.strerror})") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"{path}: larger than {MAX_CONFIG_BYTES // 1_000_000} MB, too large for a "
+            f"{what}; is it the right file?"
+        )
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {err.start}); save the {what} as UTF-8"
+        ) from None
+    try:
+        return _parse_yaml(text)
+    except _Refused as err:
+        raise ConfigError(f"{path}: {err}") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
@@ -356,6 +649,12 @@ def load_config(path: str | Path | None) -> RunConfig:
         return config_from_dict({})
     path = Path(path)
     values = read_yaml(path, "config file")
+    if values is None:
+        raise ConfigError(
+            f"{path}: the config file has no settings (it is empty or only "
+            "comments); write at least one, such as name: my_run, or leave out "
+            "--config to run the built-in default"
+        )
     try:
         return config_from_dict(values)
     except ConfigError as err:

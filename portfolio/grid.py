@@ -28,6 +28,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime
+import hashlib
 import itertools
 import json
 import math
@@ -39,8 +40,10 @@ from pathlib import Path
 from typing import Any
 
 from portfolio.config import (
+    MAX_NAME_LENGTH,
     ConfigError,
     RunConfig,
+    check_name,
     config_from_dict,
     config_to_dict,
     load_config,
@@ -146,6 +149,11 @@ def load_grid(path: str | Path) -> SweepSpec:
     """
     path = Path(path)
     values = read_yaml(path, "sweep file")
+    if values is None:
+        raise ConfigError(
+            f"{path}: the sweep file has no settings (it is empty or only comments); "
+            "see experiments/sweep.yaml for the format"
+        )
     try:
         return spec_from_dict(values, root=path.parent, source=str(path))
     except ConfigError as err:
@@ -193,14 +201,14 @@ def spec_from_dict(
     fixed = _dotted_mapping("set", values.get("set") or {})
     for key, value in fixed.items():
         _assign(base, key, value)
+    _one_source(base, fixed)
     try:
         base = config_to_dict(config_from_dict(base))
     except ConfigError as err:
         raise ConfigError(f"set: {err}") from None
     grid = _parse_grid(values["grid"], fixed)
-    name = _text("name", values.get("name", f"{base['name']}_sweep"))
-    if "/" in name or not name.strip():
-        raise ConfigError(f"name: {name!r} must be a non-empty name without '/'")
+    name = _text("name", values.get("name", _fit(f"{base['name']}_sweep")))
+    check_name("name", name)
     metric = _text("metric", values.get("metric", "sharpe"))
     if metric not in METRICS:
         raise ConfigError(
@@ -344,6 +352,18 @@ def _assign(config: dict[str, Any], key: str, value: Any) -> None:
     node[leaf] = copy.deepcopy(value)
 
 
+def _one_source(config: dict[str, Any], assigned: Sequence[str]) -> None:
+    """Setting one price source replaces the other, as ``data: {path: x}`` does."""
+    source = config.get("data")
+    if not isinstance(source, dict):
+        return
+    for given, other in (("data.path", "dataset"), ("data.dataset", "path")):
+        leaf = given.split(".")[1]
+        if given in assigned and f"data.{other}" not in assigned:
+            if source.get(leaf) is not None:
+                source[other] = None
+
+
 def _default_strategy(configs: Sequence[tuple[str, RunConfig]]) -> str:
     if all("lstm_mvo" in config.strategies for _, config in configs):
         return "lstm_mvo"
@@ -383,7 +403,19 @@ def _point_name(index: int, size: int, labels: Sequence[str], values: Sequence) 
         f"{label}={format_value(v)}" for label, v in zip(labels, values, strict=True)
     ]
     name = "_".join([f"p{index:0{width}d}", *parts])
-    return re.sub(r"[^A-Za-z0-9._+=-]", "-", name)
+    return _fit(re.sub(r"[^A-Za-z0-9._+=-]", "-", name))
+
+
+def _fit(name: str, limit: int = MAX_NAME_LENGTH) -> str:
+    """``name``, or its start and a hash of the whole when longer than ``limit``.
+
+    Names become folders and run names (at most `MAX_NAME_LENGTH` characters);
+    the hash keeps shortened names distinct.
+    """
+    if len(name) <= limit:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{name[: limit - len(digest) - 1]}-{digest}"
 
 
 def grid_points(spec: SweepSpec) -> list[tuple[str, RunConfig]]:
@@ -404,26 +436,16 @@ def grid_points(spec: SweepSpec) -> list[tuple[str, RunConfig]]:
     for index, values in enumerate(combos):
         name = _point_name(index, spec.size, labels, values)
         config = copy.deepcopy(spec.base)
-        config["name"] = f"{spec.base['name']}_{name}"
+        config["name"] = _fit(f"{spec.base['name']}_{name}")
         try:
             for key, value in zip(keys, values, strict=True):
                 _assign(config, key, value)
+            _one_source(config, keys)
             built = config_from_dict(config)
-            _check_constraints(built)
         except ConfigError as err:
             raise ConfigError(f"grid point {name}: {err}") from None
         points.append((name, built))
     return points
-
-
-def _check_constraints(config: RunConfig) -> None:
-    """Reject constraint settings the optimizer would refuse, before any run."""
-    from portfolio.constraints import Constraints
-
-    try:
-        Constraints.from_dict(config.optimizer.constraints)
-    except (TypeError, ValueError) as err:
-        raise ConfigError(f"optimizer.constraints: {err}") from None
 
 
 def point_values(spec: SweepSpec, config: RunConfig) -> dict[str, Any]:

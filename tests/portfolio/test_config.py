@@ -58,7 +58,7 @@ def test_yaml_dates_are_kept_as_text(tmp_path):
         ({"strategies": ["lstm"]}, "strategies[0]: unknown strategy 'lstm'"),
         ({"strategies": []}, "strategies: list at least one"),
         ({"data": {"dataset": None}}, "data: give exactly one of"),
-        ({"data": {"path": "x.csv"}}, "data: give exactly one of"),
+        ({"data": {"path": "x.csv", "dataset": "sp500"}}, "data: give exactly one of"),
         ({"optimizer": {"objective": "target_return"}}, "optimizer.target: required"),
         ({"forecaster": "lstm"}, "forecaster: expected a mapping"),
     ],
