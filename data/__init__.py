@@ -18,12 +18,15 @@ from data.datasets import (
 )
 from data.errors import DataError
 from data.loaders import load_prices
+from data.quality import DataQualityWarning, check_prices
 
 __all__ = [
     "DataError",
+    "DataQualityWarning",
     "align_prices",
     "asset_classes",
     "availability_mask",
+    "check_prices",
     "list_datasets",
     "load_dataset",
     "load_prices",

@@ -8,6 +8,12 @@ Wide: a date column first, then one column of prices per ticker::
 Long: one row per (date, ticker), with columns ``date, ticker, close`` and an
 optional ``volume`` (any order, any letter case). Rows of a long file may come in any
 order; they are sorted by date. A wide file must already be sorted by date.
+
+Text files are comma-separated; a header line with semicolons or tabs and no comma
+(as spreadsheets save in many locales) is read with that delimiter, and so is a file
+whose first line is a spreadsheet's ``sep=;`` line. Dates must be ISO (``YYYY-MM-DD``,
+see `data.validation.parse_dates`). After loading, `data.quality.check_prices` warns
+about unadjusted splits and prices that are not daily.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from data.errors import DataError
+from data.quality import DEFAULT_MAX_DAILY_MOVE, check_prices
 from data.validation import (
     DEFAULT_FILL_LIMIT,
     DEFAULT_MIN_ROWS,
@@ -30,11 +37,12 @@ from data.validation import (
     validate_price_frame,
 )
 
-__all__ = ["load_prices", "read_table"]
+__all__ = ["load_prices", "read_table", "sniff_delimiter"]
 
-CSV_SUFFIXES = {".csv", ".txt"}
+CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
 PARQUET_SUFFIXES = {".parquet", ".pq"}
 LONG_COLUMNS = {"date", "ticker", "close"}
+DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
 
 
 def load_prices(
@@ -43,6 +51,8 @@ def load_prices(
     fill_limit: int = DEFAULT_FILL_LIMIT,
     min_rows: int = DEFAULT_MIN_ROWS,
     with_volume: bool = False,
+    checks: bool = True,
+    max_daily_move: float = DEFAULT_MAX_DAILY_MOVE,
 ) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame | None]:
     """Load daily prices from a CSV or Parquet file, wide or long.
 
@@ -58,6 +68,12 @@ def load_prices(
     with_volume : bool, default False
         Also return the volume frame of a long file with a ``volume`` column (None
         when there is none).
+    checks : bool, default True
+        Warn (`data.quality.DataQualityWarning`) about one-day moves beyond
+        ``max_daily_move`` and dates that are not daily; False to skip.
+    max_daily_move : float, default 3.5
+        Factor beyond which a one-day price move is flagged as a likely unadjusted
+        split.
 
     Returns
     -------
@@ -82,6 +98,8 @@ def load_prices(
     prices = validate_price_frame(
         prices, source=source, fill_limit=fill_limit, min_rows=min_rows
     )
+    if checks:
+        check_prices(prices, source=source, max_daily_move=max_daily_move)
     if with_volume:
         return prices, volume
     return prices
@@ -106,20 +124,26 @@ def read_table(path: Path) -> tuple[pd.DataFrame, RowLabel]:
             "file is empty", source=source, hint="Supply a file with prices"
         )
     if suffix in CSV_SUFFIXES:
+        delimiter, skip = sniff_delimiter(path)
         try:
-            table = pd.read_csv(path, dtype=str, skipinitialspace=True)
+            table = pd.read_csv(
+                path, dtype=str, skipinitialspace=True, sep=delimiter, skiprows=skip
+            )
         except pd.errors.EmptyDataError as err:
             raise DataError("file is empty", source=source) from err
         except (pd.errors.ParserError, UnicodeDecodeError) as err:
+            name = DELIMITER_NAMES[delimiter]
             raise DataError(
-                f"cannot read as CSV: {err}".strip(),
+                f"cannot read as {name}-separated text: {err}".strip(),
                 source=source,
-                hint="Check that it is a comma-separated text file",
+                hint="Check that it is a text file with one delimiter throughout; "
+                "save it comma-separated",
             ) from err
 
-        # Line numbers as an editor shows them: the header is line 1.
+        # Line numbers as an editor shows them: the header is line 1 (after any
+        # sep= line).
         def row_label(i: int) -> str:
-            return f"line {i + 2}"
+            return f"line {i + 2 + skip}"
 
     else:
         try:
@@ -143,11 +167,34 @@ def read_table(path: Path) -> tuple[pd.DataFrame, RowLabel]:
     return table, row_label
 
 
+def sniff_delimiter(path: Path) -> tuple[str, int]:
+    """The delimiter of a text file, from its header line, and lines to skip.
+
+    Comma unless the header has no comma and has semicolons or tabs (the one that
+    occurs more often wins); a first line ``sep=X`` (written by spreadsheets) names
+    the delimiter and is skipped.
+    """
+    with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+        header = handle.readline().lstrip("\ufeff").rstrip("\r\n")
+    declared = header.strip().lower()
+    if declared.startswith("sep=") and declared[4:5] in DELIMITER_NAMES:
+        return declared[4:5], 1
+    if "," in header:
+        return ",", 0
+    counts = {d: header.count(d) for d in (";", "\t")}
+    best = max(counts, key=counts.__getitem__)
+    return (best if counts[best] else ","), 0
+
+
 def _raw_header(path: Path, table: pd.DataFrame) -> list[object]:
     # pandas renames duplicate CSV headers ("AAPL.1"); read the header line itself.
     if path.suffix.lower() in CSV_SUFFIXES:
+        delimiter, skip = sniff_delimiter(path)
         with path.open(newline="", encoding="utf-8", errors="replace") as handle:
-            return next(csv.reader(handle))
+            rows = csv.reader(handle, delimiter=delimiter)
+            for _ in range(skip):
+                next(rows)
+            return next(rows)
     return list(table.columns)
 
 
@@ -158,8 +205,8 @@ def _from_wide(
         raise DataError(
             "need a date column and at least one price column",
             source=source,
-            hint="Wide files look like 'date,AAPL,MSFT'; long files need columns "
-            "date, ticker, close",
+            hint="Wide files look like 'date,AAPL,MSFT' (comma-, semicolon- or "
+            "tab-separated); long files need columns date, ticker, close",
         )
     header = _raw_header(path, table)
     tickers = check_tickers(header[1:], source=source)

@@ -9,6 +9,7 @@ because silently filling weeks of prices invents returns.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 
@@ -22,6 +23,8 @@ __all__ = [
     "DEFAULT_MIN_ROWS",
     "check_tickers",
     "parse_dates",
+    "not_iso_reason",
+    "parse_iso_date",
     "parse_numbers",
     "check_date_order",
     "check_positive",
@@ -33,6 +36,16 @@ DEFAULT_FILL_LIMIT = 5
 DEFAULT_MIN_ROWS = 20
 
 RowLabel = Callable[[int], str]
+
+# ISO 8601 date, optional time, optional UTC offset: year first, so day and month
+# cannot be swapped. The offset is kept apart: dates are read in their local time.
+ISO_DATE = re.compile(
+    r"(?P<local>\d{4}-\d{1,2}-\d{1,2}"
+    r"(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?)"
+    r"\s*(?P<offset>Z|[+-]\d{2}(?::?\d{2})?)?"
+)
+# Day and month first in either order (05/06/2021, 6.5.21): ambiguous.
+NUMERIC_DATE = re.compile(r"(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{2}|\d{4})")
 
 
 def _first_true(mask: np.ndarray) -> int:
@@ -61,10 +74,48 @@ def check_tickers(names: Sequence[object], *, source: str) -> list[str]:
     return tickers
 
 
+def not_iso_reason(text: str) -> str:
+    """Why a date string is refused: ambiguous day/month order, or not ISO."""
+    numeric = NUMERIC_DATE.fullmatch(text.strip())
+    if numeric:
+        first, second = int(numeric.group(1)), int(numeric.group(2))
+        if first != second and 1 <= first <= 12 and 1 <= second <= 12:
+            return (
+                f"day and month are ambiguous ({first}/{second} could be day/month "
+                "or month/day)"
+            )
+    return "not an ISO date"
+
+
+def parse_iso_date(text: str) -> pd.Timestamp:
+    """Parse one ISO date ``YYYY-MM-DD`` (e.g. a command-line argument).
+
+    Only year-first dates are accepted: ``05/06/2021`` is 5 June in most of the world
+    and May 6 in the US, so guessing would silently pick the wrong day.
+
+    Raises
+    ------
+    ValueError
+        Saying why ``text`` is not a plain ISO date.
+    """
+    text = str(text).strip()
+    if not re.fullmatch(r"\d{4}-\d{1,2}-\d{1,2}", text):
+        raise ValueError(not_iso_reason(text))
+    date = pd.to_datetime(text, errors="coerce", format="ISO8601")
+    if date is pd.NaT:
+        raise ValueError("not a calendar date")
+    return pd.Timestamp(date)
+
+
 def parse_dates(
     raw: pd.Series, *, source: str, row_label: RowLabel
 ) -> pd.DatetimeIndex:
-    """Parse a column of dates; name the first row that is missing or unparseable."""
+    """Parse a column of ISO dates; name the first row that is missing or not ISO.
+
+    Dates must be year first (``2021-03-31``, optionally with a time). A UTC offset
+    is dropped, keeping the date and time as written: ``2021-03-15 00:00:00-04:00``
+    is 2021-03-15, even when the offset changes with daylight saving time.
+    """
     missing = raw.isna().to_numpy()
     if missing.any():
         raise DataError(
@@ -77,18 +128,24 @@ def parse_dates(
         dates = pd.DatetimeIndex(raw)
     else:
         text = raw.astype(str).str.strip()
+        local = text.str.extract(f"^(?:{ISO_DATE.pattern})$")["local"]
+        not_iso = local.isna().to_numpy()
+        if not_iso.any():
+            i = _first_true(not_iso)
+            raise DataError(
+                f"cannot parse date {text.iloc[i]!r}: {not_iso_reason(text.iloc[i])}",
+                source=source,
+                where=row_label(i),
+                hint="Write dates as YYYY-MM-DD",
+            )
         dates = pd.DatetimeIndex(
-            pd.to_datetime(text, errors="coerce", format="ISO8601")
+            pd.to_datetime(local, errors="coerce", format="ISO8601")
         )
-        if dates.isna().any():
-            # Not ISO; let pandas infer one format from the first value and apply it
-            # to all rows, so day/month order cannot flip from row to row.
-            dates = pd.DatetimeIndex(pd.to_datetime(text, errors="coerce"))
         bad = dates.isna()
         if bad.any():
             i = _first_true(bad)
             raise DataError(
-                f"cannot parse date {text.iloc[i]!r}",
+                f"cannot parse date {text.iloc[i]!r}: not a calendar date",
                 source=source,
                 where=row_label(i),
                 hint="Write dates as YYYY-MM-DD",
@@ -113,8 +170,9 @@ def parse_numbers(
                 f"non-numeric value {raw.iloc[i]!r} in column {column!r}",
                 source=source,
                 where=row_label(i),
-                hint="Prices must be plain numbers (no currency signs or thousands "
-                "separators); leave a cell empty if the price is missing",
+                hint="Prices must be plain numbers with a decimal point (no currency "
+                "signs, thousands separators or decimal commas); leave a cell empty "
+                "if the price is missing",
             )
     infinite = np.isinf(values.to_numpy())
     if infinite.any():

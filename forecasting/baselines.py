@@ -178,9 +178,11 @@ def daily_returns_window(
     if len(short) > 0:
         names = ", ".join(f"{ticker} ({n})" for ticker, n in short.items())
         raise ValueError(
-            f"fewer than min_history={min_history} daily returns in the window "
-            f"ending {prices.index[-1]:%Y-%m-%d} for: {names}; give more history, "
-            "lower min_history or drop these assets"
+            f"fewer than the {min_history} daily returns the forecaster needs "
+            f"(its min_history) in the window ending {prices.index[-1]:%Y-%m-%d} "
+            f"for: {names}; give a longer price history or drop these assets (in a "
+            f"run config, backtest.min_history_days of at least {min_history + 1} "
+            "keeps such assets out of the universe)"
         )
     return returns
 
@@ -395,8 +397,11 @@ class LedoitWolfForecaster(_WindowEstimator):
             latest = first_day[first_day == first_day.max()].index
             raise ValueError(
                 f"only {len(common)} days where all assets have returns, fewer than "
-                f"min_history={self.min_history}; the latest starters are "
-                f"{', '.join(map(str, latest))}"
+                f"the {self.min_history} the forecaster needs (its min_history); the "
+                f"latest starters are {', '.join(map(str, latest))}: give a longer "
+                "price history or drop them (in a run config, "
+                f"backtest.min_history_days of at least {self.min_history + 1} keeps "
+                "such assets out of the universe)"
             )
         shrinkage = CovarianceShrinkage(common, returns_data=True, frequency=1)
         return shrinkage.ledoit_wolf(self.shrinkage_target).to_numpy()

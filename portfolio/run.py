@@ -21,7 +21,7 @@ import data
 from forecasting.base import Forecaster
 from forecasting.baselines import make_forecaster
 from portfolio.backtest import BacktestResult, ForecastBook, run_backtest
-from portfolio.config import RunConfig, dump_config
+from portfolio.config import ConfigError, RunConfig, dump_config
 from portfolio.strategies import BuyAndHold, EqualWeight, MeanVariance, Strategy
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "load_run_data",
     "run_risk_free",
     "build_strategies",
+    "check_min_history",
     "price_fingerprint",
 ]
 
@@ -74,7 +75,11 @@ def load_run_data(
     volume = None
     if source.path is not None:
         prices, volume = data.load_prices(
-            source.path, fill_limit=source.fill_limit, with_volume=True
+            source.path,
+            fill_limit=source.fill_limit,
+            with_volume=True,
+            checks=source.checks,
+            max_daily_move=source.max_daily_move,
         )
         provenance = {"source": "file", "path": str(source.path)}
     else:
@@ -151,6 +156,31 @@ def _forecasters(config: RunConfig) -> dict[str, Forecaster]:
     if "lstm_mvo" in config.strategies:
         forecasters[MODEL] = make_model_forecaster(config)
     return forecasters
+
+
+def check_min_history(config: RunConfig, forecasters: dict[str, Forecaster]) -> None:
+    """Refuse a ``backtest.min_history_days`` below what a forecaster needs.
+
+    An asset enters the universe with ``min_history_days`` prices; a sample-based
+    forecaster needs ``min_history`` daily returns of each asset, so one more price.
+    Shorter, the first retrain fails halfway through the run.
+
+    Raises
+    ------
+    ConfigError
+        Naming the setting, the forecaster and the smallest value that works.
+    """
+    days = config.backtest.min_history_days
+    for name, forecaster in forecasters.items():
+        needed = getattr(forecaster, "min_history", 0) + 1
+        if days < needed:
+            kind = config.forecaster.kind if name == MODEL else name
+            raise ConfigError(
+                f"backtest.min_history_days: {days} is fewer than the {needed} days "
+                f"of prices the {kind} forecaster needs ({needed - 1} daily returns); "
+                f"set it to at least {needed} (and give a price history longer than "
+                "that)"
+            )
 
 
 def model_strategy_name(config: RunConfig) -> str:
@@ -248,10 +278,12 @@ def run(
             f"{test.min_history_days} days of history",
             hint="Move backtest.start earlier or lower backtest.min_history_days",
         )
+    forecasters = _forecasters(config)
+    check_min_history(config, forecasters)
     risk_free = run_risk_free(config, prices.index)
     spec = config.forecaster
     book = ForecastBook(
-        _forecasters(config),
+        forecasters,
         retrain_months=spec.retrain_months,
         window=spec.window,
         lookback_days=spec.lookback_days,

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from data.errors import DataError
+from data.validation import parse_iso_date
 from portfolio.config import ConfigError
 from portfolio.holdings import Holdings
 
@@ -34,35 +35,79 @@ def resolve_as_of(
 ) -> tuple[pd.Timestamp, str | None]:
     """The trading day of ``index`` to rebalance on, and a note if it moved.
 
+    A date that is not a trading day of the data (a weekend, a holiday) uses the
+    previous trading day. A date after the last day of the data uses that last day
+    when at most `STALE_DAYS` weekdays lie between them (a weekend month-end just
+    after the data ends): the same tolerance as for a held asset's last price.
+
+    Parameters
+    ----------
+    index : pandas.DatetimeIndex
+        Trading days of the price data, sorted.
+    as_of : str or pandas.Timestamp
+        The requested date; text must be ISO ``YYYY-MM-DD``.
+
+    Returns
+    -------
+    date : pandas.Timestamp
+        The trading day used.
+    note : str or None
+        Which day was used and why, when it is not ``as_of`` itself.
+
     Raises
     ------
     ConfigError
-        If ``as_of`` is not a date.
+        If ``as_of`` is not an ISO date (``05/06/2021`` is ambiguous).
     DataError
-        If it lies before the first or after the last date of ``index`` (the
-        message gives the data range).
+        If it lies before the first date of ``index`` or more than `STALE_DAYS`
+        weekdays after the last (the message gives the data range).
     """
+    requested = _as_of_date(as_of)
+    first, last = index[0], index[-1]
+    missing_days = int(
+        np.busday_count(
+            (last + pd.Timedelta(days=1)).date(),
+            (requested + pd.Timedelta(days=1)).date(),
+        )
+    )
+    if requested < first or missing_days > STALE_DAYS:
+        raise DataError(
+            f"as_of {requested:%Y-%m-%d} is outside the price data",
+            where=f"data from {first:%Y-%m-%d} to {last:%Y-%m-%d}",
+            hint="Choose a date in that range (or at most "
+            f"{STALE_DAYS} weekdays after it) or update the prices",
+        )
+    date = index[index.searchsorted(requested, side="right") - 1]
+    if date == requested:
+        return date, None
+    if requested > last:
+        return date, (
+            f"as_of {requested:%Y-%m-%d} is after the last date of the price data; "
+            f"used its last trading day, {date:%Y-%m-%d} ({missing_days} weekdays "
+            "without prices in between)"
+        )
+    return date, (
+        f"as_of {requested:%Y-%m-%d} is not a trading day of the data; "
+        f"used the previous one, {date:%Y-%m-%d}"
+    )
+
+
+def _as_of_date(as_of: str | pd.Timestamp) -> pd.Timestamp:
+    """``as_of`` as a plain date; text must be ISO so day and month cannot swap."""
+    if isinstance(as_of, str):
+        try:
+            return parse_iso_date(as_of)
+        except ValueError as err:
+            raise ConfigError(
+                f"as_of: {as_of!r}: {err}; write the date as YYYY-MM-DD"
+            ) from None
     try:
         requested = pd.Timestamp(as_of)
     except (ValueError, TypeError):
         raise ConfigError(f"as_of: {as_of!r} is not a date (use YYYY-MM-DD)") from None
     if requested is pd.NaT or requested.tz is not None:
         raise ConfigError(f"as_of: {as_of!r} must be a plain date (YYYY-MM-DD)")
-    requested = requested.normalize()
-    first, last = index[0], index[-1]
-    if not first <= requested <= last:
-        raise DataError(
-            f"as_of {requested:%Y-%m-%d} is outside the price data",
-            where=f"data from {first:%Y-%m-%d} to {last:%Y-%m-%d}",
-            hint="Choose a date in that range or update the prices",
-        )
-    date = index[index.searchsorted(requested, side="right") - 1]
-    if date == requested:
-        return date, None
-    return date, (
-        f"as_of {requested:%Y-%m-%d} is not a trading day of the data; "
-        f"used the previous one, {date:%Y-%m-%d}"
-    )
+    return requested.normalize()
 
 
 def last_prices(past: pd.DataFrame, tickers: list[str], source: str) -> pd.Series:

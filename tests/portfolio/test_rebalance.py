@@ -332,7 +332,7 @@ def test_dates_outside_or_not_dates(prices):
     assert "1990-01-02" in str(caught.value) and "2022-12-28" in str(caught.value)
     with pytest.raises(DataError, match="outside the price data"):
         resolve_as_of(prices.index, "1980-01-02")
-    with pytest.raises(ConfigError, match="not a date"):
+    with pytest.raises(ConfigError, match="not an ISO date"):
         resolve_as_of(prices.index, "30/06/2022x")
 
 
