@@ -83,10 +83,6 @@ class DataConfig:
     # max_daily_move (an unadjusted split?) and dates that are not daily.
     checks: bool = True
     max_daily_move: float = 3.5  # = data.quality.DEFAULT_MAX_DAILY_MOVE
-    # Quality warnings (data.quality): a one-day move beyond a factor of
-    # max_daily_move (an unadjusted split?) and dates that are not daily.
-    checks: bool = True
-    max_daily_move: float = 3.5  # = data.quality.DEFAULT_MAX_DAILY_MOVE
 
     def validate(self) -> None:
         """Raise `ConfigError` naming the key of any bad value."""
@@ -106,7 +102,6 @@ class DataConfig:
                 "an annual rate as a fraction, such as 0.02 for 2%",
             )
         _check_range("data.fill_limit", self.fill_limit, 0, 63)
-        _check_range("data.max_daily_move", self.max_daily_move, 1.01, 1e9)
         _check_range("data.max_daily_move", self.max_daily_move, 1.01, 1e9)
 
 
