@@ -116,6 +116,20 @@ def _print_metrics(metrics: dict, report: Path) -> None:
         table.add_row(name, *cells)
     console = Console(width=max(Console().width, 120))
     console.print(table)
+    # A failed rebalance holds the previous weights: the numbers above are then not
+    # those of the strategy as configured, and the reader must know.
+    total = metrics["run"].get("rebalances")
+    for name, summary in metrics["strategies"].items():
+        failed = summary.get("rebalances_failed") or 0
+        if failed:
+            of = f" of {total}" if total else ""
+            console.print(
+                f"warning: {failed}{of} rebalances of {name} failed and kept the "
+                "previous weights; see the status and reason columns of "
+                "rebalances.csv",
+                markup=False,
+                highlight=False,
+            )
     console.print(f"report: {report}")
 
 

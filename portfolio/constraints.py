@@ -443,15 +443,14 @@ def _turnover_conflicts(
         to_budget = abs(gap) if not c.allow_cash else max(-gap, 0.0)
     needed = 0.5 * (max(into_bounds, to_budget) + sold)
     if needed > c.turnover + _TOL:
-        start = (
-            "prev_weights was not given, so the portfolio starts from cash"
-            if prev_weights is None
-            else "from prev_weights"
-        )
+        if prev_weights is None:
+            start = "starting from cash"
+            fix = "raise turnover, or start from the current holdings (prev_weights)"
+        else:
+            start, fix = "from prev_weights", "raise turnover"
         return [
             f"turnover limit {c.turnover:.4f} (one-way) is below the {needed:.4f} "
-            f"needed just to meet the bounds and budget ({start}); raise turnover "
-            "or pass the current holdings as prev_weights"
+            f"needed just to meet the bounds and budget ({start}); {fix}"
         ]
     return []
 

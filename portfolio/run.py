@@ -7,6 +7,7 @@ scores it; `portfolio.runfolder` writes it.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import warnings
 from collections.abc import Callable
@@ -22,7 +23,15 @@ from forecasting.base import Forecaster
 from forecasting.baselines import make_forecaster
 from portfolio.backtest import BacktestResult, ForecastBook, run_backtest
 from portfolio.config import ConfigError, RunConfig, dump_config
-from portfolio.strategies import BuyAndHold, EqualWeight, MeanVariance, Strategy
+from portfolio.constraints import check_feasibility
+from portfolio.errors import InfeasibleError
+from portfolio.strategies import (
+    MIN_VARIANCE_COST_PENALTY_BPS,
+    BuyAndHold,
+    EqualWeight,
+    MeanVariance,
+    Strategy,
+)
 
 __all__ = [
     "RunOutput",
@@ -30,12 +39,16 @@ __all__ = [
     "load_run_data",
     "run_risk_free",
     "build_strategies",
+    "load_benchmark",
+    "check_constraints",
     "check_min_history",
     "price_fingerprint",
 ]
 
 # Benchmark index of each bundled dataset that has one.
 DEFAULT_INDEX = {"sp500": "sp500_index", "multi_asset": "sp500_index"}
+# Strategies that solve the optimizer under optimizer.constraints.
+CONSTRAINED = ("lstm_mvo", "baseline_mvo", "min_variance")
 MODEL = "model"  # forecaster behind lstm_mvo (the configured kind)
 SHRINKAGE = "ledoit_wolf"  # historical mean + Ledoit-Wolf: baselines and risk model
 
@@ -87,7 +100,14 @@ def load_run_data(
         info = data.list_datasets().loc[source.dataset]
         provenance = {"source": info["source"], "dataset": source.dataset}
     if config.backtest.end is not None:
-        prices = prices.loc[: pd.Timestamp(config.backtest.end)]
+        end = pd.Timestamp(config.backtest.end)
+        if len(prices.index) and end < prices.index[0]:
+            raise ConfigError(
+                f"backtest.end: {config.backtest.end} is before the data starts "
+                f"({prices.index[0].date()}); set it later or leave it out (null) "
+                "to run to the end of the data"
+            )
+        prices = prices.loc[:end]
     prices = prices.dropna(axis=1, how="all")
     provenance["fingerprint"] = price_fingerprint(prices)
     if volume is not None:
@@ -120,7 +140,19 @@ def asset_table(config: RunConfig, tickers: pd.Index) -> pd.DataFrame:
     )
 
 
-def _benchmark(config: RunConfig, index: pd.DatetimeIndex) -> pd.Series | None:
+def load_benchmark(config: RunConfig, index: pd.DatetimeIndex) -> pd.Series | None:
+    """Daily returns of the benchmark index on ``index``, or None without one.
+
+    The benchmark is ``data.index`` or the default index of the bundled dataset; it
+    must be a dataset of one series (a 20-stock dataset is not an index).
+
+    Raises
+    ------
+    ConfigError
+        Naming ``data.index`` when it is unknown or holds more than one series.
+    data.DataError
+        If strategy ``index`` is listed but there is no benchmark.
+    """
     name = config.data.index or DEFAULT_INDEX.get(config.data.dataset or "")
     if name is None:
         if "index" in config.strategies:
@@ -129,8 +161,62 @@ def _benchmark(config: RunConfig, index: pd.DatetimeIndex) -> pd.Series | None:
                 hint="Set data.index to a bundled index dataset such as sp500_index",
             )
         return None
-    level = data.load_dataset(name).iloc[:, 0]
-    return level.pct_change(fill_method=None).reindex(index)
+    try:
+        levels = data.load_dataset(name)
+    except data.DataError as err:
+        raise ConfigError(f"data.index: {err}") from None
+    if levels.shape[1] != 1:
+        shown = ", ".join(map(str, levels.columns[:3]))
+        more = ", ..." if levels.shape[1] > 3 else ""
+        raise ConfigError(
+            f"data.index: dataset {name!r} holds {levels.shape[1]} series ({shown}"
+            f"{more}); a benchmark is a single series: use an index dataset such as "
+            "sp500_index or nasdaq"
+        )
+    return levels.iloc[:, 0].pct_change(fill_method=None).reindex(index)
+
+
+def check_constraints(
+    config: RunConfig, prices: pd.DataFrame, schedule: pd.DatetimeIndex
+) -> None:
+    """Refuse ``optimizer.constraints`` that no portfolio can meet, before any work.
+
+    The constraint set is checked on every distinct universe of the schedule (assets
+    join as their history grows), and at the first rebalance, which starts from
+    cash, with the turnover limit too. The checks are those of
+    `portfolio.constraints.check_feasibility`: bounds against the budget, group
+    limits, leverage and the turnover the first trade needs.
+
+    Raises
+    ------
+    ConfigError
+        Naming the date, the universe size and the constraints that conflict.
+    """
+    if not any(name in CONSTRAINED for name in config.strategies):
+        return
+    constraints = config.optimizer.parsed_constraints()
+    constraints = dataclasses.replace(
+        constraints, asset_groups=_with_asset_groups(config).get("asset_groups")
+    )
+    # Later rebalances start from holdings not known yet: no turnover check there.
+    later = dataclasses.replace(constraints, turnover=None)
+    available = data.availability_mask(prices, config.backtest.min_history_days)
+    checked: set[tuple[str, ...]] = set()
+    for position, date in enumerate(schedule):
+        row = available.loc[date].to_numpy()
+        universe = tuple(str(t) for t in prices.columns[row])
+        first = position == 0
+        if not universe or (not first and universe in checked):
+            continue  # an empty universe is the backtest's own error
+        checked.add(universe)
+        try:
+            check_feasibility((constraints if first else later).resolve(universe))
+        except InfeasibleError as err:
+            start = " (the first rebalance, starting from cash)" if first else ""
+            raise ConfigError(
+                f"optimizer.constraints: cannot be met on {date.date()}{start} by any "
+                f"portfolio of the {len(universe)} investable assets. {err}"
+            ) from None
 
 
 def make_model_forecaster(config: RunConfig) -> Forecaster:
@@ -220,10 +306,15 @@ def build_strategies(config: RunConfig) -> list[Strategy]:
     makers: dict[str, Callable[[], Strategy]] = {
         "lstm_mvo": lambda: MeanVariance(model_strategy_name(config), MODEL, **mvo),
         "baseline_mvo": lambda: MeanVariance("baseline_mvo", SHRINKAGE, **mvo),
+        # Pure minimum variance: the constraints only, not the utility's risk
+        # aversion or cost penalty (gamma only scales the objective without costs).
         "min_variance": lambda: MeanVariance(
             "min_variance",
             SHRINKAGE,
-            **{**mvo, "objective": "min_variance", "target": None},
+            objective="min_variance",
+            risk_aversion=1.0,
+            constraints=mvo["constraints"],
+            cost_penalty_bps=MIN_VARIANCE_COST_PENALTY_BPS,
         ),
         "equal_weight": EqualWeight,
         "buy_and_hold": BuyAndHold,
@@ -278,6 +369,9 @@ def run(
             f"{test.min_history_days} days of history",
             hint="Move backtest.start earlier or lower backtest.min_history_days",
         )
+    # Cheap checks of the config against the data, before any forecaster trains.
+    benchmark = load_benchmark(config, prices.index)
+    check_constraints(config, prices, schedule)
     forecasters = _forecasters(config)
     check_min_history(config, forecasters)
     risk_free = run_risk_free(config, prices.index)
@@ -300,7 +394,7 @@ def run(
         min_history=test.min_history_days,
         on_failure=test.on_failure,
         risk_model=SHRINKAGE,
-        benchmark=_benchmark(config, prices.index),
+        benchmark=benchmark,
         progress=progress,
         checkpoint=checkpoint,
         fingerprint=provenance["fingerprint"]

@@ -23,7 +23,17 @@ __all__ = [
     "BuyAndHold",
     "MeanVariance",
     "compound_risk_free",
+    "describe_strategy",
+    "MIN_VARIANCE_COST_PENALTY_BPS",
 ]
+
+MIN_VARIANCE_COST_PENALTY_BPS = 0.0
+"""Cost penalty of the ``min_variance`` baseline, in bps of traded notional.
+
+Zero: the baseline is the pure minimum-variance portfolio of the Ledoit-Wolf
+covariance under the configured constraints, whatever ``optimizer.risk_aversion``
+and ``optimizer.cost_penalty_bps`` say; its trades still pay ``backtest.cost_bps``.
+"""
 
 
 @dataclass(frozen=True)
@@ -59,6 +69,46 @@ def compound_risk_free(daily: float, horizon: int) -> float:
     the decision date stands for the whole horizon (no later rate is known then).
     """
     return (1.0 + daily) ** horizon - 1.0
+
+
+def describe_strategy(name: str, config: Mapping[str, Any]) -> str:
+    """What a strategy of a run is, in one phrase, for reports.
+
+    Parameters
+    ----------
+    name : str
+        Result name of the strategy (``lstm_mvo``, ``ewma_mvo``, ``min_variance``,
+        ...; ``index`` is the benchmark column).
+    config : mapping
+        The run's resolved config as plain data (``config.yaml``).
+
+    Returns
+    -------
+    str
+    """
+    optimizer = config.get("optimizer") or {}
+    settings = (
+        f"objective {optimizer.get('objective')}, risk aversion "
+        f"{optimizer.get('risk_aversion')}, cost penalty "
+        f"{optimizer.get('cost_penalty_bps')} bp, optimizer.constraints"
+    )
+    fixed = {
+        "baseline_mvo": f"historical mean and Ledoit-Wolf covariance ({settings})",
+        "min_variance": (
+            "minimum variance of the Ledoit-Wolf covariance under "
+            "optimizer.constraints; no expected returns, no risk aversion, cost "
+            f"penalty {MIN_VARIANCE_COST_PENALTY_BPS:g} bp"
+        ),
+        "equal_weight": "1/N of the investable assets at every rebalance",
+        "buy_and_hold": "1/N at the first rebalance, never traded again",
+        "index": "the benchmark index: not traded, no costs",
+    }
+    if name in fixed:
+        return fixed[name]
+    if name.endswith("_mvo"):
+        kind = (config.get("forecaster") or {}).get("kind", name[: -len("_mvo")])
+        return f"the {kind} forecaster's mean and covariance ({settings})"
+    return name
 
 
 class Strategy(Protocol):

@@ -239,6 +239,17 @@ def _forecaster_text(config: dict[str, Any]) -> str:
     return text
 
 
+def _strategies_text(run: RunFolder) -> str:
+    """Each strategy of the run and what it is, in one line."""
+    from portfolio.strategies import describe_strategy
+
+    config = run.config if isinstance(run.config, dict) else {}
+    return "; ".join(
+        f"{name}: {describe_strategy(str(name), config)}"
+        for name in run.result.returns.columns
+    )
+
+
 def _run_facts(run: RunFolder) -> list[tuple[str, Any]]:
     info = run.metrics.get("run") or {}
     config = run.config
@@ -259,7 +270,7 @@ def _run_facts(run: RunFolder) -> list[tuple[str, Any]]:
             f"{test.get('min_history_days')} days of prices to be investable; on "
             f"optimizer failure: {test.get('on_failure')}",
         ),
-        ("Strategies", ", ".join(str(name) for name in run.result.returns.columns)),
+        ("Strategies", _strategies_text(run)),
         ("Forecaster", _forecaster_text(config)),
         ("Optimizer", _plain(_cfg(config, "optimizer", default={}))),
         ("Data source", _plain(source)),
