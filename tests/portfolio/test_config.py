@@ -1,5 +1,7 @@
 """Config: safe YAML, validation that names the key, round trip."""
 
+import time
+
 import pytest
 import yaml
 
@@ -86,3 +88,210 @@ def test_yaml_list_of_strategies(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump({"strategies": ["equal_weight", "buy_and_hold"]}))
     assert load_config(path).strategies == ("equal_weight", "buy_and_hold")
+
+
+# --------------------------------------------------------------- run names (item 9)
+
+
+@pytest.mark.parametrize(
+    "name, problem",
+    [
+        (".", "not a folder name"),
+        ("..", "not a folder name"),
+        ("", "empty"),
+        ("   ", "empty"),
+        ("runs/old", "path separator"),
+        ("..\\..\\x", "path separator"),
+        ("a\x00b", "control"),
+        ("two\nlines", "control"),
+        ("bell\x07", "control"),
+        (".hidden", "starts with '.'"),
+        (" padded", "space"),
+        ("x" * 101, "101 characters"),
+    ],
+)
+def test_unsafe_run_names_are_refused(name, problem):
+    with pytest.raises(ConfigError) as info:
+        config_from_dict({"name": name})
+    message = str(info.value)
+    assert message.startswith("name: ") and problem in message
+    assert "\n" not in message and "\x00" not in message
+
+
+def test_safe_run_names_pass():
+    for name in ["lstm_mvo_sp500", "run-2024.01", "x" * 100, "a..b", "p000_gamma=2"]:
+        assert config_from_dict({"name": name}).name == name
+
+
+def test_sweep_names_are_checked_and_point_names_stay_within_the_limit():
+    from portfolio.grid import grid_points, spec_from_dict
+
+    with pytest.raises(ConfigError, match=r"name: '\.\.' is not a folder name"):
+        spec_from_dict({"name": "..", "grid": {"optimizer.risk_aversion": [1, 2]}})
+    values = [0.1 * k for k in range(1, 4)]
+    spec = spec_from_dict(
+        {
+            "name": "s",
+            "base": {"name": "b" * 95, "strategies": ["equal_weight", "min_variance"]},
+            "grid": {
+                "optimizer.risk_aversion": values,
+                "optimizer.constraints.max_weight": [0.5, 0.75],
+                "backtest.cost_bps": [5.0, 15.5],
+            },
+        }
+    )
+    points = grid_points(spec)
+    names = [name for name, _ in points] + [config.name for _, config in points]
+    assert all(len(name) <= 100 for name in names)
+    assert len(set(names)) == len(names) == 2 * spec.size  # shortened, still distinct
+
+
+# ---------------------------------------------------------- YAML reading (item 12)
+
+
+BOMB = "".join(
+    f"l{k}: &l{k} [{', '.join([f'*l{k - 1}' if k else 'lol'] * 9)}]\n" for k in range(9)
+)
+
+
+def test_alias_bomb_is_refused_at_once(tmp_path):
+    path = tmp_path / "bomb.yaml"
+    path.write_text(BOMB)  # 9 ** 9 values once expanded, from 81 aliases
+    start = time.perf_counter()
+    with pytest.raises(ConfigError, match="more than 100000 values once its aliases"):
+        load_config(path)
+    assert time.perf_counter() - start < 2.0
+
+
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("strategies: &s [equal_weight, *s]\n", "contains itself"),
+        (
+            "a: &a 1\n" + "".join(f"k{i}: *a\n" for i in range(101)),
+            "more than 100 aliases",
+        ),
+        ("x: " + "[" * 60 + "]" * 60 + "\n", "nested more than 50 levels"),
+        (
+            "name: a\nbacktest: {cost_bps: 5}\nname: b\n",
+            "duplicate key 'name' at line 3",
+        ),
+        (
+            "optimizer:\n  constraints:\n    max_weight: 0.2\n    max_weight: 0.3\n",
+            "duplicate key 'max_weight' at line 4 (first at line 3)",
+        ),
+        ("", "has no settings"),
+        ("# only a comment\n\n", "has no settings"),
+    ],
+)
+def test_hostile_or_empty_yaml_is_refused_with_the_reason(tmp_path, text, fragment):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path}: ") and fragment in str(info.value)
+
+
+def test_oversized_and_binary_files_are_refused(tmp_path):
+    big = tmp_path / "big.yaml"
+    big.write_text("name: x\n" + "# padding\n" * 120_000)
+    with pytest.raises(ConfigError, match="larger than 1 MB"):
+        load_config(big)
+    binary = tmp_path / "bin.yaml"
+    binary.write_bytes(b"name: \xff\xfe\x00\n")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_config(binary)
+    with pytest.raises(ConfigError, match="is a folder"):
+        load_config(tmp_path)
+
+
+def test_a_few_anchors_and_merge_keys_still_work(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "backtest: &bt {cost_bps: 5, rebalance: Q}\n"
+        "optimizer:\n"
+        "  constraints: {<<: {max_weight: 0.3, long_only: true}, max_weight: 0.2}\n"
+        "strategies: &s [equal_weight, min_variance]\n"
+    )
+    config = load_config(path)
+    assert config.backtest.cost_bps == 5 and config.backtest.rebalance == "Q"
+    assert config.optimizer.constraints == {"max_weight": 0.2, "long_only": True}
+    assert config.strategies == ("equal_weight", "min_variance")
+
+
+# ----------------------------------------- numbers and constraints (items 15, 17)
+
+
+@pytest.mark.parametrize(
+    "values, fragment",
+    [
+        (
+            {"optimizer": {"constraints": {"max_weight": "abc"}}},
+            "optimizer.constraints.max_weight must be a number",
+        ),
+        (
+            {"optimizer": {"constraints": {"max_weight": float("nan")}}},
+            "optimizer.constraints.max_weight must be finite",
+        ),
+        (
+            {"optimizer": {"constraints": {"max_wieght": 0.2}}},
+            "optimizer.constraints.max_wieght: unknown key",
+        ),
+        (
+            {"optimizer": {"constraints": {"groups": {"equity": [0.8, 0.2]}}}},
+            "optimizer.constraints.groups['equity']: lower 0.8 exceeds upper 0.2",
+        ),
+        (
+            {"optimizer": {"constraints": {"min_weight": 0.3, "max_weight": 0.2}}},
+            "optimizer.constraints.min_weight 0.3 exceeds max_weight 0.2",
+        ),
+        (
+            {"optimizer": {"constraints": {"long_only": "yes"}}},
+            "optimizer.constraints.long_only must be true or false",
+        ),
+        (
+            {
+                "data": {"path": "prices.csv"},
+                "optimizer": {"constraints": {"groups": {"equity": [0, 1]}}},
+            },
+            "optimizer.constraints.groups: a price file has no asset classes",
+        ),
+        ({"data": {"risk_free": float("nan")}}, "data.risk_free: nan is not allowed"),
+        ({"data": {"risk_free": -0.01}}, "data.risk_free: -0.01 is outside [0, 1]"),
+        ({"data": {"risk_free": 2}}, "data.risk_free: 2.0 is outside [0, 1]"),
+        ({"backtest": {"cost_bps": float("nan")}}, "backtest.cost_bps: nan"),
+        ({"optimizer": {"risk_aversion": float("inf")}}, "optimizer.risk_aversion"),
+        (
+            {"optimizer": {"objective": "target_return", "target": float("nan")}},
+            "optimizer.target: nan is not allowed",
+        ),
+        (
+            {"optimizer": {"objective": "target_volatility", "target": 0.0}},
+            "optimizer.target: a volatility target must be > 0",
+        ),
+    ],
+)
+def test_bad_numbers_and_constraints_name_the_key(values, fragment):
+    with pytest.raises(ConfigError) as info:
+        config_from_dict(values)
+    assert fragment in str(info.value)
+
+
+def test_group_bounds_without_membership_pass_for_a_bundled_dataset():
+    config = config_from_dict(
+        {
+            "data": {"dataset": "multi_asset"},
+            "optimizer": {"constraints": {"groups": {"us_equity": [0.3, 1.0]}}},
+        }
+    )
+    assert config.optimizer.parsed_constraints().groups == {"us_equity": (0.3, 1.0)}
+
+
+def test_a_path_alone_replaces_the_default_dataset():
+    config = config_from_dict({"data": {"path": "my_prices.csv"}})
+    assert config.data.path == "my_prices.csv" and config.data.dataset is None
+    assert config_from_dict({"data": {"risk_free": 0.02}}).data.dataset == "sp500"
+    with pytest.raises(ConfigError, match="give exactly one"):
+        config_from_dict({"data": {"path": "my_prices.csv", "dataset": "sp500"}})
+    # The resolved config round-trips with the dataset cleared.
+    assert config_from_dict(config_to_dict(config)) == config
