@@ -23,6 +23,7 @@ from data.calendar import availability_mask
 from forecasting.base import Forecaster, fit_forecaster, predict_forecaster
 from forecasting.forecast import Forecast
 from portfolio.errors import OptimizationError
+from portfolio.forecast_tables import FACTOR_COLUMNS, forecast_tables
 from portfolio.resume import EngineState, load_state, save_state
 from portfolio.simulation import drift, trade
 from portfolio.strategies import DecisionContext, Strategy
@@ -157,9 +158,12 @@ class BacktestResult:
         value), ``status`` (traded, held, failed), ``reason``, ``predicted_vol``
         (ex-ante horizon volatility of the target weights), ``retrained``.
     forecasts : DataFrame
-        Long: ``date, forecaster, asset, mu, vol`` (horizon units).
+        Long: ``date, forecaster, asset, mu, vol, idio`` (horizon units).
     timings : dict
         Seconds per stage.
+    forecast_factors : DataFrame
+        Long: ``date, forecaster, asset, factor, loading``; with ``idio`` it gives
+        back each forecast covariance (`portfolio.forecast_tables`).
     """
 
     returns: pd.DataFrame
@@ -169,6 +173,9 @@ class BacktestResult:
     rebalances: pd.DataFrame
     forecasts: pd.DataFrame
     timings: dict[str, float]
+    forecast_factors: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=FACTOR_COLUMNS)
+    )
 
     def turnover(self) -> pd.DataFrame:
         """One-way turnover per rebalance date (rows) and strategy (columns)."""
@@ -179,17 +186,6 @@ class BacktestResult:
     def costs(self) -> pd.DataFrame:
         """Cost per rebalance date and strategy, as a fraction of portfolio value."""
         return self.rebalances.pivot(index="date", columns="strategy", values="cost")
-
-
-def _forecast_rows(history: list[tuple[str, Forecast]]) -> pd.DataFrame:
-    rows = []
-    for name, forecast in history:
-        vol = np.sqrt(np.clip(np.diag(forecast.cov.to_numpy()), 0, None))
-        for asset, mu, sigma in zip(
-            forecast.tickers, forecast.mu.to_numpy(), vol, strict=True
-        ):
-            rows.append((forecast.as_of, name, asset, float(mu), float(sigma)))
-    return pd.DataFrame(rows, columns=["date", "forecaster", "asset", "mu", "vol"])
 
 
 def _ex_ante_risk(
@@ -465,6 +461,7 @@ def run_backtest(
         gross_returns["index"] = bench.to_numpy()
     for key, value in book.timings.items():
         timings[key] += value
+    forecasts, factors = forecast_tables(book.history)
     return BacktestResult(
         returns=returns,
         gross_returns=gross_returns,
@@ -493,6 +490,7 @@ def run_backtest(
                 "retrained",
             ],
         ),
-        forecasts=_forecast_rows(book.history),
+        forecasts=forecasts,
         timings=dict(timings),
+        forecast_factors=factors,
     )

@@ -15,7 +15,10 @@ Files of a run folder::
     trades.csv         date, strategy, asset, trade
     rebalances.csv     date, strategy, turnover, cost, status, reason, predicted_vol,
                        retrained
-    forecasts.csv      date, forecaster, asset, mu, vol
+    forecasts.csv      date, forecaster, asset, mu, vol, idio
+    forecast_factors.csv
+                       date, forecaster, asset, factor, loading: with idio, each
+                       forecast covariance B B^T + diag(d) (portfolio.forecast_tables)
     forecast_skill.csv per-date skill of the model's forecasts
     risk_free.csv      date, rf (daily)
     assets.csv         asset, asset_class, sector
@@ -37,6 +40,7 @@ import pandas as pd
 
 from portfolio.backtest import BacktestResult
 from portfolio.config import dump_config
+from portfolio.forecast_tables import FACTOR_COLUMNS
 
 __all__ = [
     "RunExistsError",
@@ -116,6 +120,7 @@ def save_run(
     _write_csv(result.trades, folder / "trades.csv")
     _write_csv(result.rebalances, folder / "rebalances.csv")
     _write_csv(result.forecasts, folder / "forecasts.csv")
+    _write_csv(result.forecast_factors, folder / "forecast_factors.csv")
     _write_csv(
         forecast_skill.rename_axis("as_of"), folder / "forecast_skill.csv", index=True
     )
@@ -182,6 +187,7 @@ def load_run(path: str | Path) -> RunFolder:
         "rf"
     ]
     timings_path = path / "timings.json"
+    factors_path = path / "forecast_factors.csv"
     result = BacktestResult(
         returns=returns,
         gross_returns=gross,
@@ -192,6 +198,9 @@ def load_run(path: str | Path) -> RunFolder:
         ).fillna({"reason": ""}),
         forecasts=_read_dates(path / "forecasts.csv"),
         timings=json.loads(timings_path.read_text()) if timings_path.is_file() else {},
+        forecast_factors=_read_dates(factors_path, dtype={"factor": str})
+        if factors_path.is_file()  # runs written before it existed lack it
+        else pd.DataFrame(columns=FACTOR_COLUMNS),
     )
     return RunFolder(
         path=path,

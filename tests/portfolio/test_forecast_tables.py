@@ -1,0 +1,176 @@
+"""Saved forecasts give back every forecast covariance, B B^T + diag(d)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from data import load_dataset, rebalance_schedule
+from forecasting.baselines import make_forecaster
+from forecasting.evaluation import evaluate_forecasts
+from forecasting.forecast import Forecast
+from portfolio.backtest import ForecastBook, run_backtest
+from portfolio.config import config_from_dict
+from portfolio.forecast_tables import factor_form, forecast_from_tables
+from portfolio.runfolder import load_run, save_run
+from portfolio.strategies import EqualWeight
+
+HORIZON = 5
+TICKERS = ["AAPL", "AMD", "BAC", "KO", "XOM"]
+
+
+@dataclass
+class SeededFactors:
+    """A factor-model forecaster: seeded loadings and idiosyncratic variances."""
+
+    horizon: int = HORIZON
+
+    def fit(self, prices: pd.DataFrame) -> SeededFactors:
+        return self
+
+    def predict(self, prices: pd.DataFrame) -> Forecast:
+        rng = np.random.default_rng(len(prices))
+        tickers = prices.columns
+        n = len(tickers)
+        return Forecast.from_factors(
+            prices.index[-1],
+            self.horizon,
+            pd.Series(rng.normal(0.0, 0.01, n), index=tickers),
+            pd.DataFrame(
+                rng.normal(0.0, 0.03, (n, 2)),
+                index=tickers,
+                columns=["factor_1", "factor_2"],
+            ),
+            pd.Series(rng.uniform(1e-4, 1e-3, n), index=tickers),
+        )
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """A short backtest with a factor and a plain-covariance forecaster, saved."""
+    prices = load_dataset("sp500")[TICKERS].loc["2018-01-01":"2019-06-30"]
+    schedule = rebalance_schedule(prices.index, "M", start="2019-01-01")
+    book = ForecastBook(
+        {
+            "model": SeededFactors(),
+            "ledoit_wolf": make_forecaster(
+                "ledoit_wolf", horizon=HORIZON, lookback=200
+            ),
+        }
+    )
+    result = run_backtest(
+        prices,
+        [EqualWeight(), EqualWeight(name="model_weighted", forecaster="model")],
+        book,
+        schedule,
+        min_history=100,
+        risk_model="ledoit_wolf",
+    )
+    folder = tmp_path_factory.mktemp("tables") / "run"
+    folder.mkdir()
+    save_run(
+        folder,
+        config=config_from_dict({"name": "tables"}),
+        result=result,
+        metrics={},
+        forecast_skill=pd.DataFrame(),
+        risk_free=pd.Series(0.0, index=result.returns.index),
+        assets=pd.DataFrame({"asset": TICKERS}),
+    )
+    assert len(schedule) >= 4
+    return book.history, load_run(folder), prices, schedule
+
+
+def _rebuilt_by_hand(run, forecaster: str, day: pd.Timestamp) -> np.ndarray:
+    """``B B^T + diag(d)`` straight from the two CSV tables."""
+    forecasts = run.result.forecasts
+    factors = run.result.forecast_factors
+    own = forecasts[(forecasts.date == day) & (forecasts.forecaster == forecaster)]
+    loadings = factors[(factors.date == day) & (factors.forecaster == forecaster)]
+    b = loadings.pivot(index="asset", columns="factor", values="loading")
+    b = b.reindex(own.asset).to_numpy()
+    return b @ b.T + np.diag(own.idio.to_numpy())
+
+
+def test_saved_loadings_and_idio_give_back_every_covariance(saved):
+    history, run, _, schedule = saved
+    names = {name for name, _ in history}
+    assert names == {"model", "ledoit_wolf"}
+    assert len(history) == 2 * len(schedule)  # two forecasters, each month-end
+    for name, forecast in history:
+        expected = forecast.cov.to_numpy()
+        day = pd.Timestamp(forecast.as_of)
+        np.testing.assert_allclose(
+            _rebuilt_by_hand(run, name, day), expected, rtol=1e-9, atol=1e-16
+        )
+        rebuilt = forecast_from_tables(
+            run.result.forecasts,
+            run.result.forecast_factors,
+            day,
+            name,
+            horizon=HORIZON,
+        )
+        assert list(rebuilt.tickers) == TICKERS
+        np.testing.assert_allclose(rebuilt.cov.to_numpy(), expected, rtol=1e-9)
+        np.testing.assert_allclose(rebuilt.mu.to_numpy(), forecast.mu.to_numpy())
+
+
+def test_a_factor_model_is_saved_with_its_own_factors(saved):
+    history, run, _, _ = saved
+    factors = run.result.forecast_factors
+    model = factors[factors.forecaster == "model"]
+    assert set(model.factor) == {"factor_1", "factor_2"}
+    name, forecast = next(item for item in history if item[0] == "model")
+    own = run.result.forecasts
+    own = own[(own.forecaster == name) & (own.date == forecast.as_of)]
+    np.testing.assert_allclose(own.idio, forecast.idio.to_numpy(), rtol=1e-11)
+    np.testing.assert_allclose(own.vol, forecast.volatility.to_numpy(), rtol=1e-11)
+    dense = factors[factors.forecaster == "ledoit_wolf"]
+    assert set(dense.factor) <= {f"pc_{j}" for j in range(1, len(TICKERS) + 1)}
+
+
+def test_forecast_scores_can_be_recomputed_from_the_run_folder(saved):
+    history, run, prices, _ = saved
+    for name in ("model", "ledoit_wolf"):
+        originals = [f for n, f in history if n == name]
+        rebuilt = [
+            forecast_from_tables(
+                run.result.forecasts,
+                run.result.forecast_factors,
+                f.as_of,
+                name,
+                horizon=HORIZON,
+            )
+            for f in originals
+        ]
+        before = evaluate_forecasts(originals, prices).summary
+        after = evaluate_forecasts(rebuilt, prices).summary
+        for key in ("gaussian_nll_mean", "minvar_qlike_mean"):
+            assert after[key] == pytest.approx(before[key], rel=1e-8), (name, key)
+
+
+def test_factor_form_of_a_plain_covariance_is_exact():
+    rng = np.random.default_rng(42)
+    a = rng.normal(size=(4, 4))
+    tickers = list("ABCD")
+    cov = pd.DataFrame(a @ a.T, tickers, tickers)
+    forecast = Forecast(pd.Timestamp("2020-01-02"), 5, pd.Series(0.0, tickers), cov)
+    loadings, idio = factor_form(forecast)
+    b = loadings.to_numpy()
+    np.testing.assert_allclose(b @ b.T + np.diag(idio), cov.to_numpy(), atol=1e-12)
+    assert (idio == 0.0).all()
+
+
+def test_an_unknown_forecast_is_a_clear_error(saved):
+    _, run, _, _ = saved
+    with pytest.raises(KeyError, match="no forecast of 'model' on 2001-01-02"):
+        forecast_from_tables(
+            run.result.forecasts,
+            run.result.forecast_factors,
+            "2001-01-02",
+            "model",
+            horizon=HORIZON,
+        )
