@@ -282,8 +282,17 @@ def _forecast_section(run: RunFolder, main: str) -> Section:
     return section
 
 
+def _beat_one_over_n(summary: dict[str, Any]) -> bool | None:
+    """Whether the difference test says the strategy beat 1/N; None if untested."""
+    p_value = finite(summary.get("sharpe_diff_pvalue"))
+    if p_value is None:
+        return None
+    difference = finite(summary.get("sharpe_diff_vs_equal_weight")) or 0.0
+    return p_value < SIGNIFICANCE_LEVEL and difference > 0.0
+
+
 def _verdict(name: str, summary: dict[str, Any], one_over_n: dict[str, Any]) -> str:
-    """One honest sentence on the Sharpe-ratio difference of ``name`` and 1/N."""
+    """Did ``name`` beat 1/N? The answer first, then the test behind it."""
     sharpe = FORMATS["ratio"](summary.get("sharpe"))
     reference = FORMATS["ratio"](one_over_n.get("sharpe"))
     p_value = finite(summary.get("sharpe_diff_pvalue"))
@@ -292,47 +301,84 @@ def _verdict(name: str, summary: dict[str, Any], one_over_n: dict[str, Any]) -> 
     level = f"{SIGNIFICANCE_LEVEL:.0%}"
     if p_value is None:
         return (
-            f"The Sharpe ratios of {name} ({sharpe}) and 1/N ({reference}) could not "
-            "be compared (identical or constant returns)."
+            f"Not known: the Sharpe ratios of {name} ({sharpe}) and 1/N "
+            f"({reference}) could not be compared (identical or constant returns)."
         )
     shown = format_pvalue(p_value)
-    if p_value >= SIGNIFICANCE_LEVEL:
-        outcome = f"is not distinguishable from 1/N's ({reference})"
+    evidence = f"p {shown if shown.startswith('<') else '= ' + shown}, {test}"
+    difference = finite(summary.get("sharpe_diff_vs_equal_weight")) or 0.0
+    direction = "higher" if difference > 0 else "lower"
+    if p_value < SIGNIFICANCE_LEVEL and difference > 0:
+        answer, tail = f"Yes: {name} beat 1/N.", "and the difference is significant"
+    elif p_value < SIGNIFICANCE_LEVEL:
+        answer = f"No: {name} did worse than 1/N."
+        tail = "and the difference is significant"
     else:
-        higher = (finite(summary.get("sharpe_diff_vs_equal_weight")) or 0.0) > 0
-        outcome = f"is {'higher' if higher else 'lower'} than 1/N's ({reference})"
+        answer = f"No: {name} did not beat 1/N beyond chance."
+        tail = "but the difference is not significant"
     return (
-        f"At the {level} level, {name}'s Sharpe ratio ({sharpe}) {outcome}: "
-        f"p {shown if shown.startswith('<') else '= ' + shown}, {test}."
+        f"{answer} Its Sharpe ratio ({sharpe}) is {direction} than 1/N's "
+        f"({reference}), {tail} at the {level} level ({evidence})."
+    )
+
+
+def _dsr_verdict(name: str, summary: dict[str, Any], trials: int) -> str | None:
+    """What the DSR of ``name`` says, and that it says nothing about 1/N."""
+    dsr = finite(summary.get("dsr"))
+    if dsr is None:
+        return None
+    bar = 1.0 - SIGNIFICANCE_LEVEL
+    if dsr >= bar:
+        text = (
+            f"{name}'s DSR is {dsr:.2f} (at least {bar:.2f}): its Sharpe ratio is "
+            f"above zero at the {SIGNIFICANCE_LEVEL:.0%} level even after deflating "
+            f"for the {trials} strategies of this run."
+        )
+        if _beat_one_over_n(summary) is False:
+            text += (
+                f" That is not evidence that {name} beat 1/N, a question the DSR "
+                "does not ask."
+            )
+        return text
+    return (
+        f"{name}'s DSR is {dsr:.2f} (below {bar:.2f}): after deflating for the "
+        f"{trials} strategies of this run, its Sharpe ratio is not shown to be above "
+        f"zero at the {SIGNIFICANCE_LEVEL:.0%} level."
     )
 
 
 def _significance_verdicts(
     summaries: dict[str, dict[str, Any]], names: list[str], main: str
 ) -> list[str]:
+    """The answer to "did it beat 1/N?" first, then what each test asks."""
     one_over_n = summaries.get(ONE_OVER_N)
+    trials = len([name for name in names if name != BENCHMARK])
     if one_over_n is None:
         verdicts = [
             f"The run has no {ONE_OVER_N} strategy: no Sharpe ratio is tested "
             "against 1/N."
         ]
     else:
-        others = [main] + [name for name in names if name != main]
-        verdicts = [
+        others = [name for name in names if name not in (main, ONE_OVER_N)]
+        verdicts = []
+        if main in summaries and main != ONE_OVER_N:
+            first = _verdict(main, summaries[main], one_over_n)
+            verdicts.append(f"Did {main} beat 1/N? {first}")
+        verdicts += [
             _verdict(name, summaries[name], one_over_n)
             for name in others
-            if name in summaries and name != ONE_OVER_N
+            if name in summaries
         ]
-    dsr = finite((summaries.get(main) or {}).get("dsr"))
+    verdicts.append(
+        "Each test asks its own question. The Sharpe-difference test asks whether "
+        "a strategy's Sharpe ratio differs from 1/N's on the same days. The PSR "
+        "asks whether the Sharpe ratio is above zero, and the DSR asks the same "
+        f"after allowing for picking the best of the {trials} strategies of this "
+        "run; neither compares with 1/N."
+    )
+    dsr = _dsr_verdict(main, summaries.get(main) or {}, trials)
     if dsr is not None:
-        trials = len([name for name in names if name != BENCHMARK])
-        passed = dsr >= 1.0 - SIGNIFICANCE_LEVEL
-        verdicts.append(
-            f"Deflated for the {trials} strategies of this run, {main}'s Sharpe ratio "
-            f"has a DSR of {dsr:.2f}: {'' if passed else 'not '}significant at the "
-            f"{SIGNIFICANCE_LEVEL:.0%} level (that needs "
-            f"{1.0 - SIGNIFICANCE_LEVEL:.2f} or more)."
-        )
+        verdicts.append(dsr)
     return verdicts
 
 
@@ -364,13 +410,14 @@ def _significance_section(run: RunFolder, main: str) -> Section:
     section.add("table", Table([*headers, "Test"], rows))
     section.add(
         "note",
-        "PSR: probability that the true Sharpe ratio is above 0, given the track "
-        "record's length, skewness and kurtosis (Bailey and Lopez de Prado, 2012). "
-        "DSR: the same probability against the Sharpe ratio that the best of the "
-        "run's strategies would show by luck alone (2014); it deflates only for the "
-        "strategies of this run, not for every configuration tried before it. "
-        f"Sharpe minus 1/N: two-sided test of equal Sharpe ratios against "
-        f"{ONE_OVER_N} on the same days.",
+        "Sharpe minus 1/N, z and p-value: two-sided test of equal Sharpe ratios "
+        f"against {ONE_OVER_N} on the same days (is the strategy different from "
+        "1/N?). PSR: probability that the true Sharpe ratio is above 0, given the "
+        "track record's length, skewness and kurtosis (Bailey and Lopez de Prado, "
+        "2012). DSR: the same probability against the Sharpe ratio that the best "
+        "of the run's strategies would show by luck alone (2014); it deflates only "
+        "for the strategies of this run, not for every configuration tried before "
+        "it. PSR and DSR do not compare with 1/N.",
     )
     return section
 

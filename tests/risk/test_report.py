@@ -31,7 +31,7 @@ from risk.report import (
     write_metrics_csv,
     write_report,
 )
-from risk.report_diagnostics import _verdict
+from risk.report_diagnostics import _significance_verdicts, _verdict
 
 SECTIONS = [
     "summary",
@@ -192,9 +192,20 @@ def test_report_states_provenance_and_results(run_dir, html, page):
         assert name in text
     sharpe = folder.metrics["strategies"][MODEL]["sharpe"]
     assert f"{sharpe:.2f}" in text
-    assert f"At the 5% level, {MODEL}'s Sharpe ratio" in text
+    assert f"Did {MODEL} beat 1/N? " in text
     assert "Survivorship bias" in text
     assert f"main strategy {MODEL}" in text
+
+
+def test_report_answers_whether_the_model_beat_one_over_n(run_dir, page):
+    summary = load_run(run_dir).metrics["strategies"][MODEL]
+    beat = (
+        summary["sharpe_diff_pvalue"] < 0.05
+        and summary["sharpe_diff_vs_equal_weight"] > 0
+    )
+    text = " ".join(page.text)
+    assert f"Did {MODEL} beat 1/N? {'Yes' if beat else 'No'}: {MODEL}" in text
+    assert text.index(f"Did {MODEL} beat 1/N?") < text.index(f"{MODEL}'s DSR is")
 
 
 def test_same_run_gives_the_same_bytes(run_dir, html):
@@ -270,20 +281,71 @@ def test_verdicts_are_honest_about_significance():
         "sharpe_diff_method": "jobson_korkie_memmel",
     }
     assert _verdict("lstm_mvo", same, one_over_n) == (
-        "At the 5% level, lstm_mvo's Sharpe ratio (0.95) is not distinguishable "
-        "from 1/N's (0.80): p = 0.420, Jobson-Korkie with Memmel's correction."
+        "No: lstm_mvo did not beat 1/N beyond chance. Its Sharpe ratio (0.95) is "
+        "higher than 1/N's (0.80), but the difference is not significant at the 5% "
+        "level (p = 0.420, Jobson-Korkie with Memmel's correction)."
     )
     better = {**same, "sharpe": 1.5, "sharpe_diff_vs_equal_weight": 0.7}
-    assert "is higher than 1/N's" in _verdict(
-        "x", {**better, "sharpe_diff_pvalue": 0.01}, one_over_n
+    assert _verdict("x", {**better, "sharpe_diff_pvalue": 0.01}, one_over_n).startswith(
+        "Yes: x beat 1/N. Its Sharpe ratio (1.50) is higher than 1/N's"
     )
     worse = {**same, "sharpe": 0.1, "sharpe_diff_vs_equal_weight": -0.7}
-    assert "is lower than 1/N's" in _verdict(
+    assert _verdict(
         "x", {**worse, "sharpe_diff_pvalue": 0.0001}, one_over_n
-    )
+    ).startswith("No: x did worse than 1/N. Its Sharpe ratio (0.10) is lower")
     tiny = _verdict("x", {**worse, "sharpe_diff_pvalue": 0.0}, one_over_n)
     assert "p < 0.001," in tiny
     assert "could not be compared" in _verdict("x", {"sharpe": 0.8}, one_over_n)
+
+
+def _summaries(difference: float, p_value: float, dsr: float) -> dict:
+    return {
+        "lstm_mvo": {
+            "sharpe": 0.76 + difference,
+            "dsr": dsr,
+            "sharpe_diff_vs_equal_weight": difference,
+            "sharpe_diff_pvalue": p_value,
+            "sharpe_diff_method": "jobson_korkie_memmel",
+        },
+        "equal_weight": {"sharpe": 0.76, "dsr": 0.99},
+        "min_variance": {"sharpe": 0.74, "dsr": 0.97},
+        "index": {"sharpe": 0.5},
+    }
+
+
+def test_significance_leads_with_the_answer_and_never_contradicts_it():
+    # The case of the issue: lower than 1/N (p = 0.018) with a high DSR.
+    names = ["lstm_mvo", "min_variance", "equal_weight", "index"]
+    verdicts = _significance_verdicts(
+        _summaries(-0.24, 0.018, 0.981), names, "lstm_mvo"
+    )
+    text = " ".join(verdicts)
+    assert verdicts[0].startswith("Did lstm_mvo beat 1/N? No: lstm_mvo did worse")
+    assert "Yes" not in text and "higher than 1/N" not in text
+    assert "the 3 strategies of this run" in text  # the index is not a trial
+    dsr_line = verdicts[-1]
+    assert dsr_line.startswith("lstm_mvo's DSR is 0.98")
+    assert "above zero" in dsr_line
+    assert "not evidence that lstm_mvo beat 1/N" in dsr_line
+    # Each test is said to ask its own question.
+    assert any("differs from 1/N's" in v and "neither compares" in v for v in verdicts)
+
+
+@pytest.mark.parametrize("difference", [-0.3, -0.05, 0.05, 0.3])
+@pytest.mark.parametrize("p_value", [0.001, 0.049, 0.051, 0.6])
+@pytest.mark.parametrize("dsr", [0.2, 0.96])
+def test_significance_answer_follows_the_difference_test(difference, p_value, dsr):
+    names = ["lstm_mvo", "min_variance", "equal_weight", "index"]
+    summaries = _summaries(difference, p_value, dsr)
+    verdicts = _significance_verdicts(summaries, names, "lstm_mvo")
+    beat = p_value < 0.05 and difference > 0
+    answer = verdicts[0].removeprefix("Did lstm_mvo beat 1/N? ")
+    assert answer.startswith("Yes:" if beat else "No:")
+    text = " ".join(verdicts)
+    assert ("beat 1/N." in text) == beat  # "beat 1/N." only in the Yes answer
+    if not beat:
+        assert "significantly better" not in text and "Yes" not in text
+    assert ("above zero at the 5% level even" in text) == (dsr >= 0.95)
 
 
 def test_limitations_mention_the_carried_forward_risk_free_rate(run_dir):
