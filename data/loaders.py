@@ -176,7 +176,7 @@ def sniff_delimiter(path: Path) -> tuple[str, int]:
     """
     with path.open(newline="", encoding="utf-8", errors="replace") as handle:
         header = handle.readline().lstrip("\ufeff").rstrip("\r\n")
-    declared = header.strip().lower()
+    declared = header.lower()  # no strip: "sep=\t" ends in whitespace
     if declared.startswith("sep=") and declared[4:5] in DELIMITER_NAMES:
         return declared[4:5], 1
     if "," in header:

@@ -17,8 +17,10 @@ at the ``as_of`` close plus the ``CASH`` row. With ``--value``, cash is
 ``V - market value``: a value above the holdings plus cash is a deposit, one below is
 a withdrawal met by selling (both are noted in the summary).
 
-Dates: ``as_of`` must lie within the price data; a date that is not a trading day
-of the data (weekend, holiday) snaps to the previous trading day, with a note.
+Dates: ``as_of`` is ISO (``YYYY-MM-DD``) and must lie within the price data, or at
+most `STALE_DAYS` weekdays after its last day; a date that is not a trading day of
+the data (weekend, holiday, just after the end) snaps to the previous trading day,
+with a note (`portfolio.valuation.resolve_as_of`).
 The universe is the assets with ``backtest.min_history_days`` prices up to ``as_of``
 and a price on it; ``backtest.end`` is ignored (``as_of`` is the cut). A held asset
 outside the universe is sold at its last price. A held asset whose last price is
@@ -491,7 +493,8 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--as-of",
         required=True,
-        help="rebalance date YYYY-MM-DD (a non-trading day uses the previous one)",
+        help="rebalance date YYYY-MM-DD (a non-trading day, or one at most "
+        f"{STALE_DAYS} weekdays after the data ends, uses the previous trading day)",
     )
     parser.add_argument(
         "--value",

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from data import DataError, load_prices
+from data.validation import parse_iso_date
 
 DATES = pd.bdate_range("2021-01-04", periods=25)
 
@@ -207,3 +208,77 @@ def test_single_column_file(tmp_path):
 def test_error_is_a_value_error(tmp_path):
     with pytest.raises(ValueError):
         load_prices(tmp_path / "missing.csv")
+
+
+# Dates: ISO only, offsets dropped ------------------------------------------------
+
+
+def test_utc_offsets_across_a_dst_change_keep_the_local_date(tmp_path):
+    lines = ["date,AAA"]
+    for i, day in enumerate(pd.bdate_range("2021-03-01", periods=25)):
+        # New York: UTC-5 before 2021-03-14, UTC-4 after.
+        offset = "-05:00" if day < pd.Timestamp("2021-03-14") else "-04:00"
+        lines.append(f"{day.date()} 00:00:00{offset},{100 + i}")
+    prices = load_prices(write(tmp_path, lines))
+    assert prices.index.tz is None
+    expected = pd.bdate_range("2021-03-01", periods=25)
+    assert list(prices.index) == list(expected)
+    assert prices.loc["2021-03-12", "AAA"] == 109
+    assert prices.loc["2021-03-15", "AAA"] == 110
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("05/06/2021", "day and month are ambiguous"),
+        ("5.6.21", "day and month are ambiguous"),
+        ("13/06/2021", "not an ISO date"),
+        ("Jun 5, 2021", "not an ISO date"),
+        ("2021-02-30", "not a calendar date"),
+    ],
+)
+def test_dates_that_are_not_iso_are_refused(tmp_path, text, reason):
+    lines = wide_lines()
+    lines[4] = f'"{text}",' + lines[4].split(",", 1)[1]
+    error = expect_error(
+        write(tmp_path, lines), f"cannot parse date '{text}'", reason, "line 5"
+    )
+    assert error.hint == "Write dates as YYYY-MM-DD"
+
+
+def test_parse_iso_date_for_arguments():
+    assert parse_iso_date(" 2022-12-31 ") == pd.Timestamp("2022-12-31")
+    for text, reason in [
+        ("05/06/2021", "ambiguous"),
+        ("2022-12-31T10:00", "not an ISO date"),
+        ("2022-13-01", "not a calendar date"),
+    ]:
+        with pytest.raises(ValueError, match=reason):
+            parse_iso_date(text)
+
+
+# Delimiters ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t"])
+def test_semicolon_and_tab_files_read_like_comma_files(tmp_path, delimiter):
+    wide = load_prices(write(tmp_path, wide_lines()))
+    lines = [line.replace(",", delimiter) for line in wide_lines()]
+    pd.testing.assert_frame_equal(load_prices(write(tmp_path, lines, "p.txt")), wide)
+    spreadsheet = [f"sep={delimiter}"] + lines
+    pd.testing.assert_frame_equal(
+        load_prices(write(tmp_path, spreadsheet, "s.csv")), wide
+    )
+
+
+def test_sep_line_shifts_line_numbers_in_errors(tmp_path):
+    lines = ["sep=;"] + [line.replace(",", ";") for line in wide_lines()]
+    lines[4] = lines[4].split(";")[0] + ";x;1"
+    expect_error(write(tmp_path, lines), "non-numeric value 'x'", "line 5")
+
+
+def test_decimal_commas_in_a_semicolon_file_are_named(tmp_path):
+    lines = [line.replace(",", ";") for line in wide_lines()]
+    lines[3] = lines[3].split(";")[0] + ";102,5;51"
+    error = expect_error(write(tmp_path, lines), "'102,5'", "line 4")
+    assert "decimal commas" in error.hint
