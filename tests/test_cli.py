@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
@@ -133,3 +135,80 @@ def test_report_rebuilds_from_the_run_folder(tmp_path):
     assert "no such run folder" in missing.stderr and "Traceback" not in missing.stderr
     not_a_run = run_cli("report", str(tmp_path))
     assert not_a_run.returncode == 2 and "not a run folder" in not_a_run.stderr
+
+
+# In-process checks of the config against the data: each ends before any training,
+# with exit code 2, one line on stderr and nothing left behind.
+SHORT = "backtest: {start: 2016-01-01, end: 2017-12-31}\n"
+
+
+def _refused(tmp_path, capsys, text: str) -> str:
+    from portfolio import cli
+
+    config = tmp_path / "c.yaml"
+    config.write_text(text)
+    out = tmp_path / "run"
+    code = cli.main(["backtest", "--config", str(config), "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert [p.name for p in tmp_path.iterdir()] == ["c.yaml"]
+    return lines[0]
+
+
+def test_a_multi_series_benchmark_is_refused(tmp_path, capsys):
+    line = _refused(tmp_path, capsys, SHORT + "data: {index: sp500}\n")
+    assert "data.index: dataset 'sp500' holds 20 series" in line
+    assert "single series" in line
+
+
+def test_an_end_before_the_data_is_refused(tmp_path, capsys):
+    line = _refused(
+        tmp_path, capsys, "backtest: {start: 1980-01-01, end: 1985-06-30}\n"
+    )
+    assert "backtest.end: 1985-06-30 is before the data starts (1990-01-02)" in line
+
+
+@pytest.mark.parametrize(
+    "constraints, conflict",
+    [
+        (
+            "{max_weight: 0.01}",
+            "max weight 0.01 x 20 assets = 0.20 is below the budget",
+        ),
+        ("{max_weight: 0.25, turnover: 0}", "turnover limit 0.0000 (one-way)"),
+        (
+            "{long_only: false, min_weight: -0.1, max_leverage: 0.5}",
+            "gross leverage limit 0.50",
+        ),
+    ],
+)
+def test_constraints_no_portfolio_can_meet_are_refused(
+    tmp_path, capsys, constraints, conflict
+):
+    text = SHORT + f"optimizer: {{constraints: {constraints}}}\n"
+    line = _refused(tmp_path, capsys, text)
+    assert line.startswith("error: optimizer.constraints: cannot be met on 2016-01-29")
+    assert conflict in line
+
+
+def test_the_summary_counts_failed_rebalances(capsys, tmp_path):
+    from portfolio import cli
+
+    metrics = {
+        "run": {
+            "name": "r",
+            "start": "2016-01-04",
+            "end": "2017-12-29",
+            "rebalances": 24,
+        },
+        "strategies": {
+            "lstm_mvo": {"sharpe": 0.5, "rebalances_failed": 3},
+            "equal_weight": {"sharpe": 0.7, "rebalances_failed": 0},
+        },
+    }
+    cli._print_metrics(metrics, tmp_path / "report.html")
+    out = capsys.readouterr().out
+    assert "3 of 24 rebalances of lstm_mvo failed" in out
+    assert "equal_weight failed" not in out
