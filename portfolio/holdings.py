@@ -12,6 +12,10 @@ one) gives the cash in the account, in the currency of the prices. Negative shar
 are short positions and only allowed when the config's constraints set
 ``long_only: false`` (`check_holdings`); negative cash is never allowed.
 
+Amounts are bounded so that whole-share arithmetic stays exact and fast: at most
+`MAX_SHARES` shares per row (short or long) and at most `MAX_AMOUNT` of cash; the
+account value is bounded by the same `MAX_AMOUNT` (`portfolio.valuation`).
+
 `read_holdings` reads a file and `parse_holdings` validates a table into `Holdings`;
 every error is a `DataError` that names the file, the row and what to fix.
 """
@@ -25,10 +29,13 @@ from pathlib import Path
 import pandas as pd
 
 from data.errors import DataError
+from data.loaders import sniff_delimiter
 from portfolio.constraints import Constraints
 
 __all__ = [
     "CASH",
+    "MAX_AMOUNT",
+    "MAX_SHARES",
     "Holdings",
     "read_holdings",
     "parse_holdings",
@@ -38,6 +45,12 @@ __all__ = [
 
 CASH = "CASH"
 """Ticker of the cash row of a holdings file (any letter case)."""
+
+MAX_SHARES = 1e12
+"""Largest number of shares (long or short) one holding may have."""
+
+MAX_AMOUNT = 1e13
+"""Largest cash or account value (ten trillion in the currency of the prices)."""
 
 
 @dataclass(frozen=True)
@@ -74,9 +87,12 @@ def read_holdings(path: str | Path) -> Holdings:
             source=str(path),
             hint="Give --holdings a CSV with columns ticker,shares",
         )
+    # Semicolon- or tab-separated files (spreadsheets in many locales) are read as
+    # such, told apart by the header line as for price files.
+    delimiter, _ = sniff_delimiter(path)
     try:
         table = pd.read_csv(
-            path, dtype=str, keep_default_na=False, skipinitialspace=True
+            path, dtype=str, keep_default_na=False, skipinitialspace=True, sep=delimiter
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
         raise DataError(
@@ -105,8 +121,9 @@ def parse_holdings(table: pd.DataFrame, *, source: str = "holdings") -> Holdings
     ------
     DataError
         On a missing column, a blank or duplicate ticker, a non-numeric or
-        non-finite number of shares, or negative cash; the row is named (rows
-        count from 2, the line after the header).
+        non-finite number of shares, more than `MAX_SHARES` shares, negative cash
+        or cash above `MAX_AMOUNT`; the row is named (rows count from 2, the line
+        after the header).
     """
     columns = {str(c).strip().lower(): c for c in table.columns}
     missing = [name for name in ("ticker", "shares") if name not in columns]
@@ -129,6 +146,16 @@ def parse_holdings(table: pd.DataFrame, *, source: str = "holdings") -> Holdings
                 source=source,
                 where=row,
                 hint="Write shares as a plain number such as 120 or 45.5",
+            )
+        limit = MAX_AMOUNT if ticker.upper() == CASH else MAX_SHARES
+        if abs(amount) > limit:
+            what = "cash" if ticker.upper() == CASH else f"shares of {ticker}"
+            raise DataError(
+                f"{what} {amount:.6g} is beyond the supported {limit:.0e}",
+                source=source,
+                where=row,
+                hint="Check the amount (a unit or a typo?); larger accounts are not "
+                "supported",
             )
     is_cash = tickers.str.upper() == CASH
     keys = tickers.where(~is_cash, CASH)

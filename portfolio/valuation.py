@@ -5,7 +5,9 @@
 refuses one older than `STALE_DAYS` trading days (its value is unknown).
 `account_value` gives the account value ``V`` and the cash before trading: the shares
 at market plus the ``CASH`` row, or ``--value`` with the difference noted as a deposit
-or a withdrawal. `portfolio.rebalance` describes the whole run.
+or a withdrawal; neither may exceed `MAX_AMOUNT` (beyond it no real account lies and
+whole-share arithmetic stops being exact). `portfolio.rebalance` describes the whole
+run.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import pandas as pd
 from data.errors import DataError
 from data.validation import parse_iso_date
 from portfolio.config import ConfigError
-from portfolio.holdings import Holdings
+from portfolio.holdings import MAX_AMOUNT, Holdings
 
 __all__ = ["STALE_DAYS", "resolve_as_of", "last_prices", "account_value"]
 
@@ -195,9 +197,19 @@ def account_value(
     ------
     ConfigError
         If ``value`` is None and the shares plus cash are worth nothing (or less),
-        or if ``value`` is not a positive finite amount.
+        or if ``value`` is not a positive finite amount up to `MAX_AMOUNT`.
+    DataError
+        If the held shares are worth more than `MAX_AMOUNT` at market (or their
+        value overflows).
     """
     notes = []
+    if not abs(market_value) <= MAX_AMOUNT:
+        raise DataError(
+            f"the holdings are worth {market_value:.6g} at their last prices, beyond "
+            f"the supported account value of {MAX_AMOUNT:.0e}",
+            source=holdings.source,
+            hint="Check the shares and the prices (units? a typo?)",
+        )
     if value is None:
         cash = holdings.cash or 0.0
         total = market_value + cash
@@ -211,9 +223,19 @@ def account_value(
                 f"value: {what}; pass --value (the account value to allocate) or "
                 "add a CASH row"
             )
+        if total > MAX_AMOUNT:
+            raise ConfigError(
+                f"value: holdings plus cash are worth {total:.6g}, beyond the "
+                f"supported account value of {MAX_AMOUNT:.0e}"
+            )
         return total, cash, notes
     if isinstance(value, bool) or not math.isfinite(value) or value <= 0:
         raise ConfigError(f"value: {value!r} must be a positive amount")
+    if value > MAX_AMOUNT:
+        raise ConfigError(
+            f"value: {value:.6g} is beyond the supported account value of "
+            f"{MAX_AMOUNT:.0e}; give the account value in the currency of the prices"
+        )
     cash = value - market_value
     booked = market_value + (holdings.cash or 0.0)
     flow = value - booked

@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 from data import DataError, load_dataset
 from data.calendar import availability_mask
 from forecasting.baselines import make_forecaster
+from portfolio import rounding
 from portfolio.config import ConfigError, config_from_dict
 from portfolio.constraints import Constraints
 from portfolio.rebalance import (
@@ -25,6 +27,7 @@ from portfolio.rebalance import (
     write_plan,
 )
 from portfolio.runfolder import RunExistsError
+from portfolio.valuation import account_value
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "experiments" / "holdings_example.csv"
@@ -269,6 +272,224 @@ def test_whole_shares_keeps_a_holding_within_one_share():
     assert shares["B"] == 11  # 12 cost 600 and leave nothing for the 0.60 cost
 
 
+# ---------------------------------------------- whole shares: reference and scale
+
+
+def _greedy_reference(
+    target, prices, current, value, *, cash, cost_rate=0.0, resolved=None, sold=0.0
+):
+    """The share-by-share greedy as first written: the reference for small amounts.
+
+    Kept verbatim in spirit: trunc of the cost-scaled targets, give up one share at
+    a time while cash is short, then a heap hands out one share at a time to the
+    largest shortfall while cash and the (ratcheted) limit allowance permit.
+    """
+    import heapq
+
+    def _upper_excess(weights, resolved, prev, sold):
+        if resolved is None:
+            return np.zeros(0)
+        c = resolved.constraints
+        parts = [
+            weights - resolved.upper,
+            resolved.group_matrix @ weights - resolved.group_upper,
+            [weights.sum() - c.budget if c.budget is not None else -np.inf],
+            [np.abs(weights).sum() - c.max_leverage if c.max_leverage else -np.inf],
+            [
+                0.5 * (np.abs(weights - prev).sum() + sold) - c.turnover
+                if c.turnover is not None
+                else -np.inf
+            ],
+        ]
+        flat = np.concatenate([np.asarray(p, dtype=float) for p in parts])
+        return np.clip(flat, 0, None)
+
+    price = prices.to_numpy(dtype=float)
+    held = current.to_numpy(dtype=float)
+    weights = target.to_numpy(dtype=float)
+    exact = np.where(np.abs(weights) < 1e-6, 0.0, weights) * value / price
+    settled = (np.abs(exact - held) < 1) & (held == np.round(held))
+
+    def cash_after(shares):
+        traded = np.abs(shares - held) * price
+        return cash + float(((held - shares) * price).sum() - cost_rate * traded.sum())
+
+    invested = float((exact * price).sum())
+    room = (
+        cash
+        + float((held * price).sum())
+        - cost_rate * float((np.abs(exact - held) * price).sum())
+    )
+    scale = min(1.0, room / invested) if invested > 0 else 1.0
+    shares = np.where(settled, held, np.trunc(exact * max(scale, 0.0)))
+    while cash_after(shares) < 0:
+        longs = np.flatnonzero(shares > 0)
+        if not len(longs):
+            raise ValueError("no whole-share portfolio fits the account value")
+        after = (exact[longs] - shares[longs] + 1) * price[longs]
+        over = longs[np.argmin(after)]
+        shares[over] -= 1
+        settled[over] = False
+    prev = held * price / value
+    excess = _upper_excess(shares * price / value, resolved, prev, sold)
+    shortfall = (exact - shares) * price
+    queue = [(-shortfall[i], i) for i in np.flatnonzero((shortfall > 0) & ~settled)]
+    heapq.heapify(queue)
+    while queue:
+        _, i = heapq.heappop(queue)
+        shares[i] += 1
+        trial = _upper_excess(shares * price / value, resolved, prev, sold)
+        if cash_after(shares) < 0 or (trial > excess + 1e-9).any():
+            shares[i] -= 1
+            continue
+        excess = np.maximum(excess, trial)
+        remaining = (exact[i] - shares[i]) * price[i]
+        if remaining > 0:
+            heapq.heappush(queue, (-remaining, i))
+    return pd.Series(shares.astype(np.int64), index=target.index, name="shares")
+
+
+def _random_case(rng, *, value_scale=1e5):
+    n = int(rng.integers(2, 12))
+    tickers = [f"T{i}" for i in range(n)]
+    prices = pd.Series(np.round(rng.uniform(1, 500, n), 2), index=tickers)
+    target = pd.Series(rng.dirichlet(np.ones(n)), index=tickers)
+    target[rng.random(n) < 0.2] = 0.0
+    if rng.random() < 0.3:  # shorts and leverage
+        target *= rng.choice([-1.0, 1.0], n, p=[0.3, 0.7])
+    value = float(rng.uniform(0.1, 10) * value_scale)
+    held = pd.Series(
+        np.where(
+            rng.random(n) < 0.5, np.round(rng.uniform(0, 2, n) * value / prices / n), 0
+        ),
+        index=tickers,
+    )
+    if rng.random() < 0.2:
+        held.iloc[0] += 0.5  # a fractional holding
+    cash = value - float((held * prices).sum())
+    kwargs = {"cash": cash, "cost_rate": float(rng.choice([0.0, 0.001, 0.002]))}
+    choice = rng.integers(0, 4)
+    if choice == 1:
+        kwargs["resolved"] = Constraints(
+            max_weight=float(target.abs().max() * rng.uniform(0.9, 1.1)),
+            allow_cash=True,
+            long_only=False,
+        ).resolve(tickers)
+    elif choice == 2:
+        kwargs["resolved"] = Constraints(
+            turnover=float(rng.uniform(0.05, 1.0)),
+            max_leverage=float(rng.uniform(1.0, 2.0)),
+            allow_cash=True,
+            long_only=False,
+        ).resolve(tickers)
+    elif choice == 3:
+        groups = {t: ("g1" if i % 2 else "g2") for i, t in enumerate(tickers)}
+        kwargs["resolved"] = Constraints(
+            groups={"g1": (0.0, float(rng.uniform(0.2, 0.8)))},
+            asset_groups=groups,
+            allow_cash=True,
+            long_only=False,
+        ).resolve(tickers)
+    return target, prices, held, value, kwargs
+
+
+def test_whole_shares_matches_the_share_by_share_greedy_on_random_accounts():
+    rng = np.random.default_rng(11)
+    compared = 0
+    for _ in range(200):
+        target, prices, held, value, kwargs = _random_case(rng)
+        try:
+            expected = _greedy_reference(target, prices, held, value, **kwargs)
+        except ValueError:
+            with pytest.raises(ValueError):
+                whole_shares(target, prices, held, value, **kwargs)
+            continue
+        got = whole_shares(target, prices, held, value, **kwargs)
+        pd.testing.assert_series_equal(got, expected)
+        compared += 1
+    assert compared > 150
+
+
+def test_whole_shares_in_bulk_matches_the_share_by_share_greedy(monkeypatch):
+    # Jumping ahead in bulk must land where single steps would: force it on every
+    # pass, on ordinary and on cheap-share accounts with costs.
+    monkeypatch.setattr(rounding, "BULK_STEPS", -(10**9))
+    rng = np.random.default_rng(12)
+    compared = 0
+    for case in range(150):
+        target, prices, held, value, kwargs = _random_case(rng)
+        if case % 2:
+            prices = prices / 100
+            kwargs["cost_rate"] = float(rng.choice([0.001, 0.005]))
+            kwargs["cash"] = value - float((held * prices).sum())
+        expected = _greedy_reference(target, prices, held, value, **kwargs)
+        got = whole_shares(target, prices, held, value, **kwargs)
+        pd.testing.assert_series_equal(got, expected)
+        compared += 1
+    assert compared == 150
+
+
+def test_whole_shares_gives_up_shares_in_bulk_like_one_at_a_time():
+    # The cost scaling leaves cash 4,995 short: about 5,000 shares are given up,
+    # past the bulk threshold; the share-by-share greedy is the reference.
+    tickers = ["A", "B", "C"]
+    prices = pd.Series([0.01, 1.0, 3.0], index=tickers)
+    held = pd.Series([1e8, 0.0, 0.0], index=tickers)
+    value = 2e6
+    target = pd.Series([0.5, 0.3, 0.2], index=tickers)
+    kwargs = {"cash": value - 1e6, "cost_rate": 0.001}
+    expected = _greedy_reference(target, prices, held, value, **kwargs)
+    got = whole_shares(target, prices, held, value, **kwargs)
+    pd.testing.assert_series_equal(got, expected)
+
+
+@pytest.mark.parametrize("value", [1e9, 1e13])
+def test_whole_shares_is_fast_and_within_cash_for_huge_accounts(value):
+    rng = np.random.default_rng(13)
+    tickers = [f"T{i}" for i in range(30)]
+    prices = pd.Series(rng.uniform(0.5, 500, 30), index=tickers)
+    target = pd.Series(rng.dirichlet(np.full(30, 50.0)), index=tickers)
+    drift = rng.uniform(0.8, 1.2, 30)
+    held = np.round(target * drift * value / prices)
+    cash = value - float((held * prices).sum())
+    resolved = Constraints(max_weight=0.1, turnover=0.5, allow_cash=True).resolve(
+        tickers
+    )
+    started = time.perf_counter()
+    shares = whole_shares(
+        target, prices, held, value, cash=cash, cost_rate=0.001, resolved=resolved
+    )
+    assert time.perf_counter() - started < 2.0
+    traded = ((shares - held).abs() * prices).sum()
+    left = cash + float(((held - shares) * prices).sum()) - 0.001 * traded
+    assert 0 <= left < 0.01 * value
+    weights = shares * prices / value
+    assert (weights <= 0.1 + 1e-9).all()
+    assert 0.5 * (weights - held * prices / value).abs().sum() <= 0.5 + 1e-9
+
+
+def test_absurd_amounts_are_refused_with_the_limit():
+    with pytest.raises(DataError, match=r"shares of AAPL 1e\+13 is beyond.*1e\+12"):
+        parse_holdings(holdings_frame([("AAPL", "1e13")]), source="h.csv")
+    with pytest.raises(DataError, match=r"cash 1e\+308 is beyond.*1e\+13"):
+        parse_holdings(holdings_frame([(CASH, "1e308")]), source="h.csv")
+    holdings = parse_holdings(holdings_frame([("AAPL", 1e12)]))
+    with pytest.raises(DataError, match="holdings are worth 1.5e\\+14"):
+        account_value(holdings, 1.5e14, None)
+    with pytest.raises(ConfigError, match=r"value: 1e\+15 is beyond.*1e\+13"):
+        account_value(holdings, 1e6, 1e15)
+    # A target beyond what float64 counts exactly (a tiny price).
+    tickers = ["A", "B"]
+    with pytest.raises(ValueError, match="target of 5e\\+16 shares of A"):
+        whole_shares(
+            pd.Series([0.5, 0.5], index=tickers),
+            pd.Series([1e-4, 1.0], index=tickers),
+            pd.Series(0.0, index=tickers),
+            1e13,
+            cash=1e13,
+        )
+
+
 # ------------------------------------------------------------------- bad input
 
 
@@ -477,6 +698,28 @@ def test_cli_bad_holdings_exit_2_and_leave_nothing(tmp_path, config_file):
     assert "Traceback" not in result.stderr
     assert not out.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml", "h.csv"]
+
+
+def test_cli_absurd_value_exit_2_with_one_line(tmp_path, config_file):
+    holdings = tmp_path / "h.csv"
+    holdings.write_text("ticker,shares\nAAPL,10\n")
+    result = run_cli(
+        "rebalance",
+        "--config",
+        str(config_file),
+        "--holdings",
+        str(holdings),
+        "--as-of",
+        AS_OF,
+        "--value",
+        "1e15",
+        "--out",
+        str(tmp_path / "plan"),
+    )
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "beyond the supported" in lines[0], result.stderr
+    assert not (tmp_path / "plan").exists()
 
 
 # ------------------------------------------------- risk-free rate and volume
