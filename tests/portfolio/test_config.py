@@ -295,3 +295,47 @@ def test_a_path_alone_replaces_the_default_dataset():
         config_from_dict({"data": {"path": "my_prices.csv", "dataset": "sp500"}})
     # The resolved config round-trips with the dataset cleared.
     assert config_from_dict(config_to_dict(config)) == config
+
+
+# ------------------------------------------- what the config makes of min_variance
+
+
+def test_min_variance_is_pure_whatever_the_optimizer_settings():
+    import numpy as np
+    import pandas as pd
+
+    from forecasting.forecast import Forecast
+    from portfolio.run import build_strategies
+    from portfolio.strategies import DecisionContext, describe_strategy
+
+    config = config_from_dict(
+        {
+            "optimizer": {
+                "objective": "target_return",
+                "target": 0.05,
+                "risk_aversion": 50,
+                "cost_penalty_bps": 500,
+                "constraints": {"long_only": False},
+            },
+            "strategies": ["min_variance"],
+        }
+    )
+    (strategy,) = build_strategies(config)
+    rng = np.random.default_rng(7)
+    tickers = ["A", "B", "C", "D"]
+    root = rng.normal(0.0, 0.03, (4, 4))
+    cov = root @ root.T + np.diag([0.002, 0.001, 0.003, 0.0015])
+    forecast = Forecast(
+        pd.Timestamp("2020-01-31"),
+        21,
+        pd.Series(rng.normal(0.01, 0.02, 4), index=tickers),
+        pd.DataFrame(cov, index=tickers, columns=tickers),
+    )
+    held = pd.Series([0.7, 0.1, 0.1, 0.1], index=tickers)  # costs would pull here
+    context = DecisionContext(forecast.as_of, tickers, held, lambda name: forecast)
+    weights = strategy.decide(context)
+    # Global minimum variance with a full budget: inv(cov) 1 / (1' inv(cov) 1).
+    ones = np.linalg.solve(cov, np.ones(4))
+    np.testing.assert_allclose(weights.to_numpy(), ones / ones.sum(), atol=1e-6)
+    text = describe_strategy("min_variance", config_to_dict(config))
+    assert "minimum variance" in text and "cost penalty 0 bp" in text
