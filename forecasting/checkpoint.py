@@ -10,7 +10,9 @@ A checkpoint is a folder with two files:
 
 Nothing is pickled, so loading a checkpoint cannot run code. The data fingerprint
 (sha256 of the training prices) lets a user check that a model was trained on the data
-they think it was.
+they think it was. The metadata also holds the sha256 of the weights file and of
+itself: a truncated, corrupted or hand-edited checkpoint is refused with
+`CheckpointError`, never loaded.
 """
 
 from __future__ import annotations
@@ -30,15 +32,37 @@ from flax import nnx
 
 __all__ = [
     "FORMAT_VERSION",
+    "CheckpointError",
+    "file_sha256",
     "prices_fingerprint",
     "save_checkpoint",
     "load_checkpoint_metadata",
     "load_checkpoint_weights",
 ]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: checksums of the weights and of the metadata
 WEIGHTS_FILE = "weights.npz"
 METADATA_FILE = "checkpoint.json"
+_SELF_DIGEST = "metadata_sha256"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is unreadable, incomplete, or not as it was written."""
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Return the sha256 hex digest of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _document_digest(document: dict[str, Any]) -> str:
+    body = {k: v for k, v in document.items() if k != _SELF_DIGEST}
+    text = json.dumps(body, sort_keys=True, allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def prices_fingerprint(prices: pd.DataFrame) -> str:
@@ -119,6 +143,8 @@ def save_checkpoint(
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         np.savez(staging / WEIGHTS_FILE, **_flat_params(model))
+        document["weights_sha256"] = file_sha256(staging / WEIGHTS_FILE)
+        document[_SELF_DIGEST] = _document_digest(document)
         text = json.dumps(document, indent=2, sort_keys=True, allow_nan=False)
         (staging / METADATA_FILE).write_text(text)
         if target.exists():
@@ -155,18 +181,31 @@ def load_checkpoint_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     ------
     FileNotFoundError
         If ``path`` is not a checkpoint folder.
-    ValueError
-        If the format version is not supported.
+    CheckpointError
+        If the file is not valid JSON, was changed after it was written, or has an
+        unsupported format version.
     """
     file = Path(path) / METADATA_FILE
     if not file.exists():
         raise FileNotFoundError(f"{file} not found: is {path} a checkpoint folder?")
-    metadata = json.loads(file.read_text())
+    try:
+        metadata = json.loads(file.read_text())
+    except (UnicodeDecodeError, ValueError):
+        raise CheckpointError(
+            f"{file} is corrupt (not valid JSON); the checkpoint cannot be trusted"
+        ) from None
+    if not isinstance(metadata, dict):
+        raise CheckpointError(f"{file} is corrupt (not a JSON object)")
     version = metadata.get("format_version")
     if version != FORMAT_VERSION:
-        raise ValueError(
+        raise CheckpointError(
             f"checkpoint {path} has format version {version}; this code reads "
-            f"version {FORMAT_VERSION}"
+            f"version {FORMAT_VERSION} (refit the model to write a new checkpoint)"
+        )
+    if metadata.get(_SELF_DIGEST) != _document_digest(metadata):
+        raise CheckpointError(
+            f"{file} was changed after it was written (its checksum does not match); "
+            "the checkpoint cannot be trusted"
         )
     return metadata
 
@@ -176,11 +215,20 @@ def load_checkpoint_weights(path: str | os.PathLike[str], model: nnx.Module) -> 
 
     Raises
     ------
+    CheckpointError
+        If the weights file is missing, corrupt or not the one the metadata names.
     ValueError
         If parameter names or shapes differ from the model's.
     """
     expected = _flat_params(model)
-    with np.load(Path(path) / WEIGHTS_FILE, allow_pickle=False) as archive:
+    file = Path(path) / WEIGHTS_FILE
+    metadata = load_checkpoint_metadata(path)
+    if not file.is_file() or file_sha256(file) != metadata.get("weights_sha256"):
+        raise CheckpointError(
+            f"{file} is missing, truncated or changed (its checksum does not match "
+            "the checkpoint); the checkpoint cannot be trusted"
+        )
+    with np.load(file, allow_pickle=False) as archive:
         saved = {key: archive[key] for key in archive.files}
     if set(saved) != set(expected):
         missing = sorted(set(expected) - set(saved))

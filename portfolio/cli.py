@@ -17,6 +17,7 @@ from pathlib import Path
 from data.errors import DataError
 from portfolio.config import ConfigError
 from portfolio.errors import OptimizationError
+from portfolio.output_folder import OutputLocationError
 from portfolio.rebalance import add_parser as add_rebalance_parser
 from portfolio.sweep import add_parser as add_sweep_parser
 
@@ -29,6 +30,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     FileNotFoundError,
     FileExistsError,
     OptimizationError,
+    OutputLocationError,
 )
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from data.csv_safety import write_csv
 from portfolio.grid import (
     METRICS,
     SweepSpec,
@@ -158,7 +159,7 @@ def write_leaderboard(folder: Path, spec: SweepSpec, board: pd.DataFrame) -> Non
             lambda v: json.dumps(v) if isinstance(v, list | dict) else v
         )
     # Full precision: the CSV reads back to the very numbers of metrics.json.
-    table.to_csv(folder / "leaderboard.csv", index=False)
+    write_csv(table, folder / "leaderboard.csv", index=False)
     (folder / "leaderboard.html").write_text(leaderboard_html(spec, board))
 
 

@@ -2,7 +2,7 @@
 
 `plan_summary` writes the short Markdown summary behind `RebalancePlan.summary`;
 `write_plan` saves the plan's tables, the holdings it started from, the config and
-the summary into a new folder atomically (`portfolio.runfolder.staging`).
+the summary into a new folder atomically (`portfolio.output_folder.staging`).
 """
 
 from __future__ import annotations
@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from data.csv_safety import write_csv
 from portfolio.config import dump_config
 from portfolio.holdings import CASH
+from portfolio.output_folder import staging
 
 if TYPE_CHECKING:
     from portfolio.rebalance import RebalancePlan
@@ -99,7 +101,7 @@ def plan_summary(plan: RebalancePlan) -> str:
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:
-    frame.to_csv(path, index=False, float_format="%.10g")
+    write_csv(frame, path, index=False, float_format="%.10g")
 
 
 def _holdings_table(plan: RebalancePlan) -> pd.DataFrame:
@@ -120,13 +122,11 @@ def write_plan(plan: RebalancePlan, out_dir: str | Path, force: bool = False) ->
 
     Raises
     ------
-    portfolio.runfolder.RunExistsError
+    portfolio.output_folder.RunExistsError
         If ``out_dir`` exists and ``force`` is False.
     """
-    from portfolio.runfolder import staging
-
     out = Path(out_dir)
-    with staging(out, force=force) as folder:
+    with staging(out, force=force, kind="plan") as folder:
         _write_csv(plan.trades, folder / "trades.csv")
         _write_csv(plan.weights, folder / "target_weights.csv")
         _write_csv(plan.risk, folder / "risk.csv")

@@ -449,14 +449,11 @@ def rebalance(
 
 def _command(args: argparse.Namespace) -> int:
     from portfolio.config import load_config
-    from portfolio.runfolder import RunExistsError
+    from portfolio.output_folder import check_output
 
     config = load_config(args.config)
     out = Path(args.out)
-    if out.exists() and not args.force:  # fail before the slow part
-        raise RunExistsError(
-            f"{out} already exists; choose another --out or pass --force to replace it"
-        )
+    check_output(out, force=args.force, kind="plan")  # fail before the slow part
     with warnings.catch_warnings():
         if args.quiet:
             warnings.simplefilter("ignore")

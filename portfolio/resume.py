@@ -6,6 +6,12 @@ fitted state. Started again with the same checkpoint folder, the run reloads tha
 state and continues from the retrain, ending with the same results as an
 uninterrupted run. Nothing is pickled: arrays go to ``.npz``, the rest to JSON.
 
+Every checkpoint ends with a manifest of the sha256 of each of its files, and the one
+before it is kept as ``previous``. A checkpoint whose files are missing, truncated,
+corrupted or edited by hand fails the manifest: it is named in a warning and never
+used; the run falls back to the previous checkpoint, or starts over, and never
+deletes the progress it could not read (the next checkpoint replaces it).
+
 Forecasters that carry state from one fit to the next (the LSTM warm-starts from its
 previous weights) implement ``save_state(folder)`` and ``load_state(folder)``;
 stateless ones need nothing. Strategies with state implement ``get_state() -> dict``
@@ -17,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,11 +31,25 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from forecasting.checkpoint import file_sha256
 from forecasting.forecast import Forecast
 
-__all__ = ["EngineState", "save_state", "load_state", "STATE_FILE"]
+__all__ = [
+    "EngineState",
+    "CheckpointWarning",
+    "save_state",
+    "load_state",
+    "STATE_FILE",
+]
 
 STATE_FILE = "state.json"
+MANIFEST_FILE = "manifest.json"
+# Newest first: the checkpoint a resume tries, then the one it falls back to.
+GENERATIONS = ("current", "previous")
+
+
+class CheckpointWarning(UserWarning):
+    """A resume checkpoint could not be trusted and was not used."""
 
 
 @dataclass
@@ -150,26 +171,90 @@ def save_state(folder: Path, state: EngineState, forecasters: dict[str, Any]) ->
         "strategy_states": state.strategy_states,
         "fingerprint": state.fingerprint,
     }
-    # The JSON is written last: a checkpoint without it is incomplete and ignored.
     (staging / STATE_FILE).write_text(json.dumps(document))
-    current = folder / "current"
-    previous = folder / f".previous-{os.getpid()}"
+    # The manifest is written last: a checkpoint without it is incomplete.
+    _write_manifest(staging)
+    current, previous = folder / "current", folder / "previous"
+    retired = folder / f".retired-{os.getpid()}"
+    # Each rename leaves a usable checkpoint behind should the process die here.
+    if previous.exists() and current.exists():
+        previous.rename(retired)
     if current.exists():
         current.rename(previous)
     staging.rename(current)
-    shutil.rmtree(previous, ignore_errors=True)
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def _files(folder: Path) -> list[Path]:
+    return sorted(
+        p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST_FILE
+    )
+
+
+def _write_manifest(folder: Path) -> None:
+    digests = {p.relative_to(folder).as_posix(): file_sha256(p) for p in _files(folder)}
+    (folder / MANIFEST_FILE).write_text(json.dumps({"sha256": digests}, indent=1))
+
+
+def _manifest_problem(folder: Path) -> str | None:
+    """What is wrong with the checkpoint in ``folder`` (None when it is intact)."""
+    try:
+        document = json.loads((folder / MANIFEST_FILE).read_text())
+        expected = document["sha256"]
+        if not isinstance(expected, dict):
+            raise TypeError
+    except FileNotFoundError:
+        return f"{MANIFEST_FILE} is missing (the checkpoint is incomplete)"
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"{MANIFEST_FILE} is unreadable"
+    found = {p.relative_to(folder).as_posix(): p for p in _files(folder)}
+    for name in sorted(set(expected) | set(found)):
+        if name not in found:
+            return f"{name} is missing"
+        if name not in expected:
+            return f"{name} was added after the checkpoint was written"
+        if file_sha256(found[name]) != expected[name]:
+            return f"{name} is truncated, corrupted or was edited"
+    return None
 
 
 def load_state(
     folder: Path, forecasters: dict[str, Any], fingerprint: str
 ) -> EngineState | None:
-    """Read the checkpoint in ``folder``; None if there is none for these inputs."""
-    current = Path(folder) / "current"
-    if not (current / STATE_FILE).is_file():
-        return None
-    document = json.loads((current / STATE_FILE).read_text())
-    if document["fingerprint"] != fingerprint:
-        return None
+    """Read the newest intact checkpoint in ``folder`` made from these inputs.
+
+    A checkpoint that fails its manifest is skipped with a `CheckpointWarning`
+    naming the file; the previous one is tried next.
+
+    Returns
+    -------
+    EngineState or None
+        None when no intact checkpoint for these inputs exists: start over.
+    """
+    for generation in GENERATIONS:
+        path = Path(folder) / generation
+        if not path.is_dir():
+            continue
+        problem = _manifest_problem(path)
+        if problem is None:
+            document = json.loads((path / STATE_FILE).read_text())
+            if document.get("fingerprint") != fingerprint:
+                return None  # made from other inputs: nothing here applies
+            try:
+                return _state_from(path, document, forecasters, fingerprint)
+            except Exception as err:  # noqa: BLE001 - intact files, unexpected content
+                problem = f"it could not be read ({type(err).__name__}: {err})"
+        warnings.warn(
+            f"resume checkpoint {path} is not used: {problem}",
+            CheckpointWarning,
+            stacklevel=2,
+        )
+    return None
+
+
+def _state_from(
+    current: Path, document: dict, forecasters: dict[str, Any], fingerprint: str
+) -> EngineState:
     with np.load(current / "arrays.npz") as arrays:
         held, gross, costs = arrays["held"], arrays["gross"], arrays["costs"]
     with np.load(current / "forecasts.npz") as arrays:

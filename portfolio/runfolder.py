@@ -2,8 +2,8 @@
 
 A run is first written into a hidden sibling folder and renamed into place when
 complete, so a failed or interrupted run leaves no half-written run folder. An
-existing run folder is only replaced with ``force=True``, and then only after the new
-one is complete.
+existing run folder is only replaced with ``force=True``, only if this tool wrote it,
+and then only after the new one is complete (`portfolio.output_folder`).
 
 Files of a run folder::
 
@@ -27,20 +27,18 @@ Files of a run folder::
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from data.csv_safety import unescape_frame, write_csv
 from portfolio.backtest import BacktestResult
 from portfolio.config import dump_config
 from portfolio.forecast_tables import FACTOR_COLUMNS
+from portfolio.output_folder import RunExistsError, partial_folder, staging
 
 __all__ = [
     "RunExistsError",
@@ -52,48 +50,9 @@ __all__ = [
 ]
 
 
-class RunExistsError(FileExistsError):
-    """The output folder already holds a run and ``--force`` was not given."""
-
-
-@contextlib.contextmanager
-def staging(out: Path, *, force: bool = False) -> Iterator[Path]:
-    """Yield a hidden work folder that becomes ``out`` when the block succeeds.
-
-    On an error the work folder is removed and ``out`` is untouched. On an
-    interruption (Ctrl-C) it is kept, so that running the same command again can
-    resume from the checkpoints inside it; it is hidden and never mistaken for a
-    run folder.
-    """
-    out = Path(out)
-    if out.exists() and not force:
-        raise RunExistsError(
-            f"{out} already exists; choose another --out or pass --force to replace it"
-        )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    work = partial_folder(out)
-    work.mkdir(exist_ok=True)
-    try:
-        yield work
-    except KeyboardInterrupt:
-        raise
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    backup = out.parent / f".{out.name}.old-{os.getpid()}"
-    if out.exists():
-        out.rename(backup)
-    work.rename(out)
-    shutil.rmtree(backup, ignore_errors=True)
-
-
-def partial_folder(out: Path) -> Path:
-    """The hidden work folder of a run that is being written to ``out``."""
-    return Path(out).parent / f".{Path(out).name}.partial"
-
-
 def _write_csv(frame: pd.DataFrame, path: Path, *, index: bool = False) -> None:
-    frame.to_csv(path, index=index, float_format="%.12g", date_format="%Y-%m-%d")
+    # Tickers and reasons come from the user: safe to open in a spreadsheet.
+    write_csv(frame, path, index=index, float_format="%.12g", date_format="%Y-%m-%d")
 
 
 def save_run(
@@ -149,7 +108,7 @@ class RunFolder:
 def _read_dates(
     path: Path, columns: tuple[str, ...] = ("date",), dtype: dict | None = None
 ) -> pd.DataFrame:
-    frame = pd.read_csv(path, dtype=dtype)
+    frame = unescape_frame(pd.read_csv(path, dtype=dtype))
     for column in columns:
         if column in frame:
             frame[column] = pd.to_datetime(frame[column])
@@ -209,7 +168,7 @@ def load_run(path: str | Path) -> RunFolder:
         result=result,
         forecast_skill=skill,
         risk_free=rf,
-        assets=pd.read_csv(path / "assets.csv")
+        assets=unescape_frame(pd.read_csv(path / "assets.csv"))
         if (path / "assets.csv").is_file()
         else pd.DataFrame(columns=["asset", "asset_class", "sector"]),
     )

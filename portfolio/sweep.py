@@ -322,7 +322,7 @@ def run_sweep(
     jobs = [(name, _portable(config)) for name, config in points]
     if workers is not None and workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
-    with staging(Path(out_dir), force=force) as folder:
+    with staging(Path(out_dir), force=force, kind="sweep") as folder:
         with (
             _executor(jobs, ray_address, workers, quiet) as outcomes,
             _Progress(len(jobs), quiet) as report,

@@ -34,6 +34,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from data.csv_safety import safe_frame
 from risk.report_diagnostics import (
     _forecast_section,
     _limitations_section,
@@ -214,5 +215,5 @@ def write_metrics_csv(run_dir: str | Path) -> Path:
         raise FileNotFoundError(f"{folder}: not a run folder (metrics.json is missing)")
     frame = metrics_frame(json.loads(source.read_text()))
     path = folder / METRICS_CSV_NAME
-    _write_atomic(path, frame.to_csv(float_format="%.12g"))
+    _write_atomic(path, safe_frame(frame).to_csv(float_format="%.12g"))
     return path

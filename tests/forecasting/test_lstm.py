@@ -189,3 +189,29 @@ def test_errors(prices: pd.DataFrame) -> None:
     with pytest.raises(ValueError, match="dropout"):
         LSTMForecaster(dropout=1.5)
     assert "hidden=32" in repr(LSTMForecaster())
+
+
+@pytest.mark.parametrize(
+    ("name", "damage", "message"),
+    [
+        ("weights.npz", lambda b: b[: len(b) // 2], "weights.npz is missing, trunc"),
+        ("weights.npz", lambda b: b"garbage" * 100, "checksum does not match"),
+        ("checkpoint.json", lambda b: b[:-40], "not valid JSON"),
+        (
+            "checkpoint.json",
+            lambda b: b.replace(b'"horizon": ', b'"horizon": 1'),
+            "changed after it was written",
+        ),
+    ],
+    ids=["truncated-weights", "garbage-weights", "truncated-json", "edited-json"],
+)
+def test_a_damaged_checkpoint_is_refused_by_name(
+    fitted: LSTMForecaster, tmp_path, name, damage, message
+) -> None:
+    from forecasting.checkpoint import CheckpointError
+
+    fitted.save(tmp_path / "model")
+    file = tmp_path / "model" / name
+    file.write_bytes(damage(file.read_bytes()))
+    with pytest.raises(CheckpointError, match=message):
+        LSTMForecaster.load(tmp_path / "model")
