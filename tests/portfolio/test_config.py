@@ -339,3 +339,28 @@ def test_min_variance_is_pure_whatever_the_optimizer_settings():
     np.testing.assert_allclose(weights.to_numpy(), ones / ones.sum(), atol=1e-6)
     text = describe_strategy("min_variance", config_to_dict(config))
     assert "minimum variance" in text and "cost penalty 0 bp" in text
+
+
+def test_a_sweep_that_sets_one_price_source_replaces_the_other():
+    from portfolio.grid import grid_points, spec_from_dict
+
+    spec = spec_from_dict(
+        {
+            "base": {"strategies": ["equal_weight"]},
+            "set": {"data.path": "my_prices.csv"},
+            "grid": {"backtest.cost_bps": [5, 10]},
+        }
+    )
+    assert {(c.data.dataset, c.data.path) for _, c in grid_points(spec)} == {
+        (None, "my_prices.csv")
+    }
+    spec = spec_from_dict(
+        {
+            "base": {"strategies": ["equal_weight"], "data": {"path": "x.csv"}},
+            "grid": {"data.dataset": ["sp500", "factors"]},
+        }
+    )
+    assert [(c.data.dataset, c.data.path) for _, c in grid_points(spec)] == [
+        ("sp500", None),
+        ("factors", None),
+    ]
