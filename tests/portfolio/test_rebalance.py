@@ -52,6 +52,7 @@ FILES = [
     "holdings.csv",
     "config.yaml",
     "summary.md",
+    ".forecast-portfolio.json",  # marks the folder as ours (--force may replace it)
 ]
 
 
