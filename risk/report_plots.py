@@ -450,7 +450,12 @@ def plot_volatility_calibration(
         left.step(_x(table.index), table[column], where="post", c=colour, label=label)
     left.set_title(_label(shown), fontsize=10)
     # A half-width date axis needs fewer, shorter tick labels than the default.
-    locator = AutoDateLocator(maxticks=6)
+    # minticks=3 hands spans of three years or more to yearly ticks; maxticks=7
+    # then leaves a monthly, daily or hourly interval for every shorter span (35
+    # months need 6-month steps, 6 of them), so the locator never has to fall
+    # back with a warning. maxticks=6 alone had no interval for 2.5-5 year runs
+    # or for a run with a single rebalance.
+    locator = AutoDateLocator(minticks=3, maxticks=7)
     left.xaxis.set_major_locator(locator)
     left.xaxis.set_major_formatter(ConciseDateFormatter(locator))
     left.set_ylabel("annualised volatility")
