@@ -444,7 +444,7 @@ def _turnover_conflicts(
     needed = 0.5 * (max(into_bounds, to_budget) + sold)
     if needed > c.turnover + _TOL:
         if prev_weights is None:
-            start = "starting from cash"
+            start = "the portfolio starts from cash"
             fix = "raise turnover, or start from the current holdings (prev_weights)"
         else:
             start, fix = "from prev_weights", "raise turnover"
