@@ -6,7 +6,8 @@ sweep folder and registers the ``portfolio sweep`` subcommand; the names callers
 imported from here before the split are still importable from here.
 
 Each point is one ``portfolio.run.run(config)`` in its own process: local processes by
-default, or tasks on an existing Ray cluster. A worker returns the bytes of its run
+default, or tasks on an existing Ray cluster (connected by `portfolio.ray_cluster`,
+which fails fast with one line when none answers). A worker returns the bytes of its run
 folder, so Ray nodes need no filesystem shared with the driver (only the installed
 package and, for ``data.path`` configs, the price file at the same absolute path).
 The sweep folder, written whole or not at all (`portfolio.runfolder.staging`)::
@@ -31,7 +32,6 @@ import json
 import math
 import multiprocessing
 import os
-import socket
 import sys
 import tempfile
 import time
@@ -65,6 +65,7 @@ from portfolio.leaderboard import (
 )
 from portfolio.leaderboard import _rank as _rank  # re-export
 from portfolio.leaderboard import leaderboard_html as leaderboard_html  # re-export
+from portfolio.ray_cluster import ray_session
 
 __all__ = [
     "METRICS",
@@ -182,27 +183,6 @@ def _local_outcomes(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-@contextlib.contextmanager
-def _ray_session(address: str, quiet: bool) -> Iterator[Any]:
-    """Connect to an existing Ray cluster (or reuse this process's connection)."""
-    try:
-        import ray
-    except ImportError:
-        raise ImportError(
-            "--ray needs Ray: pip install 'forecast-portfolio[distributed]'"
-        ) from None
-    if ray.is_initialized():
-        yield ray
-        return
-    _check_reachable(address)
-    # An existing cluster only: a sweep never starts one behind the user's back.
-    ray.init(address=address, logging_level="ERROR", log_to_driver=not quiet)
-    try:
-        yield ray
-    finally:
-        ray.shutdown()
-
-
 def _ray_outcomes(
     ray: Any, jobs: list[tuple[str, dict[str, Any]]], workers: int | None
 ) -> Iterator[PointOutcome]:
@@ -234,22 +214,8 @@ def _executor(
     if ray_address is None:
         yield _local_outcomes(jobs, workers or min(len(jobs), os.cpu_count() or 1))
         return
-    with _ray_session(ray_address, quiet) as ray:
+    with ray_session(ray_address, quiet) as ray:
         yield _ray_outcomes(ray, jobs, workers)
-
-
-def _check_reachable(address: str, timeout: float = 5.0) -> None:
-    """Fail fast on a HOST:PORT nobody listens on (Ray itself retries for minutes)."""
-    host, _, port = address.rpartition(":")
-    if address == "auto" or "://" in address or not host or not port.isdigit():
-        return  # Ray resolves these itself
-    try:
-        socket.create_connection((host, int(port)), timeout=timeout).close()
-    except OSError as err:
-        raise ConnectionError(
-            f"--ray {address}: no Ray cluster answers there ({err}); start one with "
-            "'ray start --head' or pass the address it prints"
-        ) from None
 
 
 def _write_point(folder: Path, outcome: PointOutcome, values: dict[str, Any]) -> None:
@@ -309,7 +275,8 @@ def run_sweep(
     RunExistsError
         If ``out_dir`` exists and ``force`` is False (checked before any point runs).
     ConnectionError
-        If no Ray cluster answers at ``ray_address``.
+        If no Ray cluster answers at ``ray_address`` or it refuses the connection
+        (`portfolio.ray_cluster.RayConnectError`, within seconds).
     ImportError
         If ``ray_address`` is given and Ray is not installed.
     SweepError
@@ -426,8 +393,9 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "--ray",
         dest="ray_address",
         metavar="ADDRESS",
-        help="run on an existing Ray cluster: 'auto' or HOST:PORT "
-        "(default: local processes)",
+        help="run on an existing Ray cluster: HOST:PORT, or 'auto' for the one in "
+        "RAY_ADDRESS or else the one started on this machine (default: local "
+        "processes)",
     )
     parser.add_argument(
         "--workers",

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from portfolio.config import ConfigError
+from portfolio.ray_cluster import CONNECT_ATTEMPTS, RayConnectError, ray_session
 from portfolio.runfolder import RunExistsError, load_run
 from portfolio.sweep import (
     SweepError,
@@ -364,6 +365,142 @@ def test_sweep_with_every_point_failed_leaves_no_folder(ray_address, tmp_path):
     with pytest.raises(SweepError, match="every point.*DataError"):
         run_sweep(spec, out, ray_address=ray_address, quiet=True)
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------ Ray connection failures
+
+
+def closed_port() -> int:
+    """A TCP port nobody listens on (bound, then closed again)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("0.0.0.0", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def ray_unconnected(monkeypatch):
+    """Ray as if this process had never connected (another test may have)."""
+    ray = import_ray()
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.delenv("RAY_gcs_server_port_wait_time_s", raising=False)
+    return ray
+
+
+def test_dead_ray_address_fails_fast_with_one_line(
+    ray_unconnected, monkeypatch, tmp_path, capsys
+):
+    monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{closed_port()}")
+    out = tmp_path / "never"
+    args = sweep_parser().parse_args(
+        ["sweep", str(QUICK), "--out", str(out), "--ray", "auto"]
+    )
+    start = time.perf_counter()
+    code = args.handler(args)
+    assert time.perf_counter() - start < 10
+    assert code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert "RAY_ADDRESS=127.0.0.1:" in lines[0]
+    assert "no Ray cluster answers" in lines[0] and "refused" in lines[0]
+    assert "--address" not in lines[0]
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_no_ray_cluster_message_names_what_exists(ray_unconnected, monkeypatch):
+    from ray._private import services
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setattr(services, "find_gcs_addresses", lambda: frozenset())
+    monkeypatch.setattr(services, "find_bootstrap_address", lambda temp_dir: None)
+    with pytest.raises(RayConnectError) as caught, ray_session("auto", quiet=True):
+        pass
+    message = str(caught.value)
+    assert "no running Ray cluster found" in message
+    assert "--ray HOST:PORT" in message and "RAY_ADDRESS=HOST:PORT" in message
+    assert "--address" not in message
+
+
+@pytest.fixture
+def listening_port():
+    """A port that accepts TCP connections but is no Ray cluster."""
+    import socket
+
+    with socket.socket() as server:
+        server.bind(("0.0.0.0", 0))
+        server.listen(8)
+        yield server.getsockname()[1]
+
+
+def failing_init(ray, monkeypatch, innermost: str):
+    """Make ray.init fail as Ray does, after spamming the C++ log on fd 2."""
+    seen = {}
+
+    def init(**kwargs):
+        seen["attempts"] = os.environ.get("RAY_gcs_server_port_wait_time_s")
+        os.write(2, b"[W rpc_client.h:153] Failed to connect to GCS (spam)\n")
+        try:
+            raise RuntimeError(f"Failed to connect to GCS. Traceback:\n{innermost}\n")
+        except RuntimeError as cause:
+            raise ConnectionError("Failed to connect to Ray cluster") from cause
+
+    monkeypatch.setattr(ray, "init", init)
+    return seen
+
+
+def test_ray_token_mismatch_is_one_line_without_log_spam(
+    ray_unconnected, monkeypatch, listening_port, capfd
+):
+    seen = failing_init(
+        ray_unconnected,
+        monkeypatch,
+        "ray.exceptions.AuthenticationError: Authentication failed: token mismatch",
+    )
+    start = time.perf_counter()
+    with pytest.raises(RayConnectError) as caught:
+        with ray_session(f"127.0.0.1:{listening_port}", quiet=True):
+            pass
+    assert time.perf_counter() - start < 10
+    message = str(caught.value)
+    assert "authentication token" in message and "RAY_AUTH_TOKEN" in message
+    assert "\n" not in message
+    assert "spam" not in capfd.readouterr().err  # Ray's own lines held back
+    # Ray's attempts were capped while connecting, and the cap is gone after.
+    assert seen["attempts"] == str(CONNECT_ATTEMPTS)
+    assert "RAY_gcs_server_port_wait_time_s" not in os.environ
+
+
+def test_other_ray_connect_failures_name_the_cause(
+    ray_unconnected, monkeypatch, listening_port
+):
+    failing_init(
+        ray_unconnected,
+        monkeypatch,
+        "ray.exceptions.RpcError: RPC error: Received http2 header with status: 404",
+    )
+    with pytest.raises(RayConnectError) as caught:
+        with ray_session(f"127.0.0.1:{listening_port}", quiet=True):
+            pass
+    message = str(caught.value)
+    assert "RpcError: RPC error: Received http2 header with status: 404" in message
+    assert "same Ray version" in message and "\n" not in message
+
+
+def test_cli_sweep_with_a_dead_ray_address_exits_2(tmp_path):
+    import_ray()
+    environment = {**os.environ, "RAY_ADDRESS": f"127.0.0.1:{closed_port()}"}
+    result = subprocess.run(
+        [*cli_command(), "sweep", str(QUICK), "--out", str(tmp_path / "o")]
+        + ["--ray", "auto"],
+        capture_output=True,
+        text=True,
+        timeout=150,  # Ray alone would retry for about 12 minutes
+        env=environment,
+    )
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no Ray cluster answers" in lines[0], result.stderr
 
 
 def test_sweep_spec_is_a_value():
