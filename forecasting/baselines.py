@@ -420,6 +420,14 @@ class GARCHForecaster:
     them, which to first order sums the multi-step variance forecasts. The daily
     mean is the window's sample mean, as in the other baselines.
 
+    An asset whose price did not move in the window (daily return variance below
+    `VARIANCE_FLOOR`: a suspended listing, a stale feed, a cash-like asset) has no
+    volatility dynamics to estimate, and GARCH's likelihood is undefined on it. It
+    gets a constant daily variance of `VARIANCE_FLOOR` instead (``omega`` at the
+    floor, ``alpha = beta = 0``), no correlation with the others, and a
+    RuntimeWarning that names it; ``flat_`` lists such assets. A fit that fails for
+    another reason raises ValueError naming the asset.
+
     Parameters
     ----------
     horizon : int, default 21
@@ -433,6 +441,9 @@ class GARCHForecaster:
 
     # Returns are scaled to percent for arch's optimiser.
     _SCALE = 100.0
+
+    VARIANCE_FLOOR = 1e-10
+    """Daily return variance (a 0.001% daily volatility) given to flat assets."""
 
     def __init__(
         self, *, horizon: int = 21, lookback: int | None = 1260, min_history: int = 250
@@ -466,15 +477,48 @@ class GARCHForecaster:
         self
             With ``params_`` (DataFrame n_assets x [mu, omega, alpha[1], beta[1]],
             percent units), ``correlation_`` (DataFrame n_assets x n_assets),
-            ``converged_`` (Series of bool), ``tickers_`` and ``as_of_``.
+            ``converged_`` (Series of bool), ``flat_`` (list of the assets that
+            did not move, given the constant `VARIANCE_FLOOR`), ``tickers_`` and
+            ``as_of_``.
+
+        Raises
+        ------
+        ValueError
+            If an asset has too little history (`daily_returns_window`) or its
+            GARCH fit fails (the message names it).
         """
         returns = daily_returns_window(prices, self.lookback, self.min_history)
+        date = prices.index[-1]
+        flat = [t for t in returns.columns if self._is_flat(returns[t])]
         params, residuals, converged = {}, {}, {}
         for ticker in returns.columns:
-            result = self._model(returns[ticker]).fit(disp="off", show_warning=False)
+            if ticker in flat:
+                params[ticker] = self._flat_params(returns[ticker])
+                converged[ticker] = True
+                continue
+            try:
+                result = self._model(returns[ticker]).fit(
+                    disp="off", show_warning=False
+                )
+            except (ValueError, np.linalg.LinAlgError) as err:
+                raise ValueError(
+                    f"GARCH(1,1) could not be fitted to {ticker} in the window ending "
+                    f"{date:%Y-%m-%d} ({err}); use another forecaster (e.g. ewma) or "
+                    "drop the asset"
+                ) from None
             params[ticker] = result.params
             residuals[ticker] = result.std_resid
             converged[ticker] = result.convergence_flag == 0
+        if flat:
+            warnings.warn(
+                f"GARCH(1,1): {', '.join(map(str, flat))} did not move in the window "
+                f"ending {date:%Y-%m-%d} (daily return variance below "
+                f"{self.VARIANCE_FLOOR:g}); forecasting a constant daily variance of "
+                f"{self.VARIANCE_FLOOR:g} and no correlation for "
+                f"{'it' if len(flat) == 1 else 'them'}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         if not all(converged.values()):
             failed = [str(t) for t, ok in converged.items() if not ok]
             warnings.warn(
@@ -483,14 +527,13 @@ class GARCHForecaster:
                 RuntimeWarning,
                 stacklevel=2,
             )
-        correlation = _clip_to_psd(pd.DataFrame(residuals).corr().to_numpy())
-        scale = np.sqrt(np.diag(correlation))
-        correlation = correlation / np.outer(scale, scale)
+        correlation = self._correlation(residuals, returns.columns)
         self.params_ = pd.DataFrame(params).T
         self.correlation_ = pd.DataFrame(
             correlation, index=returns.columns, columns=returns.columns
         )
         self.converged_ = pd.Series(converged)
+        self.flat_ = flat
         self.tickers_ = list(returns.columns)
         self.as_of_ = pd.Timestamp(prices.index[-1])
         return self
@@ -518,9 +561,22 @@ class GARCHForecaster:
         returns = daily_returns_window(prices, self.lookback, self.min_history)
         variances = np.empty((self.horizon, len(self.tickers_)))
         for i, ticker in enumerate(self.tickers_):
+            if ticker in getattr(self, "flat_", ()):  # constant: nothing to filter
+                variances[:, i] = self.params_.loc[ticker, "omega"] / self._SCALE**2
+                continue
             fixed = self._model(returns[ticker]).fix(self.params_.loc[ticker])
             path = fixed.forecast(horizon=self.horizon, reindex=False).variance
             variances[:, i] = path.to_numpy()[-1] / self._SCALE**2
+        bad = ~np.isfinite(variances).all(axis=0)
+        if bad.any():
+            names = ", ".join(
+                str(t) for t, b in zip(self.tickers_, bad, strict=True) if b
+            )
+            raise ValueError(
+                f"GARCH(1,1) variance forecast at {prices.index[-1]:%Y-%m-%d} is not "
+                f"finite for {names}; use another forecaster (e.g. ewma) or drop "
+                "the asset"
+            )
         vols = np.sqrt(variances)
         corr = self.correlation_.to_numpy()
         daily_covs = vols[:, :, None] * corr[None, :, :] * vols[:, None, :]
@@ -531,6 +587,40 @@ class GARCHForecaster:
             returns.mean().to_numpy(),
             daily_covs,
         )
+
+    @classmethod
+    def _is_flat(cls, returns: pd.Series) -> bool:
+        """Whether an asset's returns are too still for GARCH (variance < floor)."""
+        variance = returns.var()
+        return not variance >= cls.VARIANCE_FLOOR  # NaN (no spread) counts as flat
+
+    @classmethod
+    def _flat_params(cls, returns: pd.Series) -> pd.Series:
+        """Constant-variance parameters (percent units) for a flat asset."""
+        mean = returns.mean()
+        return pd.Series(
+            {
+                "mu": (0.0 if np.isnan(mean) else mean) * cls._SCALE,
+                "omega": cls.VARIANCE_FLOOR * cls._SCALE**2,
+                "alpha[1]": 0.0,
+                "beta[1]": 0.0,
+            }
+        )
+
+    @staticmethod
+    def _correlation(residuals: dict, tickers: pd.Index) -> np.ndarray:
+        """Residual correlation, PSD with unit diagonal; 0 where undefined.
+
+        Flat assets have no residuals and pairs without common days no
+        correlation: both count as uncorrelated.
+        """
+        frame = pd.DataFrame(residuals).reindex(columns=tickers)
+        correlation = frame.corr().to_numpy()
+        correlation = np.where(np.isfinite(correlation), correlation, 0.0)
+        np.fill_diagonal(correlation, 1.0)
+        correlation = _clip_to_psd(correlation)
+        scale = np.sqrt(np.diag(correlation))
+        return correlation / np.outer(scale, scale)
 
     def __repr__(self) -> str:
         return (

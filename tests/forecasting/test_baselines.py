@@ -203,6 +203,44 @@ def test_garch_requires_fit_and_same_universe(prices: pd.DataFrame) -> None:
         model.predict(prices[["AAPL", "KO"]])
 
 
+def test_garch_on_a_constant_price_gives_the_variance_floor(
+    prices: pd.DataFrame,
+) -> None:
+    # A suspended listing: the price never moves, so GARCH's likelihood is
+    # undefined; the asset gets a constant floor variance and no correlation.
+    horizon = 5
+    panel = prices[["AAPL", "KO"]].assign(HALTED=42.0)
+    with pytest.warns(RuntimeWarning, match=r"HALTED did not move.*1e-10"):
+        model = GARCHForecaster(horizon=horizon, lookback=500).fit(panel)
+    fc = model.predict(panel)
+    assert model.flat_ == ["HALTED"]
+    assert np.isfinite(fc.cov.to_numpy()).all() and _min_eig_ok(fc.cov)
+    # Zero mean, daily variance s for h days: (1 + s)^h - 1 (closed form).
+    floor = GARCHForecaster.VARIANCE_FLOOR
+    assert fc.cov.loc["HALTED", "HALTED"] == pytest.approx(
+        (1 + floor) ** horizon - 1, rel=1e-6
+    )
+    assert fc.mu["HALTED"] == 0.0
+    assert (model.correlation_.loc["HALTED"].drop("HALTED") == 0).all()
+    # The moving assets are forecast as without the flat one.
+    alone = GARCHForecaster(horizon=horizon, lookback=500).fit(panel[["AAPL", "KO"]])
+    np.testing.assert_allclose(
+        fc.cov.loc[["AAPL", "KO"], ["AAPL", "KO"]],
+        alone.predict(panel[["AAPL", "KO"]]).cov,
+        rtol=1e-10,
+    )
+
+
+def test_garch_on_only_constant_prices_does_not_raise() -> None:
+    index = pd.bdate_range("2020-01-01", periods=300)
+    panel = pd.DataFrame({"A": 10.0, "B": 20.0}, index=index)
+    with pytest.warns(RuntimeWarning, match="A, B did not move"):
+        model = GARCHForecaster(horizon=3, lookback=None).fit(panel)
+    cov = model.predict(panel).cov.to_numpy()
+    floor = GARCHForecaster.VARIANCE_FLOOR
+    np.testing.assert_allclose(cov, np.eye(2) * ((1 + floor) ** 3 - 1), atol=1e-20)
+
+
 # --- properties shared by every baseline ----------------------------------------
 
 
