@@ -365,12 +365,15 @@ def _timestamp(value: str):
 
 
 def _check_date(key: str, value: str) -> None:
-    import pandas as pd
+    # Year first only: 05/06/2021 is a different day in the US and in Europe.
+    from data.validation import parse_iso_date
 
     try:
-        pd.Timestamp(value)
-    except (ValueError, TypeError):
-        raise ConfigError(f"{key}: {value!r} is not a date (use YYYY-MM-DD)") from None
+        parse_iso_date(value)
+    except (ValueError, TypeError) as err:
+        raise ConfigError(
+            f"{key}: {value!r}: {err}; write the date as YYYY-MM-DD"
+        ) from None
 
 
 def _coerce(key: str, value: Any, kind: Any) -> Any:

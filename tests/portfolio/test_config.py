@@ -56,7 +56,10 @@ def test_yaml_dates_are_kept_as_text(tmp_path):
         ),
         ({"backtest": {"cost_bps": -1}}, "backtest.cost_bps"),
         ({"backtest": {"cash": "yes"}}, "backtest.cash: expected true or false"),
-        ({"backtest": {"start": "someday"}}, "backtest.start: 'someday' is not a date"),
+        (
+            {"backtest": {"start": "someday"}},
+            "backtest.start: 'someday': not an ISO date",
+        ),
         ({"strategies": ["lstm"]}, "strategies[0]: unknown strategy 'lstm'"),
         ({"strategies": []}, "strategies: list at least one"),
         ({"data": {"dataset": None}}, "data: give exactly one of"),
@@ -364,3 +367,16 @@ def test_a_sweep_that_sets_one_price_source_replaces_the_other():
         ("sp500", None),
         ("factors", None),
     ]
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("05/06/2021", "ambiguous"),
+        ("June 5 2021", "not an ISO date"),
+        ("2021-02-30", "not a calendar date"),
+    ],
+)
+def test_config_dates_must_be_iso(value, reason):
+    with pytest.raises(ConfigError, match=f"backtest.start: .*{reason}.*YYYY-MM-DD"):
+        config_from_dict({"backtest": {"start": value}})
