@@ -12,12 +12,17 @@ the model how much data there is, so the forecast falls back towards what the mo
 learnt for young assets. Assets with no price at all at ``as_of`` (not trading yet)
 also get one; it is up to the caller not to trade them.
 
+Training reports nothing itself; pass ``on_epoch`` (a callable given an
+:class:`~forecasting.train.EpochEnd` after every epoch, with ``fit_date`` set) to
+show progress.
+
 With ``loss="mse"`` only ``mu`` is trained (the seed-paper setup) and the covariance
 is a k-factor principal-component model of recent daily returns scaled to the horizon.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from dataclasses import asdict
@@ -39,7 +44,13 @@ from forecasting.dataset import FeatureScaler, build_training_data
 from forecasting.features import Features, compute_features
 from forecasting.forecast import Forecast
 from forecasting.model import IDIO_FLOOR, FactorLSTM, FactorOutput
-from forecasting.train import TrainConfig, TrainResult, train_model
+from forecasting.train import (
+    EpochCallback,
+    EpochEnd,
+    TrainConfig,
+    TrainResult,
+    train_model,
+)
 
 __all__ = ["LSTMForecaster"]
 
@@ -98,6 +109,10 @@ class LSTMForecaster:
         Share of sample dates in the validation block (0 disables early stopping).
     impl : {"fused", "hoisted", "cell"}, default "fused"
         LSTM implementation (see :mod:`forecasting.model`).
+    on_epoch : callable, optional
+        Called with an :class:`~forecasting.train.EpochEnd` (``fit_date`` set)
+        after every training epoch, to show progress. Not a hyperparameter: it
+        changes nothing in the fit and is neither compared nor saved.
 
     Attributes
     ----------
@@ -138,6 +153,7 @@ class LSTMForecaster:
         sample_every: int = 5,
         val_fraction: float = 0.2,
         impl: Literal["fused", "hoisted", "cell"] = "fused",
+        on_epoch: EpochCallback | None = None,
     ) -> None:
         self.horizon = horizon
         self.seq_len = seq_len
@@ -157,6 +173,7 @@ class LSTMForecaster:
         self.sample_every = sample_every
         self.val_fraction = val_fraction
         self.impl = impl
+        self.on_epoch = on_epoch
         self._validate()
 
     def _validate(self) -> None:
@@ -262,7 +279,12 @@ class LSTMForecaster:
         # Dropout draws depend only on the seed and the fit count, not on what the
         # model did before, so a run resumed from a checkpoint trains identically.
         nnx.reseed(model, default=self.seed + 7919 * getattr(self, "n_fits_", 0))
-        self.history_: TrainResult = train_model(model, data, self._train_config())
+        self.history_: TrainResult = train_model(
+            model,
+            data,
+            self._train_config(),
+            on_epoch=self._epoch_reporter(pd.Timestamp(prices.index[-1])),
+        )
         self.model_: FactorLSTM = model
         self.scaler_: FeatureScaler = data.scaler
         self.feature_names_: list[str] = features.names
@@ -273,6 +295,17 @@ class LSTMForecaster:
         self._fitted_architecture = self._architecture
         self.fit_seconds_: float = time.perf_counter() - started
         return self
+
+    def _epoch_reporter(self, fit_date: pd.Timestamp) -> EpochCallback | None:
+        """``on_epoch`` with the fit date filled in (None without ``on_epoch``)."""
+        on_epoch = self.on_epoch
+        if on_epoch is None:
+            return None
+
+        def report(end: EpochEnd) -> None:
+            on_epoch(dataclasses.replace(end, fit_date=fit_date))
+
+        return report
 
     def predict(
         self, prices: pd.DataFrame, volume: pd.DataFrame | None = None

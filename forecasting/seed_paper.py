@@ -13,7 +13,10 @@ target row does, so test inputs may reach back into training rows (the past) but
 never forward.
 
 Run ``python -m forecasting.seed_paper [--config experiments/seed_paper.yaml]
-[--out FILE.json]``; library entry point `run_seed_paper`.
+[--out FILE.json] [--quiet]``; library entry point `run_seed_paper`. The command shows
+the training epochs on stderr (a bar on a terminal, periodic lines otherwise, see
+`portfolio.progress`); the library takes an ``on_epoch`` callback and prints
+nothing.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ import pandas as pd
 import yaml
 from flax import nnx
 from sklearn.preprocessing import MinMaxScaler
+
+from forecasting.train import EpochCallback, EpochEnd
 
 __all__ = [
     "DataConfig",
@@ -393,13 +398,19 @@ def _adam(lr: float) -> optax.GradientTransformation:
 
 
 def _train(
-    model: SeedPaperLSTM, x: np.ndarray, y: np.ndarray, train: TrainConfig
+    model: SeedPaperLSTM,
+    x: np.ndarray,
+    y: np.ndarray,
+    train: TrainConfig,
+    on_epoch: EpochCallback | None = None,
+    fit_date: pd.Timestamp | None = None,
 ) -> list[float]:
     """Fit ``model`` in place with Adam; return the mean loss of each epoch.
 
     Each epoch shuffles the samples and runs ``len(x) // batch_size`` full batches;
     the few samples left over differ from epoch to epoch. One batch shape means one
-    compilation of the train step.
+    compilation of the train step. ``on_epoch`` gets an `EpochEnd` (no validation
+    loss; ``fit_date`` the last training date) after each epoch.
     """
     optimizer = nnx.Optimizer(model, _adam(train.lr), wrt=nnx.Param)
     rng = np.random.default_rng(train.seed)
@@ -407,18 +418,25 @@ def _train(
     n_batches = len(x) // batch_size
     model.train()
     history = []
-    for _ in range(train.epochs):
+    for epoch in range(1, train.epochs + 1):
         order = rng.permutation(len(x))[: n_batches * batch_size]
         losses = [
             _train_step(model, optimizer, jnp.asarray(x[batch]), jnp.asarray(y[batch]))
             for batch in order.reshape(n_batches, batch_size)
         ]
         history.append(float(np.mean(jax.device_get(losses))))
+        if on_epoch is not None:
+            on_epoch(EpochEnd(epoch, train.epochs, history[-1], fit_date=fit_date))
     model.eval()
     return history
 
 
-def run_on_frame(frame: pd.DataFrame, config: SeedPaperConfig) -> dict[str, Any]:
+def run_on_frame(
+    frame: pd.DataFrame,
+    config: SeedPaperConfig,
+    *,
+    on_epoch: EpochCallback | None = None,
+) -> dict[str, Any]:
     """Run the replication on a price frame (computation only, no I/O).
 
     Parameters
@@ -426,6 +444,8 @@ def run_on_frame(frame: pd.DataFrame, config: SeedPaperConfig) -> dict[str, Any]
     frame : DataFrame of shape (n_days, n_columns)
         Daily prices with the configured feature and target columns, oldest first.
     config : SeedPaperConfig
+    on_epoch : callable, optional
+        Called with a `forecasting.train.EpochEnd` after each training epoch.
 
     Returns
     -------
@@ -461,7 +481,14 @@ def run_on_frame(frame: pd.DataFrame, config: SeedPaperConfig) -> dict[str, Any]
         config.model.dropout,
         rngs=nnx.Rngs(params=jax_seed, dropout=jax_seed + 1),
     )
-    history = _train(model, x[is_train], y[is_train], config.train)
+    history = _train(
+        model,
+        x[is_train],
+        y[is_train],
+        config.train,
+        on_epoch,
+        fit_date=frame.index[n_train_rows - 1],
+    )
     fit_seconds = time.perf_counter() - started
 
     scaled_pred = np.asarray(_predict(model, jnp.asarray(x)), dtype=float)
@@ -516,7 +543,11 @@ def run_on_frame(frame: pd.DataFrame, config: SeedPaperConfig) -> dict[str, Any]
     }
 
 
-def run_seed_paper(config: Mapping[str, Any] | SeedPaperConfig | None) -> dict:
+def run_seed_paper(
+    config: Mapping[str, Any] | SeedPaperConfig | None,
+    *,
+    on_epoch: EpochCallback | None = None,
+) -> dict:
     """Run the seed-paper replication end to end.
 
     Parameters
@@ -524,6 +555,9 @@ def run_seed_paper(config: Mapping[str, Any] | SeedPaperConfig | None) -> dict:
     config : mapping, SeedPaperConfig or None
         Raw config (validated here) or a built one; None uses the defaults, which
         equal experiments/seed_paper.yaml.
+    on_epoch : callable, optional
+        Called with a `forecasting.train.EpochEnd` after each training epoch, to
+        show progress.
 
     Returns
     -------
@@ -538,7 +572,7 @@ def run_seed_paper(config: Mapping[str, Any] | SeedPaperConfig | None) -> dict:
     """
     if not isinstance(config, SeedPaperConfig):
         config = config_from_dict(config)
-    return run_on_frame(load_frame(config.data), config)
+    return run_on_frame(load_frame(config.data), config, on_epoch=on_epoch)
 
 
 def _write_json(result: dict, path: Path) -> None:
@@ -580,10 +614,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--config", type=Path, help="YAML config (default: built-in)")
     parser.add_argument("--out", type=Path, help="write the result as JSON here")
+    parser.add_argument(
+        "--quiet", action="store_true", help="no progress output on stderr"
+    )
     args = parser.parse_args(argv)
+    # The progress display of the portfolio commands, imported only here: the
+    # library itself reports through on_epoch and prints nothing.
+    from portfolio.progress import Reporter
+
     try:
         config = load_config(args.config) if args.config else config_from_dict(None)
-        result = run_seed_paper(config)
+        with Reporter(quiet=args.quiet) as reporter:
+            result = run_seed_paper(config, on_epoch=reporter.epoch)
     except (ValueError, OSError, yaml.YAMLError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

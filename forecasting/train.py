@@ -12,13 +12,18 @@ the assets of a date through the covariance. ``batch_size`` counts sequences (as
 date pairs), as for a per-asset model: a batch holds ``max(1, batch_size // n_assets)``
 dates. Short batches are padded with fully masked dates so each step has one shape and
 compiles once.
+
+Progress: ``train_model(..., on_epoch=callback)`` calls ``callback(EpochEnd(...))``
+after every epoch with the losses already computed (no extra device sync); the
+library itself prints nothing.
 """
 
 from __future__ import annotations
 
+import datetime
 import functools
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -32,7 +37,14 @@ from forecasting.dataset import SampleBlock, TrainingData
 from forecasting.loss import gaussian_nll
 from forecasting.model import FactorLSTM
 
-__all__ = ["TrainConfig", "TrainResult", "train_model", "evaluate_loss"]
+__all__ = [
+    "EpochCallback",
+    "EpochEnd",
+    "TrainConfig",
+    "TrainResult",
+    "train_model",
+    "evaluate_loss",
+]
 
 LossKind = Literal["nll", "mse"]
 
@@ -102,6 +114,35 @@ class TrainResult:
     def best_val_loss(self) -> float | None:
         """Validation loss of the kept weights, None without validation."""
         return self.val_loss[self.best_epoch - 1] if self.val_loss else None
+
+
+@dataclass(frozen=True)
+class EpochEnd:
+    """What a progress callback learns after each training epoch.
+
+    Parameters
+    ----------
+    epoch : int
+        The epoch just finished (1-based).
+    max_epochs : int
+        Upper bound on epochs (early stopping may end training sooner).
+    train_loss : float
+        Mean training loss of the epoch.
+    val_loss : float or None
+        Validation loss after the epoch; None without a validation block.
+    fit_date : datetime.datetime or None
+        Last date of the training data, where the caller knows it (a forecaster
+        fills it in; `train_model` has no dates).
+    """
+
+    epoch: int
+    max_epochs: int
+    train_loss: float
+    val_loss: float | None = None
+    fit_date: datetime.datetime | None = None
+
+
+EpochCallback = Callable[[EpochEnd], None]
 
 
 @functools.lru_cache(maxsize=16)
@@ -228,7 +269,11 @@ def evaluate_loss(
 
 
 def train_model(
-    model: FactorLSTM, data: TrainingData, config: TrainConfig
+    model: FactorLSTM,
+    data: TrainingData,
+    config: TrainConfig,
+    *,
+    on_epoch: EpochCallback | None = None,
 ) -> TrainResult:
     """Fit ``model`` in place on ``data.train``, early-stopping on ``data.validation``.
 
@@ -238,6 +283,9 @@ def train_model(
         Freshly initialised, or holding previous weights for a warm start.
     data : TrainingData
     config : TrainConfig
+    on_epoch : callable, optional
+        Called with an `EpochEnd` after each epoch, e.g. to show progress; it does
+        not change the training.
 
     Returns
     -------
@@ -282,13 +330,20 @@ def train_model(
                 f"training loss became {train_losses[-1]} in epoch {epoch}; "
                 "lower lr or check the prices for bad ticks"
             )
-        if not has_validation:
+        val_loss = None
+        if has_validation:
+            val_loss = evaluate_loss(
+                model,
+                data.validation,
+                loss=config.loss,
+                dates_per_batch=dates_per_batch,
+            )
+            val_losses.append(val_loss)
+        if on_epoch is not None:
+            on_epoch(EpochEnd(epoch, config.max_epochs, train_losses[-1], val_loss))
+        if val_loss is None:
             best_epoch = epoch
             continue
-        val_loss = evaluate_loss(
-            model, data.validation, loss=config.loss, dates_per_batch=dates_per_batch
-        )
-        val_losses.append(val_loss)
         if val_loss < best_loss:
             best_loss, best_epoch = val_loss, epoch
             best_params = jax.tree.map(jnp.copy, nnx.state(model, nnx.Param))

@@ -8,7 +8,6 @@ never a traceback.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import shutil
 import sys
 from collections.abc import Sequence
@@ -74,21 +73,6 @@ def _datasets(args: argparse.Namespace) -> int:
     return 0
 
 
-def _progress(quiet: bool):
-    """A rich progress bar over rebalances, or nothing with --quiet."""
-    if quiet:
-        return contextlib.nullcontext(None)
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total} rebalances"),
-        TimeElapsedColumn(),
-        transient=False,
-    )
-
-
 def _print_metrics(metrics: dict, report: Path) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -137,6 +121,7 @@ def _print_metrics(metrics: dict, report: Path) -> None:
 
 def _backtest(args: argparse.Namespace) -> int:
     from portfolio.config import load_config
+    from portfolio.progress import Reporter
     from portfolio.run import run
     from portfolio.runfolder import save_run, staging
 
@@ -146,15 +131,11 @@ def _backtest(args: argparse.Namespace) -> int:
         checkpoint = folder / "checkpoint"
         if (checkpoint / "current").exists() and not args.quiet:
             print(f"resuming from the checkpoint in {folder}", file=sys.stderr)
-        with _progress(args.quiet) as bar:
-            task = bar.add_task("backtest", total=None) if bar else None
+        # A bar on a terminal, periodic lines on stderr otherwise, or nothing.
+        with Reporter(quiet=args.quiet) as reporter:
 
             def progress(done: int, total: int, date) -> None:
-                if bar is not None:
-                    description = f"backtest {date:%Y-%m}"
-                    bar.update(
-                        task, completed=done, total=total, description=description
-                    )
+                reporter.update(f"backtest {date:%Y-%m}", done, total, "rebalances")
 
             output = run(config, progress=progress, checkpoint=checkpoint)
         shutil.rmtree(checkpoint, ignore_errors=True)
@@ -212,7 +193,13 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument(
         "--force", action="store_true", help="replace an existing run folder"
     )
-    backtest.add_argument("--quiet", action="store_true", help="no progress output")
+    backtest.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress output; print only the report path. Progress goes to "
+        "stderr: a bar on a terminal, otherwise a line every "
+        "PORTFOLIO_PROGRESS_SECONDS (default 15)",
+    )
     backtest.set_defaults(handler=_backtest)
 
     report = commands.add_parser(

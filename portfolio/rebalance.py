@@ -55,7 +55,7 @@ import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -85,6 +85,9 @@ from portfolio.valuation import (
     last_prices,
     resolve_as_of,
 )
+
+if TYPE_CHECKING:
+    from forecasting.train import EpochCallback  # imports jax: for typing only
 
 __all__ = [
     "CASH",
@@ -220,6 +223,7 @@ def plan_rebalance(
     forecaster: Forecaster | None = None,
     fitted: bool = False,
     volume: pd.DataFrame | None = None,
+    on_epoch: EpochCallback | None = None,
 ) -> RebalancePlan:
     """Plan a rebalance from given prices (the computation behind `rebalance`).
 
@@ -243,6 +247,9 @@ def plan_rebalance(
     volume : pandas.DataFrame, optional
         Daily traded volume (dates x tickers) for forecasters that use it; only rows
         up to ``as_of`` are read, as for ``prices``.
+    on_epoch : callable, optional
+        Progress callback handed to a forecaster that trains in epochs (the LSTM:
+        `forecasting.train.EpochEnd` after each epoch); ignored by the others.
 
     Returns
     -------
@@ -281,6 +288,9 @@ def plan_rebalance(
         forecaster = _model_forecaster(config)
     elif fitted:
         _check_fit_date(forecaster, date)
+    if on_epoch is not None and hasattr(forecaster, "on_epoch"):
+        # Training the LSTM takes minutes: let the caller show how far it is.
+        forecaster.on_epoch = on_epoch
     past_volume = (
         None if volume is None else volume.reindex(index=past.index, columns=universe)
     )
@@ -403,6 +413,7 @@ def rebalance(
     *,
     value: float | None = None,
     checkpoint: str | Path | None = None,
+    on_epoch: EpochCallback | None = None,
 ) -> RebalancePlan:
     """Plan the rebalance of an account on ``as_of`` with the configured model.
 
@@ -419,6 +430,8 @@ def rebalance(
     checkpoint : path, optional
         Folder of a trained LSTM (``LSTMForecaster.save``) to predict with instead of
         training; it must have been trained on prices up to ``as_of`` at the latest.
+    on_epoch : callable, optional
+        Progress callback for the LSTM's training epochs (see `plan_rebalance`).
 
     Returns
     -------
@@ -441,6 +454,7 @@ def rebalance(
         forecaster=forecaster,
         fitted=checkpoint is not None,
         volume=volume,
+        on_epoch=on_epoch,
     )
 
 
@@ -454,7 +468,10 @@ def _command(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     out = Path(args.out)
     check_output(out, force=args.force, kind="plan")  # fail before the slow part
-    with warnings.catch_warnings():
+    from portfolio.progress import Reporter
+
+    # Training shows its epochs: a bar on a terminal, lines on stderr otherwise.
+    with warnings.catch_warnings(), Reporter(quiet=args.quiet) as reporter:
         if args.quiet:
             warnings.simplefilter("ignore")
         plan = rebalance(
@@ -463,6 +480,7 @@ def _command(args: argparse.Namespace) -> int:
             args.as_of,
             value=args.value,
             checkpoint=args.checkpoint,
+            on_epoch=reporter.epoch,
         )
     write_plan(plan, out, force=args.force)
     if args.quiet:
@@ -506,6 +524,12 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--force", action="store_true", help="replace an existing plan folder"
     )
-    parser.add_argument("--quiet", action="store_true", help="print only the folder")
+    parser.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress output; print only the folder. Progress goes to stderr: "
+        "a bar on a terminal, otherwise a line every PORTFOLIO_PROGRESS_SECONDS "
+        "(default 15)",
+    )
     parser.set_defaults(handler=_command)
     return parser

@@ -215,3 +215,20 @@ def test_a_damaged_checkpoint_is_refused_by_name(
     file.write_bytes(damage(file.read_bytes()))
     with pytest.raises(CheckpointError, match=message):
         LSTMForecaster.load(tmp_path / "model")
+
+
+def test_on_epoch_sees_every_epoch_and_changes_nothing(
+    fitted: LSTMForecaster, prices: pd.DataFrame
+) -> None:
+    from forecasting.train import EpochEnd
+
+    seen: list[EpochEnd] = []
+    again = LSTMForecaster(**SMALL, on_epoch=seen.append).fit(prices.iloc[:450])
+    history = fitted.history_
+    assert again.history_.train_loss == history.train_loss
+    assert [end.epoch for end in seen] == list(range(1, history.epochs_run + 1))
+    assert [end.train_loss for end in seen] == history.train_loss
+    assert [end.val_loss for end in seen] == history.val_loss
+    assert {end.max_epochs for end in seen} == {SMALL["max_epochs"]}
+    assert {end.fit_date for end in seen} == {prices.index[449]}
+    assert "on_epoch" not in again.get_params()  # neither compared nor saved

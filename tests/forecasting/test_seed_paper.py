@@ -144,3 +144,25 @@ def test_cli_writes_json_and_rejects_bad_config(tmp_path: Path, capsys) -> None:
     assert main(["--config", str(good), "--out", str(out)]) == 0
     assert "naive" in capsys.readouterr().out
     assert set(json.loads(out.read_text())["metrics"]["lstm"]) == METRIC_KEYS
+
+
+def test_cli_shows_each_epoch_on_stderr_unless_quiet(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:
+    monkeypatch.setenv("PORTFOLIO_PROGRESS_SECONDS", "0")  # a line per epoch
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(TINY))
+    out = tmp_path / "seed.json"
+    assert main(["--config", str(config), "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    lines = capsys.readouterr().err.splitlines()
+    train_end = result["split"]["train_end"]
+    assert len(lines) == TINY["train"]["epochs"]
+    for epoch, (line, loss) in enumerate(
+        zip(lines, result["train_loss"], strict=True), start=1
+    ):
+        assert f"training lstm on data to {train_end}: {epoch}/2 epochs" in line
+        assert line.endswith(f"train loss {loss:.4g}")
+
+    assert main(["--config", str(config), "--quiet"]) == 0
+    assert capsys.readouterr().err == ""
