@@ -2,7 +2,9 @@
 
 Each subcommand parses its arguments and calls a library function; user mistakes
 (bad data, bad config, bad arguments) end with exit code 2 and one line on stderr,
-never a traceback.
+never a traceback. Ctrl-C ends with one line and exit code 130 at any point, start-up
+included: importing this module loads nothing heavy (the ``portfolio`` package loads
+its modules on first use), everything else is imported inside `main`.
 """
 
 from __future__ import annotations
@@ -13,24 +15,26 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from data.errors import DataError
-from portfolio.config import ConfigError
-from portfolio.errors import OptimizationError
-from portfolio.output_folder import OutputLocationError
-from portfolio.rebalance import add_parser as add_rebalance_parser
-from portfolio.sweep import add_parser as add_sweep_parser
+__all__ = ["main", "build_parser", "user_errors"]
 
-__all__ = ["main", "build_parser"]
 
-# Mistakes a user can fix: reported as one line with exit code 2.
-USER_ERRORS: tuple[type[Exception], ...] = (
-    DataError,
-    ConfigError,
-    FileNotFoundError,
-    FileExistsError,
-    OptimizationError,
-    OutputLocationError,
-)
+def user_errors() -> tuple[type[Exception], ...]:
+    """Mistakes a user can fix: reported as one line with exit code 2."""
+    from data.errors import DataError
+    from portfolio.config import ConfigError
+    from portfolio.errors import OptimizationError
+    from portfolio.output_folder import OutputLocationError
+    from portfolio.runfolder import RunFolderError
+
+    return (
+        DataError,
+        ConfigError,
+        FileNotFoundError,
+        FileExistsError,
+        OptimizationError,
+        OutputLocationError,
+        RunFolderError,
+    )
 
 
 def _datasets(args: argparse.Namespace) -> int:
@@ -208,21 +212,37 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("run_dir", metavar="RUN_DIR", help="a folder made by backtest")
     report.set_defaults(handler=_report)
 
+    from portfolio.rebalance import add_parser as add_rebalance_parser
+    from portfolio.sweep import add_parser as add_sweep_parser
+
     add_rebalance_parser(commands)
     add_sweep_parser(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the process exit code."""
-    args = build_parser().parse_args(argv)
+    """Run the command line; return the process exit code.
+
+    Start-up (imports, the parser) happens in here too, so that Ctrl-C while the
+    heavy libraries load ends like Ctrl-C later: one line and exit code 130.
+    """
+    started = False
     try:
-        return args.handler(args)
-    except USER_ERRORS as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        mistakes = user_errors()
+        args = build_parser().parse_args(argv)
+        started = True
+        try:
+            return args.handler(args)
+        except mistakes as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
     except KeyboardInterrupt:
-        print("interrupted; run the same command again to resume", file=sys.stderr)
+        print(
+            "interrupted; run the same command again to resume"
+            if started
+            else "interrupted while starting; nothing was done",
+            file=sys.stderr,
+        )
         return 130
 
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from data.csv_safety import unescape_frame, write_csv
@@ -44,9 +45,11 @@ __all__ = [
     "RunExistsError",
     "partial_folder",
     "RunFolder",
+    "RunFolderError",
     "staging",
     "save_run",
     "load_run",
+    "read_metrics",
 ]
 
 
@@ -105,70 +108,239 @@ class RunFolder:
     assets: pd.DataFrame
 
 
-def _read_dates(
-    path: Path, columns: tuple[str, ...] = ("date",), dtype: dict | None = None
+class RunFolderError(ValueError):
+    """A file of a run folder cannot be read back (the message names it and why).
+
+    Raised by `load_run` for a garbled ``metrics.json``, a ``config.yaml`` that is
+    not plain YAML (a ``!!python`` tag is refused, never executed), a CSV file with
+    text or empty cells where numbers belong, and the like: the run folder was
+    edited or damaged after the backtest wrote it.
+    """
+
+
+# Files `load_run` needs; the others are optional (runs written before they existed).
+_REQUIRED = (
+    "config.yaml",
+    "metrics.json",
+    "returns.csv",
+    "gross_returns.csv",
+    "weights.csv",
+    "trades.csv",
+    "rebalances.csv",
+    "forecasts.csv",
+    "risk_free.csv",
+)
+# Columns each table must have, and which of them hold numbers.
+_COLUMNS: dict[str, tuple[str, ...]] = {
+    "weights.csv": ("date", "strategy", "asset", "weight"),
+    "trades.csv": ("date", "strategy", "asset", "trade"),
+    "rebalances.csv": ("date", "strategy", "turnover", "cost", "status"),
+    "forecasts.csv": ("date", "forecaster", "asset", "mu", "vol"),
+    "forecast_factors.csv": FACTOR_COLUMNS,
+}
+_NUMBERS = (
+    "weight",
+    "drifted",
+    "risk_contribution",
+    "trade",
+    "turnover",
+    "cost",
+    "predicted_vol",
+    "mu",
+    "vol",
+    "idio",
+    "loading",
+)
+_DAMAGED = "rerun the backtest to write the run folder again"
+
+
+def _csv(path: Path, **options: Any) -> pd.DataFrame:
+    """``pd.read_csv`` whose failures are one `RunFolderError` naming the file."""
+    try:
+        return pd.read_csv(path, **options)
+    except pd.errors.EmptyDataError:
+        raise RunFolderError(f"{path}: the file is empty; {_DAMAGED}") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
+        reason = " ".join(str(err).split())[:200]
+        raise RunFolderError(f"{path}: not a readable CSV file ({reason})") from None
+
+
+def _bad_cell(path: Path, column: str, raw: pd.Series, bad: pd.Series, what: str):
+    """The error for the first bad cell of a column (lines count from 1, header)."""
+    row = int(bad.to_numpy().nonzero()[0][0])
+    cell = raw.iloc[row]
+    shown = "an empty cell" if pd.isna(cell) or str(cell).strip() == "" else repr(cell)
+    return RunFolderError(
+        f"{path}: {shown} in column {column!r} on line {row + 2} is not {what}; "
+        f"{_DAMAGED}"
+    )
+
+
+def _dates(path: Path, column: str, raw: pd.Series) -> pd.Series:
+    parsed = pd.to_datetime(raw, errors="coerce", format="ISO8601")
+    if parsed.isna().any():
+        raise _bad_cell(path, column, raw, parsed.isna(), "a date (YYYY-MM-DD)")
+    return parsed
+
+
+def _numbers(path: Path, column: str, raw: pd.Series, *, empty_ok: bool) -> pd.Series:
+    parsed = pd.to_numeric(raw, errors="coerce")
+    bad = parsed.isna() if not empty_ok else parsed.isna() & raw.notna()
+    bad |= ~parsed.isna() & ~pd.Series(np.isfinite(parsed.to_numpy(float)))
+    if bad.any():
+        raise _bad_cell(path, column, raw, bad, "a finite number")
+    return parsed.astype(float)
+
+
+def _returns_table(path: Path) -> pd.DataFrame:
+    """A date-indexed table of daily returns: every cell a finite number."""
+    frame = _csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    if "date" not in frame.columns or frame.shape[1] < 2:
+        raise RunFolderError(
+            f"{path}: needs a date column and one column per strategy; {_DAMAGED}"
+        )
+    index = pd.DatetimeIndex(_dates(path, "date", frame.pop("date")), name="date")
+    values = {c: _numbers(path, c, frame[c], empty_ok=False) for c in frame.columns}
+    return pd.DataFrame(values, index=frame.index).set_index(index)
+
+
+def _long_table(
+    path: Path, *, dtype: dict | None = None, numbers: tuple[str, ...] = _NUMBERS
 ) -> pd.DataFrame:
-    frame = unescape_frame(pd.read_csv(path, dtype=dtype))
-    for column in columns:
-        if column in frame:
-            frame[column] = pd.to_datetime(frame[column])
+    """A long table (one row per date and name): dates parsed, numbers checked.
+
+    ``numbers`` are the columns that must hold numbers (empty cells allowed).
+    """
+    frame = unescape_frame(_csv(path, dtype=dtype))
+    missing = [c for c in _COLUMNS.get(path.name, ()) if c not in frame.columns]
+    if missing:
+        raise RunFolderError(
+            f"{path}: no column {', '.join(map(repr, missing))}; {_DAMAGED}"
+        )
+    for column in frame.columns:
+        if column in ("date", "as_of"):
+            frame[column] = _dates(path, column, frame[column])
+        elif column in numbers:
+            frame[column] = _numbers(path, column, frame[column], empty_ok=True)
     return frame
 
 
+def _json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        where = (
+            f" at line {err.lineno} column {err.colno}"
+            if isinstance(err, json.JSONDecodeError)
+            else ""
+        )
+        raise RunFolderError(f"{path}: not valid JSON{where}; {_DAMAGED}") from None
+    except RecursionError:
+        raise RunFolderError(f"{path}: nested too deeply; {_DAMAGED}") from None
+
+
+def read_metrics(path: Path) -> dict[str, Any]:
+    """Read a run's ``metrics.json``, checking it is one.
+
+    Raises
+    ------
+    RunFolderError
+        If it is not valid JSON or lacks the per-strategy summaries.
+    """
+    metrics = _json(Path(path))
+    strategies = metrics.get("strategies") if isinstance(metrics, dict) else None
+    if not isinstance(strategies, dict) or not all(
+        isinstance(summary, dict) for summary in strategies.values()
+    ):
+        raise RunFolderError(
+            f"{path}: not the metrics of a run (an object with a 'strategies' object "
+            f"of per-strategy summaries); {_DAMAGED}"
+        )
+    if not isinstance(metrics.get("run", {}), dict):
+        raise RunFolderError(f"{path}: 'run' is not an object; {_DAMAGED}")
+    return metrics
+
+
+def _timings(path: Path) -> dict[str, Any]:
+    timings = _json(path)
+    if not isinstance(timings, dict):
+        raise RunFolderError(f"{path}: not an object of seconds; {_DAMAGED}")
+    return timings
+
+
+def _skill_numbers(path: Path) -> tuple[str, ...]:
+    """Every column of forecast_skill.csv but its date holds numbers."""
+    header = _csv(path, nrows=0).columns
+    return tuple(column for column in header if column != "as_of")
+
+
+def _config(path: Path) -> dict[str, Any]:
+    from portfolio.config import ConfigError, read_yaml
+
+    try:
+        # The bounded safe loader: a !!python tag is an error, never executed.
+        values = read_yaml(path, "run config")
+    except ConfigError as err:
+        raise RunFolderError(f"{err}; {_DAMAGED}") from None
+    if not isinstance(values, dict):
+        raise RunFolderError(
+            f"{path}: not a run config (a mapping of settings); {_DAMAGED}"
+        )
+    return values
+
+
 def load_run(path: str | Path) -> RunFolder:
-    """Read a run folder written by `save_run`.
+    """Read a run folder written by `save_run`, checking every file it reads.
 
     Raises
     ------
     FileNotFoundError
         If the folder or one of its files is missing (the message names it).
+    RunFolderError
+        If a file cannot be read back: not valid JSON, YAML or CSV, a column
+        missing, a date or number cell that is not one (the message names the
+        file, the column and the line).
     """
-    import yaml
-
     path = Path(path)
     if not path.is_dir():
         raise FileNotFoundError(f"{path}: no such run folder")
-    required = ["config.yaml", "metrics.json", "returns.csv", "rebalances.csv"]
-    for name in required:
+    for name in _REQUIRED:
         if not (path / name).is_file():
             raise FileNotFoundError(f"{path}: not a run folder ({name} is missing)")
-    returns = pd.read_csv(path / "returns.csv", index_col="date", parse_dates=["date"])
-    gross = pd.read_csv(
-        path / "gross_returns.csv", index_col="date", parse_dates=["date"]
-    )
     skill_path = path / "forecast_skill.csv"
     skill = (
-        pd.read_csv(skill_path, index_col="as_of", parse_dates=["as_of"])
+        _long_table(skill_path, numbers=_skill_numbers(skill_path)).set_index("as_of")
         if skill_path.is_file() and skill_path.stat().st_size > 1
         else pd.DataFrame()
     )
-    rf = pd.read_csv(path / "risk_free.csv", index_col="date", parse_dates=["date"])[
-        "rf"
-    ]
+    risk_free = _returns_table(path / "risk_free.csv")
+    if "rf" not in risk_free.columns:
+        raise RunFolderError(f"{path / 'risk_free.csv'}: no column 'rf'; {_DAMAGED}")
     timings_path = path / "timings.json"
     factors_path = path / "forecast_factors.csv"
+    assets_path = path / "assets.csv"
     result = BacktestResult(
-        returns=returns,
-        gross_returns=gross,
-        weights=_read_dates(path / "weights.csv"),
-        trades=_read_dates(path / "trades.csv"),
-        rebalances=_read_dates(
+        returns=_returns_table(path / "returns.csv"),
+        gross_returns=_returns_table(path / "gross_returns.csv"),
+        weights=_long_table(path / "weights.csv"),
+        trades=_long_table(path / "trades.csv"),
+        rebalances=_long_table(
             path / "rebalances.csv", dtype={"reason": "string"}
         ).fillna({"reason": ""}),
-        forecasts=_read_dates(path / "forecasts.csv"),
-        timings=json.loads(timings_path.read_text()) if timings_path.is_file() else {},
-        forecast_factors=_read_dates(factors_path, dtype={"factor": str})
+        forecasts=_long_table(path / "forecasts.csv"),
+        timings=_timings(timings_path) if timings_path.is_file() else {},
+        forecast_factors=_long_table(factors_path, dtype={"factor": str})
         if factors_path.is_file()  # runs written before it existed lack it
         else pd.DataFrame(columns=FACTOR_COLUMNS),
     )
     return RunFolder(
         path=path,
-        config=yaml.safe_load((path / "config.yaml").read_text()),
-        metrics=json.loads((path / "metrics.json").read_text()),
+        config=_config(path / "config.yaml"),
+        metrics=read_metrics(path / "metrics.json"),
         result=result,
         forecast_skill=skill,
-        risk_free=rf,
-        assets=unescape_frame(pd.read_csv(path / "assets.csv"))
-        if (path / "assets.csv").is_file()
+        risk_free=risk_free["rf"],
+        assets=unescape_frame(_csv(assets_path))
+        if assets_path.is_file()
         else pd.DataFrame(columns=["asset", "asset_class", "sector"]),
     )

@@ -29,7 +29,6 @@ formats the cells and builds the frame-only tables.
 from __future__ import annotations
 
 import functools
-import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -109,12 +108,16 @@ def render_report(run: RunFolder) -> str:
 
     Raises
     ------
-    ValueError
-        If the run has no returns.
+    RunFolderError
+        If the run has no returns (a `ValueError`).
     """
+    from portfolio.runfolder import RunFolderError
+
     returns = run.result.returns
     if returns.empty or returns.shape[1] == 0:
-        raise ValueError(f"{run.path}: returns.csv has no returns to report")
+        raise RunFolderError(
+            f"{run.path / 'returns.csv'}: no returns to report; rerun the backtest"
+        )
     kind = _cfg(run.config, "forecaster", "kind")
     main = main_strategy(list(returns.columns), kind)
     sections = [
@@ -182,6 +185,8 @@ def write_report(run_dir: str | Path) -> Path:
     ------
     FileNotFoundError
         If ``run_dir`` is not a run folder (the message names what is missing).
+    RunFolderError
+        If a file of the run folder cannot be read back (the message names it).
     """
     from portfolio.runfolder import load_run
 
@@ -208,12 +213,16 @@ def write_metrics_csv(run_dir: str | Path) -> Path:
     ------
     FileNotFoundError
         If ``run_dir`` has no ``metrics.json``.
+    RunFolderError
+        If ``metrics.json`` is not the metrics of a run (garbled, edited).
     """
+    from portfolio.runfolder import read_metrics
+
     folder = Path(run_dir)
     source = folder / "metrics.json"
     if not source.is_file():
         raise FileNotFoundError(f"{folder}: not a run folder (metrics.json is missing)")
-    frame = metrics_frame(json.loads(source.read_text()))
+    frame = metrics_frame(read_metrics(source))
     path = folder / METRICS_CSV_NAME
     _write_atomic(path, safe_frame(frame).to_csv(float_format="%.12g"))
     return path
