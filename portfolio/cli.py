@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -141,7 +142,21 @@ def _backtest(args: argparse.Namespace) -> int:
             def progress(done: int, total: int, date) -> None:
                 reporter.update(f"backtest {date:%Y-%m}", done, total, "rebalances")
 
-            output = run(config, progress=progress, checkpoint=checkpoint)
+            try:
+                output = run(
+                    config,
+                    progress=progress,
+                    checkpoint=checkpoint,
+                    on_epoch=reporter.epoch,
+                )
+            except Exception:
+                if (checkpoint / "current").is_dir():
+                    print(
+                        f"progress up to the last retrain is kept in {folder}; run "
+                        "the same command again to resume from it",
+                        file=sys.stderr,
+                    )
+                raise
         shutil.rmtree(checkpoint, ignore_errors=True)
         save_run(
             folder,
@@ -226,6 +241,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     Start-up (imports, the parser) happens in here too, so that Ctrl-C while the
     heavy libraries load ends like Ctrl-C later: one line and exit code 130.
     """
+    # Warnings (bad data, a checkpoint not used) read as one line, like errors.
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        return _main(argv)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     started = False
     try:
         mistakes = user_errors()

@@ -336,6 +336,7 @@ def run(
     *,
     progress: Callable[[int, int, pd.Timestamp], None] | None = None,
     checkpoint: Path | None = None,
+    on_epoch: Callable[[Any], None] | None = None,
 ) -> RunOutput:
     """Run the backtest a config describes and score it.
 
@@ -348,6 +349,9 @@ def run(
     checkpoint : Path, optional
         Folder for resume checkpoints; a run started again with the same folder
         and the same config and data resumes from its last completed retrain.
+    on_epoch : callable, optional
+        Called after each training epoch of a forecaster that trains in epochs (the
+        LSTM, with a `forecasting.train.EpochEnd`): retrains take minutes.
 
     Returns
     -------
@@ -374,6 +378,8 @@ def run(
     check_constraints(config, prices, schedule)
     forecasters = _forecasters(config)
     check_min_history(config, forecasters)
+    if on_epoch is not None and hasattr(forecasters.get(MODEL), "on_epoch"):
+        forecasters[MODEL].on_epoch = on_epoch
     risk_free = run_risk_free(config, prices.index)
     spec = config.forecaster
     book = ForecastBook(

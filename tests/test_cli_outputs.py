@@ -52,3 +52,20 @@ def test_an_output_under_a_file_is_one_line(tmp_path, capsys, config):
     assert main(["backtest", "--config", config, "--out", out, "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: cannot write the output") and "\n" not in err
+
+
+def test_warnings_read_as_one_line(monkeypatch, capsys):
+    import warnings
+
+    import portfolio.cli as cli
+    from data import DataQualityWarning
+
+    def warns(args):
+        warnings.warn("AAA on 2021-02-15 x996.7 from 2021-02-12", DataQualityWarning)
+        return 0
+
+    monkeypatch.setattr(cli, "_datasets", warns)
+    assert cli.main(["datasets"]) == 0
+    assert capsys.readouterr().err == (
+        "warning: AAA on 2021-02-15 x996.7 from 2021-02-12\n"
+    )
