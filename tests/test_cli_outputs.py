@@ -61,7 +61,9 @@ def test_warnings_read_as_one_line(monkeypatch, capsys):
     from data import DataQualityWarning
 
     def warns(args):
-        warnings.warn("AAA on 2021-02-15 x996.7 from 2021-02-12", DataQualityWarning)
+        warnings.warn(
+            "AAA on 2021-02-15 x996.7 from 2021-02-12", DataQualityWarning, stacklevel=2
+        )
         return 0
 
     monkeypatch.setattr(cli, "_datasets", warns)
