@@ -52,7 +52,10 @@ class ForecastBook:
     """The forecasters of a run: refit on a cadence, asked once per date.
 
     A forecaster fitted once serves every strategy that names it; its forecast at a
-    date is computed on first request and cached for the others. Forecasters that
+    date is computed on first request and cached for the others. One forecaster
+    object may be listed under several names (the run's model is the baseline when
+    both are Ledoit-Wolf): it is fitted and asked once per date, and its forecast
+    is recorded under each name that is asked for it. Forecasters that
     declare ``uses_volume`` (`forecasting.base.Forecaster`) also get the volume on
     the dates and tickers of the prices they are handed; the others get prices only.
 
@@ -78,6 +81,8 @@ class ForecastBook:
     _prices: pd.DataFrame | None = None
     _volume: pd.DataFrame | None = None
     _cache: dict[str, Forecast] = field(default_factory=dict)
+    # Forecast at the current date by forecaster object, shared by its names.
+    _by_object: dict[int, Forecast] = field(default_factory=dict)
 
     def retrain_due(self, date: pd.Timestamp) -> bool:
         """Whether the forecasters are refitted at ``date``."""
@@ -107,14 +112,18 @@ class ForecastBook:
             if volume is None
             else volume.reindex(index=prices.index, columns=prices.columns)
         )
-        self._cache = {}
+        self._cache, self._by_object = {}, {}
         date = prices.index[-1]
         if not self.retrain_due(date):
             return False
         rows = training_rows(self.window, self.lookback_days)
         train = prices.iloc[rows]
         train_volume = None if self._volume is None else self._volume.iloc[rows]
+        fitted: set[int] = set()
         for name, forecaster in self.forecasters.items():
+            if id(forecaster) in fitted:
+                continue  # the same object under another name: fitted already
+            fitted.add(id(forecaster))
             started = time.perf_counter()
             fit_forecaster(forecaster, train, train_volume)
             self.timings[f"fit:{name}"] += time.perf_counter() - started
@@ -126,11 +135,13 @@ class ForecastBook:
         if name not in self._cache:
             if name not in self.forecasters:
                 raise KeyError(f"no forecaster named {name!r} in this run")
-            started = time.perf_counter()
-            forecast = predict_forecaster(
-                self.forecasters[name], self._prices, self._volume
-            )
-            self.timings[f"predict:{name}"] += time.perf_counter() - started
+            forecaster = self.forecasters[name]
+            forecast = self._by_object.get(id(forecaster))
+            if forecast is None:
+                started = time.perf_counter()
+                forecast = predict_forecaster(forecaster, self._prices, self._volume)
+                self.timings[f"predict:{name}"] += time.perf_counter() - started
+                self._by_object[id(forecaster)] = forecast
             self._cache[name] = forecast
             self.history.append((name, forecast))
         return self._cache[name]

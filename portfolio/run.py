@@ -233,6 +233,12 @@ def make_model_forecaster(config: RunConfig) -> Forecaster:
 
 
 def _forecasters(config: RunConfig) -> dict[str, Forecaster]:
+    """The run's forecasters by name: the Ledoit-Wolf baseline, and the model.
+
+    A Ledoit-Wolf model is built with the baseline's own parameters, so it is the
+    baseline: the same object serves both names and the book fits and asks it once
+    per date instead of computing the same forecast twice.
+    """
     spec = config.forecaster
     forecasters: dict[str, Forecaster] = {
         SHRINKAGE: make_forecaster(
@@ -240,7 +246,11 @@ def _forecasters(config: RunConfig) -> dict[str, Forecaster]:
         )
     }
     if "lstm_mvo" in config.strategies:
-        forecasters[MODEL] = make_model_forecaster(config)
+        forecasters[MODEL] = (
+            forecasters[SHRINKAGE]
+            if spec.kind == "ledoit_wolf"
+            else make_model_forecaster(config)
+        )
     return forecasters
 
 
