@@ -57,6 +57,8 @@ STRATEGIES = (
     "lstm_mvo",
     "baseline_mvo",
     "min_variance",
+    "risk_parity",
+    "hrp",
     "equal_weight",
     "buy_and_hold",
     "index",

@@ -29,7 +29,9 @@ from portfolio.strategies import (
     MIN_VARIANCE_COST_PENALTY_BPS,
     BuyAndHold,
     EqualWeight,
+    HierarchicalRiskParity,
     MeanVariance,
+    RiskParity,
     Strategy,
 )
 
@@ -326,6 +328,9 @@ def build_strategies(config: RunConfig) -> list[Strategy]:
             constraints=mvo["constraints"],
             cost_penalty_bps=MIN_VARIANCE_COST_PENALTY_BPS,
         ),
+        # Risk-based baselines read the risk model's covariance, not its mean.
+        "risk_parity": lambda: RiskParity("risk_parity", SHRINKAGE, mvo["constraints"]),
+        "hrp": lambda: HierarchicalRiskParity("hrp", SHRINKAGE, mvo["constraints"]),
         "equal_weight": EqualWeight,
         "buy_and_hold": BuyAndHold,
     }

@@ -22,6 +22,8 @@ __all__ = [
     "EqualWeight",
     "BuyAndHold",
     "MeanVariance",
+    "RiskParity",
+    "HierarchicalRiskParity",
     "compound_risk_free",
     "describe_strategy",
     "MIN_VARIANCE_COST_PENALTY_BPS",
@@ -98,6 +100,18 @@ def describe_strategy(name: str, config: Mapping[str, Any]) -> str:
             "minimum variance of the Ledoit-Wolf covariance under "
             "optimizer.constraints; no expected returns, no risk aversion, cost "
             f"penalty {MIN_VARIANCE_COST_PENALTY_BPS:g} bp"
+        ),
+        "risk_parity": (
+            "equal risk contribution to the variance of the Ledoit-Wolf covariance "
+            "(skfolio RiskBudgeting), long-only and fully invested; of "
+            "optimizer.constraints only the per-asset min_weight, max_weight and "
+            "bounds apply"
+        ),
+        "hrp": (
+            "hierarchical risk parity of the Ledoit-Wolf covariance (skfolio, single "
+            "linkage, inverse-variance bisection), long-only and fully invested; of "
+            "optimizer.constraints only the per-asset min_weight, max_weight and "
+            "bounds apply"
         ),
         "equal_weight": "1/N of the investable assets at every rebalance",
         "buy_and_hold": "1/N at the first rebalance, never traded again",
@@ -215,4 +229,67 @@ class MeanVariance:
             cost_penalty=self.cost_penalty_bps / 1e4,
             target=self.target,
             risk_free_rate=self.horizon_risk_free(context, forecast.horizon),
+        )
+
+
+@dataclass
+class RiskParity:
+    """Equal risk contribution weights of a named forecaster's covariance.
+
+    See `portfolio.risk_parity.equal_risk_contribution`: long-only and fully
+    invested; of ``constraints`` only the per-asset bounds (``min_weight``,
+    ``max_weight``, ``bounds``) apply, not groups, turnover, leverage or cash.
+
+    Parameters
+    ----------
+    name : str
+        Strategy name in results.
+    forecaster : str
+        Name of the forecaster whose ``cov`` is used (its ``mu`` is not).
+    constraints : mapping
+        Constraint settings of the run.
+    """
+
+    name: str
+    forecaster: str
+    constraints: Mapping[str, Any] = field(default_factory=dict)
+
+    def decide(self, context: DecisionContext) -> pd.Series:
+        """Weigh the forecast covariance at ``context.date`` by risk contribution."""
+        from portfolio.risk_parity import equal_risk_contribution, weight_bounds
+
+        cov = context.forecast(self.forecaster).cov
+        return equal_risk_contribution(
+            cov, *weight_bounds(self.constraints, list(cov.index))
+        )
+
+
+@dataclass
+class HierarchicalRiskParity:
+    """Hierarchical risk parity weights of a named forecaster's covariance.
+
+    See `portfolio.risk_parity.hierarchical_risk_parity`; constraints as for
+    `RiskParity` (per-asset bounds only).
+
+    Parameters
+    ----------
+    name : str
+        Strategy name in results.
+    forecaster : str
+        Name of the forecaster whose ``cov`` is used (its ``mu`` is not).
+    constraints : mapping
+        Constraint settings of the run.
+    """
+
+    name: str
+    forecaster: str
+    constraints: Mapping[str, Any] = field(default_factory=dict)
+
+    def decide(self, context: DecisionContext) -> pd.Series:
+        """Allocate the forecast covariance at ``context.date`` by HRP."""
+        from portfolio.risk_parity import hierarchical_risk_parity, weight_bounds
+
+        cov = context.forecast(self.forecaster).cov
+        return hierarchical_risk_parity(
+            cov, *weight_bounds(self.constraints, list(cov.index))
         )
