@@ -29,7 +29,6 @@ Feature families (names as in :attr:`Features.names`):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -128,32 +127,35 @@ def compute_features(
     Features
         Values of shape (n_dates, n_assets, n_features).
     """
-    prices = prices.astype(float)
-    if volume is not None:
-        volume = volume.reindex(index=prices.index, columns=prices.columns)
+    frame = prices.astype(float)
+    raw = frame.to_numpy(dtype=float)
     # Non-positive prices would make log returns meaningless; treat them as missing.
-    log_price = np.log(prices.where(prices > 0))
-    log_ret = log_price.diff()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        log_price = np.log(np.where(raw > 0, raw, np.nan))
+    log_ret = _diff(log_price, 1)
+    vol_63 = _rolling_std(log_ret, 63)
 
     names = feature_names(with_volume=volume is not None)
-    columns: list[pd.DataFrame] = [log_ret]
-    columns += [_rolling_std(log_ret, w) for w in VOL_WINDOWS]
-    columns += [_rsi(prices, RSI_WINDOW)]
-    columns += list(_macd(prices, log_ret))
-    columns += [log_price - np.log(_sma(prices, w)) for w in MA_WINDOWS]
-    columns += [log_price - log_price.shift(w) for w in MOMENTUM_WINDOWS]
-    columns += [_history(prices)]
+    columns: list[np.ndarray] = [log_ret]
+    columns += [vol_63 if w == 63 else _rolling_std(log_ret, w) for w in VOL_WINDOWS]
+    columns += [_rsi(frame, RSI_WINDOW)]
+    columns += list(_macd(frame, vol_63))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        columns += [log_price - np.log(_sma(raw, w)) for w in MA_WINDOWS]
+    columns += [_diff(log_price, w) for w in MOMENTUM_WINDOWS]
+    columns += [_history(raw)]
     if volume is not None:
-        columns += [_volume_z(volume)]
+        aligned = volume.reindex(index=frame.index, columns=frame.columns)
+        columns += [_volume_z(aligned.to_numpy(dtype=float))]
     columns += _market_inputs(log_ret)
 
-    values = np.stack([c.to_numpy(dtype=float) for c in columns], axis=-1)
+    values = np.stack(columns, axis=-1)
     # Where an asset has no price nothing is defined, not even the market inputs
     # broadcast to it; only ``history`` stays defined (zero before the first price)
     # so that the model can tell "no data yet" from "average data".
     history = names.index("history")
     kept = values[..., history].copy()
-    values[~np.isfinite(prices.to_numpy(dtype=float))] = np.nan
+    values[~np.isfinite(raw)] = np.nan
     values[..., history] = kept
     values[~np.isfinite(values)] = np.nan
     return Features(
@@ -164,68 +166,153 @@ def compute_features(
     )
 
 
-def _sma(frame: pd.DataFrame, window: int) -> pd.DataFrame:
-    return frame.rolling(window, min_periods=window).mean()
+# The windowed statistics below work on whole (n_dates, n_assets) arrays at once:
+# pandas' rolling methods loop over the columns in Python, which made the features
+# the main cost of an LSTM prediction. Each keeps pandas' conventions (a window
+# counts only when all its values are present; a constant window has exactly its
+# value as mean and zero variance), and each row uses only rows up to it.
 
 
-def _rolling_std(frame: pd.DataFrame, window: int) -> pd.DataFrame:
-    return frame.rolling(window, min_periods=window).std()
+def _diff(values: np.ndarray, lag: int) -> np.ndarray:
+    """``values[t] - values[t - lag]`` (NaN for the first ``lag`` rows)."""
+    out = np.full_like(values, np.nan)
+    if len(values) > lag:
+        out[lag:] = values[lag:] - values[:-lag]
+    return out
 
 
-def _rsi(prices: pd.DataFrame, window: int) -> pd.DataFrame:
+def _window_sum(values: np.ndarray, window: int) -> np.ndarray:
+    """Sum over the last ``window`` rows; rows ``< window - 1`` are left undefined.
+
+    Returns an array of the rows ``window - 1`` onwards.
+    """
+    total = np.cumsum(values, axis=0)
+    out = total[window - 1 :].copy()
+    out[1:] -= total[: len(values) - window]
+    return out
+
+
+def _rolling_moments(values: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rolling mean and sample variance over full windows of ``window >= 2`` rows.
+
+    Running sums are taken of the values minus each column's first present value:
+    centring keeps the sums small (no cancellation when a price is far from zero),
+    and that value lies before any full window, so no row sees a later one.
+
+    Returns
+    -------
+    mean, variance : ndarray of the shape of ``values``
+        NaN where the window is not full of present values.
+    """
+    mean = np.full_like(values, np.nan, dtype=float)
+    variance = np.full_like(values, np.nan, dtype=float)
+    if len(values) < window:
+        return mean, variance
+    present = np.isfinite(values)
+    first = np.where(present.any(axis=0), present.argmax(axis=0), 0)
+    origin = np.nan_to_num(values[first, np.arange(values.shape[1])])
+    centred = np.where(present, values - origin, 0.0)
+    sums = _window_sum(centred, window)
+    squares = _window_sum(centred**2, window)
+    missing = _window_sum((~present).astype(np.int64), window) > 0
+    # A window is constant when no value in it differs from the one before: then
+    # its mean is that value and its variance zero, exactly.
+    changed = values[1:] != values[:-1]
+    constant = _window_sum(changed.astype(np.int64), window - 1) == 0
+    rows = slice(window - 1, None)
+    spread = (squares - sums * sums / window) / (window - 1)
+    mean[rows] = np.where(constant, values[rows], origin + sums / window)
+    variance[rows] = np.where(constant, 0.0, np.clip(spread, 0.0, None))
+    mean[rows] = np.where(missing, np.nan, mean[rows])
+    variance[rows] = np.where(missing, np.nan, variance[rows])
+    return mean, variance
+
+
+def _sma(values: np.ndarray, window: int) -> np.ndarray:
+    return _rolling_moments(values, window)[0]
+
+
+def _rolling_std(values: np.ndarray, window: int) -> np.ndarray:
+    return np.sqrt(_rolling_moments(values, window)[1])
+
+
+def _rsi(prices: pd.DataFrame, window: int) -> np.ndarray:
     """Wilder's RSI mapped to [-1, 1] (0 is neutral)."""
     change = prices.diff()
     # Wilder smoothing is an EMA with alpha = 1 / window.
     gain = change.clip(lower=0.0).ewm(alpha=1.0 / window, min_periods=window).mean()
     loss = (-change).clip(lower=0.0).ewm(alpha=1.0 / window, min_periods=window).mean()
+    gain, loss = gain.to_numpy(dtype=float), loss.to_numpy(dtype=float)
     total = gain + loss
     # A flat window has no gains or losses: call it neutral rather than undefined.
-    rsi = (gain / total.where(total > 0)).fillna(0.5).where(total.notna())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rsi = np.where(total > 0, gain / total, 0.5)
+    rsi = np.where(np.isnan(total), np.nan, rsi)
     return 2.0 * rsi - 1.0
 
 
-def _macd(
-    prices: pd.DataFrame, log_ret: pd.DataFrame
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _macd(prices: pd.DataFrame, vol_63: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """MACD line and histogram in units of price x 63-day daily volatility."""
     fast = prices.ewm(span=MACD_FAST, min_periods=MACD_FAST, adjust=False).mean()
     slow = prices.ewm(span=MACD_SLOW, min_periods=MACD_SLOW, adjust=False).mean()
     line = fast - slow
     signal = line.ewm(span=MACD_SIGNAL, min_periods=MACD_SIGNAL, adjust=False).mean()
+    line, signal = line.to_numpy(dtype=float), signal.to_numpy(dtype=float)
     # Dividing by price makes MACD scale-free; dividing by volatility puts it in
     # "daily sigmas" so calm and wild assets are comparable.
-    unit = prices * _rolling_std(log_ret, 63)
-    unit = unit.where(unit > 0)
+    unit = prices.to_numpy(dtype=float) * vol_63
+    with np.errstate(invalid="ignore"):
+        unit = np.where(unit > 0, unit, np.nan)
     return line / unit, (line - signal) / unit
 
 
-def _history(prices: pd.DataFrame) -> pd.DataFrame:
+def _history(prices: np.ndarray) -> np.ndarray:
     """Days since the first price, capped at one year, in years (0 before it)."""
-    started = prices.notna().cumsum() > 0
-    days = (started.cumsum() - 1).clip(lower=0, upper=HISTORY_CAP)
+    started = np.cumsum(np.isfinite(prices), axis=0) > 0
+    days = np.clip(np.cumsum(started, axis=0) - 1, 0, HISTORY_CAP)
     return days / HISTORY_CAP
 
 
-def _volume_z(volume: pd.DataFrame) -> pd.DataFrame:
-    log_volume = np.log(volume.astype(float).where(volume > 0))
-    mean = log_volume.rolling(VOLUME_WINDOW, min_periods=VOLUME_WINDOW).mean()
-    std = _rolling_std(log_volume, VOLUME_WINDOW)
-    return (log_volume - mean) / std.where(std > 0)
+def _volume_z(volume: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        log_volume = np.log(np.where(volume > 0, volume, np.nan))
+    mean, variance = _rolling_moments(log_volume, VOLUME_WINDOW)
+    std = np.sqrt(variance)
+    with np.errstate(invalid="ignore"):
+        return (log_volume - mean) / np.where(std > 0, std, np.nan)
 
 
-def _market_inputs(log_ret: pd.DataFrame) -> list[pd.DataFrame]:
+def _market_inputs(log_ret: np.ndarray) -> list[np.ndarray]:
     """Equal-weight market return, its volatility, dispersion and each asset's corr."""
-    market = log_ret.mean(axis=1, skipna=True)
-    dispersion = log_ret.std(axis=1, ddof=0, skipna=True)
-    market_vol = market.rolling(21, min_periods=21).std()
-    corr = log_ret.rolling(CORR_WINDOW, min_periods=CORR_WINDOW).corr(market)
-    broadcast = _broadcaster(log_ret.columns)
+    present = np.isfinite(log_ret)
+    count = present.sum(axis=1)
+    filled = np.where(present, log_ret, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        market = np.where(count > 0, filled.sum(axis=1) / count, np.nan)
+        deviation = np.where(present, log_ret - market[:, None], 0.0)
+        dispersion = np.sqrt((deviation**2).sum(axis=1) / count)
+    dispersion = np.where(count > 0, dispersion, np.nan)
+    market_vol = _rolling_std(market[:, None], 21)[:, 0]
+    corr = _rolling_corr(log_ret, market)
+    n_assets = log_ret.shape[1]
+
+    def broadcast(series: np.ndarray) -> np.ndarray:
+        return np.repeat(series[:, None], n_assets, axis=1)
+
     return [broadcast(market), broadcast(market_vol), broadcast(dispersion), corr]
 
 
-def _broadcaster(columns: Sequence[str]):
-    def broadcast(series: pd.Series) -> pd.DataFrame:
-        data = np.repeat(series.to_numpy(dtype=float)[:, None], len(columns), axis=1)
-        return pd.DataFrame(data, index=series.index, columns=columns)
+def _rolling_corr(values: np.ndarray, market: np.ndarray) -> np.ndarray:
+    """Rolling ``CORR_WINDOW``-day correlation of each column with ``market``.
 
-    return broadcast
+    Over the rows where both are present, as pandas' ``rolling(...).corr``.
+    """
+    both = np.isfinite(values) & np.isfinite(market)[:, None]
+    x = np.where(both, values, np.nan)
+    y = np.where(both, market[:, None], np.nan)
+    mean_x, var_x = _rolling_moments(x, CORR_WINDOW)
+    mean_y, var_y = _rolling_moments(y, CORR_WINDOW)
+    mean_xy = _rolling_moments(x * y, CORR_WINDOW)[0]
+    covariance = (mean_xy - mean_x * mean_y) * (CORR_WINDOW / (CORR_WINDOW - 1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return covariance / np.sqrt(var_x * var_y)
