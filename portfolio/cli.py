@@ -15,6 +15,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 __all__ = ["main", "build_parser", "user_errors"]
 
@@ -23,9 +24,8 @@ def user_errors() -> tuple[type[Exception], ...]:
     """Mistakes a user can fix: reported as one line with exit code 2."""
     from data.errors import DataError
     from portfolio.config import ConfigError
-    from portfolio.errors import OptimizationError
+    from portfolio.errors import OptimizationError, RunFolderError
     from portfolio.output_folder import OutputLocationError
-    from portfolio.runfolder import RunFolderError
 
     return (
         DataError,
@@ -227,12 +227,99 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("run_dir", metavar="RUN_DIR", help="a folder made by backtest")
     report.set_defaults(handler=_report)
 
-    from portfolio.rebalance import add_parser as add_rebalance_parser
-    from portfolio.sweep import add_parser as add_sweep_parser
-
-    add_rebalance_parser(commands)
-    add_sweep_parser(commands)
+    _add_rebalance_parser(commands)
+    _add_sweep_parser(commands)
     return parser
+
+
+def _rebalance(args: argparse.Namespace) -> int:
+    from portfolio.rebalance import rebalance_command
+
+    return rebalance_command(args)
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from portfolio.sweep import sweep_command
+
+    return sweep_command(args)
+
+
+def _add_rebalance_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "rebalance",
+        help="target weights, whole-share trade list and pre-trade risk for holdings",
+        description="Plan a rebalance: forecast with the configured model on prices "
+        "up to --as-of, optimise, round to whole shares within the cash, check "
+        "the constraints. Holdings CSV: columns ticker,shares with an optional "
+        "row CASH,<amount>.",
+    )
+    parser.add_argument("--config", required=True, help="YAML run config")
+    parser.add_argument(
+        "--holdings", required=True, help="CSV with columns ticker,shares (+ CASH row)"
+    )
+    parser.add_argument(
+        "--as-of",
+        required=True,
+        help="rebalance date YYYY-MM-DD (a non-trading day, or a day a few weekdays "
+        "after the data ends, uses the previous trading day; the plan says which)",
+    )
+    parser.add_argument(
+        "--value",
+        type=float,
+        help="account value (default: holdings at market plus the CASH row)",
+    )
+    parser.add_argument("--out", required=True, help="folder to create for the plan")
+    parser.add_argument(
+        "--checkpoint",
+        help="trained LSTM checkpoint folder to predict with instead of training",
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="replace an existing plan folder"
+    )
+    parser.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress output; print only the folder. Progress goes to stderr: "
+        "a bar on a terminal, otherwise a line every PORTFOLIO_PROGRESS_SECONDS "
+        "(default 15)",
+    )
+    parser.set_defaults(handler=_rebalance)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _add_sweep_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "sweep",
+        help="run a grid of configs in parallel and rank them on a leaderboard",
+        description="Run every point of a sweep file (base config + grid of dotted "
+        "keys) and write a leaderboard with deflated Sharpe ratios.",
+    )
+    parser.add_argument("grid", metavar="GRID", help="sweep YAML file")
+    parser.add_argument("--out", help="sweep folder to create (default: runs/NAME)")
+    parser.add_argument(
+        "--ray",
+        dest="ray_address",
+        metavar="ADDRESS",
+        help="run on an existing Ray cluster: HOST:PORT, or 'auto' for the one in "
+        "RAY_ADDRESS or else the one started on this machine (default: local "
+        "processes)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=_positive_int,
+        help="points run at once (default: CPU count locally, cluster size on Ray)",
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="replace an existing sweep folder"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    parser.set_defaults(handler=_sweep)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -254,12 +341,14 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 def _main(argv: Sequence[str] | None) -> int:
     started = False
     try:
-        mistakes = user_errors()
         args = build_parser().parse_args(argv)
         started = True
         try:
             return args.handler(args)
-        except mistakes as err:
+        except Exception as err:
+            # The error classes load only now: --help and start-up stay instant.
+            if not isinstance(err, user_errors()):
+                raise
             print(f"error: {err}", file=sys.stderr)
             return 2
     except KeyboardInterrupt:

@@ -1,4 +1,4 @@
-"""Errors and warnings raised by the portfolio optimizer.
+"""Errors and warnings of the portfolio package (optimizer, run folders).
 
 Every message says what went wrong in portfolio terms (budget, bounds, groups,
 turnover, ...) and what to change, so a user can act without reading solver logs.
@@ -6,7 +6,12 @@ turnover, ...) and what to change, so a user can act without reading solver logs
 
 from __future__ import annotations
 
-__all__ = ["CovarianceRepairWarning", "InfeasibleError", "OptimizationError"]
+__all__ = [
+    "CovarianceRepairWarning",
+    "InfeasibleError",
+    "OptimizationError",
+    "RunFolderError",
+]
 
 
 class OptimizationError(RuntimeError):
@@ -32,4 +37,14 @@ class CovarianceRepairWarning(UserWarning):
 
     The negative eigenvalues were clipped to zero; the message gives the smallest
     eigenvalue so the estimator that produced it can be checked.
+    """
+
+
+class RunFolderError(ValueError):
+    """A file of a run folder cannot be read back (the message names it and why).
+
+    Raised by `load_run` for a garbled ``metrics.json``, a ``config.yaml`` that is
+    not plain YAML (a ``!!python`` tag is refused, never executed), a CSV file with
+    text or empty cells where numbers belong, and the like: the run folder was
+    edited or damaged after the backtest wrote it.
     """

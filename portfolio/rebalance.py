@@ -4,8 +4,8 @@
 prices up to and including ``as_of`` (nothing later is read), optimises target
 weights from the current ones, rounds them to whole shares within the cash the
 account has, and measures the pre-trade risk of the current and target portfolios.
-``write_plan`` saves the plan into a run folder atomically; ``add_parser`` registers
-the ``portfolio rebalance`` subcommand.
+``write_plan`` saves the plan into a run folder atomically; ``rebalance_command``
+handles the ``portfolio rebalance`` subcommand.
 
 Holdings file: CSV with columns ``ticker,shares`` and at most one ``CASH`` row (the
 cash in the account); `portfolio.holdings` reads and validates it. Negative shares
@@ -55,7 +55,7 @@ import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -103,7 +103,7 @@ __all__ = [
     "plan_rebalance",
     "rebalance",
     "write_plan",
-    "add_parser",
+    "rebalance_command",
 ]
 
 
@@ -461,7 +461,8 @@ def rebalance(
 # ------------------------------------------------------------------------ CLI
 
 
-def _command(args: argparse.Namespace) -> int:
+def rebalance_command(args: argparse.Namespace) -> int:
+    """Handle ``portfolio rebalance`` (arguments parsed by `portfolio.cli`)."""
     from portfolio.config import load_config
     from portfolio.output_folder import check_output
 
@@ -489,47 +490,3 @@ def _command(args: argparse.Namespace) -> int:
         sys.stdout.write(plan.summary())
         print(f"plan: {out}")
     return 0
-
-
-def add_parser(commands: Any) -> argparse.ArgumentParser:
-    """Register the ``rebalance`` subcommand on an argparse subparsers object."""
-    parser = commands.add_parser(
-        "rebalance",
-        help="target weights, whole-share trade list and pre-trade risk for holdings",
-        description="Plan a rebalance: forecast with the configured model on prices "
-        "up to --as-of, optimise, round to whole shares within the cash, check "
-        "the constraints. Holdings CSV: columns ticker,shares with an optional "
-        "row CASH,<amount>.",
-    )
-    parser.add_argument("--config", required=True, help="YAML run config")
-    parser.add_argument(
-        "--holdings", required=True, help="CSV with columns ticker,shares (+ CASH row)"
-    )
-    parser.add_argument(
-        "--as-of",
-        required=True,
-        help="rebalance date YYYY-MM-DD (a non-trading day, or one at most "
-        f"{STALE_DAYS} weekdays after the data ends, uses the previous trading day)",
-    )
-    parser.add_argument(
-        "--value",
-        type=float,
-        help="account value (default: holdings at market plus the CASH row)",
-    )
-    parser.add_argument("--out", required=True, help="folder to create for the plan")
-    parser.add_argument(
-        "--checkpoint",
-        help="trained LSTM checkpoint folder to predict with instead of training",
-    )
-    parser.add_argument(
-        "--force", action="store_true", help="replace an existing plan folder"
-    )
-    parser.add_argument(
-        "--quiet",
-        action="store_true",
-        help="no progress output; print only the folder. Progress goes to stderr: "
-        "a bar on a terminal, otherwise a line every PORTFOLIO_PROGRESS_SECONDS "
-        "(default 15)",
-    )
-    parser.set_defaults(handler=_command)
-    return parser

@@ -38,6 +38,7 @@ import pandas as pd
 from data.csv_safety import unescape_frame, write_csv
 from portfolio.backtest import BacktestResult
 from portfolio.config import dump_config
+from portfolio.errors import RunFolderError
 from portfolio.forecast_tables import FACTOR_COLUMNS
 from portfolio.output_folder import RunExistsError, partial_folder, staging
 
@@ -106,16 +107,6 @@ class RunFolder:
     forecast_skill: pd.DataFrame
     risk_free: pd.Series
     assets: pd.DataFrame
-
-
-class RunFolderError(ValueError):
-    """A file of a run folder cannot be read back (the message names it and why).
-
-    Raised by `load_run` for a garbled ``metrics.json``, a ``config.yaml`` that is
-    not plain YAML (a ``!!python`` tag is refused, never executed), a CSV file with
-    text or empty cells where numbers belong, and the like: the run folder was
-    edited or damaged after the backtest wrote it.
-    """
 
 
 # Files `load_run` needs; the others are optional (runs written before they existed).

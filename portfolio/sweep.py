@@ -78,7 +78,6 @@ __all__ = [
     "grid_points",
     "run_sweep",
     "leaderboard",
-    "add_parser",
     "sweep_command",
 ]
 
@@ -359,55 +358,6 @@ def _console() -> Any:
 
 
 # ---------------------------------------------------------------------- CLI
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def add_parser(commands: Any) -> argparse.ArgumentParser:
-    """Register ``portfolio sweep`` on the CLI's subparsers.
-
-    Parameters
-    ----------
-    commands : argparse subparsers action
-        What ``parser.add_subparsers()`` returned.
-
-    Returns
-    -------
-    argparse.ArgumentParser
-        The ``sweep`` subcommand parser; its handler is `sweep_command`.
-    """
-    parser = commands.add_parser(
-        "sweep",
-        help="run a grid of configs in parallel and rank them on a leaderboard",
-        description="Run every point of a sweep file (base config + grid of dotted "
-        "keys) and write a leaderboard with deflated Sharpe ratios.",
-    )
-    parser.add_argument("grid", metavar="GRID", help="sweep YAML file")
-    parser.add_argument("--out", help="sweep folder to create (default: runs/NAME)")
-    parser.add_argument(
-        "--ray",
-        dest="ray_address",
-        metavar="ADDRESS",
-        help="run on an existing Ray cluster: HOST:PORT, or 'auto' for the one in "
-        "RAY_ADDRESS or else the one started on this machine (default: local "
-        "processes)",
-    )
-    parser.add_argument(
-        "--workers",
-        type=_positive_int,
-        help="points run at once (default: CPU count locally, cluster size on Ray)",
-    )
-    parser.add_argument(
-        "--force", action="store_true", help="replace an existing sweep folder"
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress output")
-    parser.set_defaults(handler=sweep_command)
-    return parser
 
 
 def sweep_command(args: argparse.Namespace) -> int:

@@ -21,7 +21,6 @@ from portfolio.sweep import (
     SweepSpec,
     _labels,
     _rank,
-    add_parser,
     grid_points,
     leaderboard_html,
     load_grid,
@@ -312,9 +311,9 @@ def ray_address():
 
 
 def sweep_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="portfolio")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    return parser
+    from portfolio.cli import build_parser
+
+    return build_parser()
 
 
 def cli_command() -> list[str]:
