@@ -75,7 +75,7 @@ def saved(tmp_path_factory):
         folder,
         config=config_from_dict({"name": "tables"}),
         result=result,
-        metrics={},
+        metrics={"strategies": {}},
         forecast_skill=pd.DataFrame(),
         risk_free=pd.Series(0.0, index=result.returns.index),
         assets=pd.DataFrame({"asset": TICKERS}),
