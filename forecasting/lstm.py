@@ -26,9 +26,11 @@ import dataclasses
 import os
 import time
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
@@ -341,12 +343,13 @@ class LSTMForecaster:
             )
         out = self.predict_features(features)
         tickers = pd.Index(features.tickers)
-        mu = pd.Series(np.asarray(out.mu[0], dtype=float), index=tickers)
+        # Index on the host: indexing a device array dispatches an op per call.
+        mu = pd.Series(np.asarray(out.mu, dtype=float)[0], index=tickers)
         if self.loss == "mse":
             loadings, idio = self._pca_factors(prices)
         else:
-            loadings = np.asarray(out.loadings[0], dtype=float)
-            idio = np.asarray(out.idio[0], dtype=float)
+            loadings = np.asarray(out.loadings, dtype=float)[0]
+            idio = np.asarray(out.idio, dtype=float)[0]
         factor_names = [f"factor_{j + 1}" for j in range(loadings.shape[1])]
         return Forecast.from_factors(
             as_of=pd.Timestamp(prices.index[-1]),
@@ -378,8 +381,23 @@ class LSTMForecaster:
             window = np.concatenate([pad, window])
         scaled = self.scaler_.transform(window)  # (L, N, F)
         inputs = jnp.asarray(np.transpose(scaled, (1, 0, 2))[None])
-        self.model_.eval()
-        return _forward(self.model_, inputs)
+        graphdef, state = self._inference_split()
+        return _forward(graphdef, state, inputs)
+
+    def _inference_split(self) -> tuple[nnx.GraphDef, nnx.State]:
+        """The fitted model in eval mode, split into structure and weights.
+
+        Split once per fit: walking the model's graph on every call (what
+        ``nnx.jit`` does) cost more than the forward pass of a prediction. Keyed on
+        the model object and the fit count, so a refit or a reload is never served
+        stale weights.
+        """
+        cached = getattr(self, "_split", None)
+        if cached is None or cached[0] is not self.model_ or cached[1] != self.n_fits_:
+            self.model_.eval()
+            cached = (self.model_, self.n_fits_, *nnx.split(self.model_))
+            self._split = cached
+        return cached[2], cached[3]
 
     def _pca_factors(self, prices: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         window = self.lookback_days or 1260
@@ -477,9 +495,12 @@ class LSTMForecaster:
         return forecaster
 
 
-@nnx.jit
-def _forward(model: FactorLSTM, inputs: jnp.ndarray) -> FactorOutput:
-    return model(inputs)
+@partial(jax.jit, static_argnums=0)
+def _forward(
+    graphdef: nnx.GraphDef, state: nnx.State, inputs: jnp.ndarray
+) -> FactorOutput:
+    """The model's forward pass; compiled once per architecture, not per fit."""
+    return nnx.merge(graphdef, state)(inputs)
 
 
 def _check_prices(prices: pd.DataFrame) -> None:
