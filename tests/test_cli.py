@@ -29,10 +29,10 @@ def test_unknown_command_exits_2():
     assert "invalid choice" in result.stderr
 
 
-# The default config, shortened: two years, a small LSTM trained for few epochs.
+# The default config, shortened: one year, a small LSTM trained for few epochs.
 QUICK = """\
 name: quick
-backtest: {start: 2016-01-01, end: 2017-12-31}
+backtest: {start: 2016-01-01, end: 2016-12-31}
 forecaster:
   lookback_days: 756
   retrain_months: 12
@@ -48,12 +48,24 @@ STRATEGIES = [
 ]
 
 
-def test_backtest_writes_a_run_folder_and_refuses_to_overwrite(tmp_path):
-    config = tmp_path / "quick.yaml"
+@pytest.fixture(scope="module")
+def quick_runs(tmp_path_factory):
+    """The shortened default run twice, as a user runs it (the slow part, shared)."""
+    folder = tmp_path_factory.mktemp("quick")
+    config = folder / "quick.yaml"
     config.write_text(QUICK)
-    out = tmp_path / "run"
-    result = run_cli("backtest", "--config", str(config), "--out", str(out), "--quiet")
-    assert result.returncode == 0, result.stderr
+    runs = []
+    for out in ["a", "b"]:
+        result = run_cli(
+            "backtest", "--config", str(config), "--out", str(folder / out), "--quiet"
+        )
+        assert result.returncode == 0, result.stderr
+        runs.append(folder / out)
+    return config, runs
+
+
+def test_backtest_writes_a_run_folder(quick_runs):
+    _, (out, _) = quick_runs
     for name in [
         "config.yaml",
         "metrics.json",
@@ -65,31 +77,32 @@ def test_backtest_writes_a_run_folder_and_refuses_to_overwrite(tmp_path):
     returns = (out / "returns.csv").read_text().splitlines()
     assert returns[0] == ",".join(["date", *STRATEGIES, "index"])
     assert (out / "report.html").stat().st_size > 100_000
+    assert [p.name for p in out.parent.iterdir() if p.name.startswith(".")] == []
+
+
+def test_same_config_gives_same_metrics(quick_runs):
+    _, (first, second) = quick_runs
+    assert (first / "metrics.json").read_text() == (second / "metrics.json").read_text()
+
+
+def test_an_existing_run_is_kept_without_force_and_replaced_with_it(tmp_path, capsys):
+    from portfolio import cli
+
+    config = tmp_path / "quick.yaml"
+    config.write_text(QUICK.replace("lookback_days: 756", "kind: ewma"))
+    out = tmp_path / "run"
+    argv = ["backtest", "--config", str(config), "--out", str(out), "--quiet"]
+    assert cli.main(argv) == 0
     stamp = (out / "metrics.json").stat().st_mtime_ns
 
-    again = run_cli("backtest", "--config", str(config), "--out", str(out), "--quiet")
-    assert again.returncode == 2
-    assert "already exists" in again.stderr and "--force" in again.stderr
-    assert "Traceback" not in again.stderr
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "already exists" in err and "--force" in err and "Traceback" not in err
     assert (out / "metrics.json").stat().st_mtime_ns == stamp
 
-    forced = run_cli(
-        "backtest", "--config", str(config), "--out", str(out), "--quiet", "--force"
-    )
-    assert forced.returncode == 0, forced.stderr
+    assert cli.main([*argv, "--force"]) == 0
+    assert (out / "metrics.json").stat().st_mtime_ns != stamp
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
-
-
-def test_same_config_gives_same_metrics(tmp_path):
-    config = tmp_path / "quick.yaml"
-    config.write_text(QUICK)
-    for out in ["a", "b"]:
-        result = run_cli(
-            "backtest", "--config", str(config), "--out", str(tmp_path / out), "--quiet"
-        )
-        assert result.returncode == 0, result.stderr
-    first = (tmp_path / "a" / "metrics.json").read_text()
-    assert first == (tmp_path / "b" / "metrics.json").read_text()
 
 
 def test_bad_config_exits_2_with_one_line_and_no_folder(tmp_path):
@@ -116,12 +129,12 @@ def test_bad_data_file_exits_2_and_leaves_nothing(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml", "prices.csv"]
 
 
-def test_report_rebuilds_from_the_run_folder(tmp_path):
-    config = tmp_path / "quick.yaml"
-    config.write_text(QUICK.replace("lookback_days: 756", "kind: ewma"))
+def test_report_rebuilds_from_the_run_folder(quick_runs, tmp_path):
+    import shutil
+
+    _, (made, _) = quick_runs
     out = tmp_path / "run"
-    made = run_cli("backtest", "--config", str(config), "--out", str(out), "--quiet")
-    assert made.returncode == 0, made.stderr
+    shutil.copytree(made, out)
     report = out / "report.html"
     original = report.read_bytes()
     report.unlink()
