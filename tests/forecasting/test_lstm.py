@@ -232,3 +232,32 @@ def test_on_epoch_sees_every_epoch_and_changes_nothing(
     assert {end.max_epochs for end in seen} == {SMALL["max_epochs"]}
     assert {end.fit_date for end in seen} == {prices.index[449]}
     assert "on_epoch" not in again.get_params()  # neither compared nor saved
+
+
+def _direct_mu(forecaster: LSTMForecaster, prices: pd.DataFrame) -> np.ndarray:
+    """The model called as a plain module on the scaled last window: the reference."""
+    values = compute_features(prices).values[-forecaster.seq_len :]
+    scaled = forecaster.scaler_.transform(values)
+    forecaster.model_.eval()
+    out = forecaster.model_(np.transpose(scaled, (1, 0, 2))[None])
+    return np.asarray(out.mu, dtype=float)[0]
+
+
+def test_predict_follows_every_refit_and_reload(prices: pd.DataFrame, tmp_path) -> None:
+    # predict reuses the model split once per fit; a warm-started refit trains the
+    # same model object in place, so the reused weights must follow each fit.
+    forecaster = LSTMForecaster(**SMALL).fit(prices.iloc[:450])
+    first = forecaster.predict(prices).mu.to_numpy()
+    np.testing.assert_allclose(first, _direct_mu(forecaster, prices), rtol=1e-5)
+    model = forecaster.model_
+    forecaster.fit(prices)
+    assert forecaster.model_ is model
+    second = forecaster.predict(prices).mu.to_numpy()
+    assert not np.allclose(first, second)
+    np.testing.assert_allclose(second, _direct_mu(forecaster, prices), rtol=1e-5)
+
+    forecaster.save_state(tmp_path / "state")
+    other = LSTMForecaster(**SMALL).fit(prices.iloc[:450])
+    other.predict(prices)  # holds the other model's weights
+    other.load_state(tmp_path / "state")
+    np.testing.assert_array_equal(other.predict(prices).mu.to_numpy(), second)
