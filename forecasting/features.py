@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.signal import lfilter
 
 __all__ = [
     "Features",
@@ -138,8 +139,8 @@ def compute_features(
     names = feature_names(with_volume=volume is not None)
     columns: list[np.ndarray] = [log_ret]
     columns += [vol_63 if w == 63 else _rolling_std(log_ret, w) for w in VOL_WINDOWS]
-    columns += [_rsi(frame, RSI_WINDOW)]
-    columns += list(_macd(frame, vol_63))
+    columns += [_rsi(raw, RSI_WINDOW)]
+    columns += list(_macd(raw, vol_63))
     with np.errstate(invalid="ignore", divide="ignore"):
         columns += [log_price - np.log(_sma(raw, w)) for w in MA_WINDOWS]
     columns += [_diff(log_price, w) for w in MOMENTUM_WINDOWS]
@@ -236,13 +237,49 @@ def _rolling_std(values: np.ndarray, window: int) -> np.ndarray:
     return np.sqrt(_rolling_moments(values, window)[1])
 
 
-def _rsi(prices: pd.DataFrame, window: int) -> np.ndarray:
+def _ewm_mean(
+    values: np.ndarray, alpha: float, min_periods: int, adjust: bool
+) -> np.ndarray:
+    """Exponentially weighted mean down each column, as pandas' ``ewm(...).mean()``.
+
+    With ``adjust`` it is the ratio of two first-order filters, the weighted sum of
+    the values over the sum of the weights (missing values weigh nothing but age
+    the others, pandas' ``ignore_na=False``). Without it, the recursion
+    ``y = (1 - alpha) y + alpha x`` starts at each column's first value; a column
+    with a gap after its start falls back to pandas, whose rule across gaps is not
+    a plain filter. Rows with fewer than ``min_periods`` values so far are NaN.
+    """
+    present = np.isfinite(values)
+    seen = np.cumsum(present, axis=0)
+    decay = [1.0, -(1.0 - alpha)]
+    if adjust:
+        weighted = lfilter([1.0], decay, np.where(present, values, 0.0), axis=0)
+        weights = lfilter([1.0], decay, present.astype(float), axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = weighted / weights
+    elif (present | (seen == 0)).all():
+        # Leading gaps take the first value, so the filter starts exactly there.
+        first = np.where(present.any(axis=0), present.argmax(axis=0), 0)
+        start = np.nan_to_num(values[first, np.arange(values.shape[1])])
+        filled = np.where(seen == 0, start, values)
+        initial = ((1.0 - alpha) * start)[None]
+        mean = lfilter([alpha], decay, filled, axis=0, zi=initial)[0]
+    else:
+        frame = pd.DataFrame(values)
+        return (
+            frame.ewm(alpha=alpha, min_periods=min_periods, adjust=False)
+            .mean()
+            .to_numpy()
+        )
+    return np.where(seen >= max(min_periods, 1), mean, np.nan)
+
+
+def _rsi(prices: np.ndarray, window: int) -> np.ndarray:
     """Wilder's RSI mapped to [-1, 1] (0 is neutral)."""
-    change = prices.diff()
+    change = _diff(prices, 1)
     # Wilder smoothing is an EMA with alpha = 1 / window.
-    gain = change.clip(lower=0.0).ewm(alpha=1.0 / window, min_periods=window).mean()
-    loss = (-change).clip(lower=0.0).ewm(alpha=1.0 / window, min_periods=window).mean()
-    gain, loss = gain.to_numpy(dtype=float), loss.to_numpy(dtype=float)
+    gain = _ewm_mean(np.clip(change, 0.0, None), 1.0 / window, window, adjust=True)
+    loss = _ewm_mean(np.clip(-change, 0.0, None), 1.0 / window, window, adjust=True)
     total = gain + loss
     # A flat window has no gains or losses: call it neutral rather than undefined.
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -251,16 +288,19 @@ def _rsi(prices: pd.DataFrame, window: int) -> np.ndarray:
     return 2.0 * rsi - 1.0
 
 
-def _macd(prices: pd.DataFrame, vol_63: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _span(span: int) -> float:
+    return 2.0 / (span + 1.0)
+
+
+def _macd(prices: np.ndarray, vol_63: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """MACD line and histogram in units of price x 63-day daily volatility."""
-    fast = prices.ewm(span=MACD_FAST, min_periods=MACD_FAST, adjust=False).mean()
-    slow = prices.ewm(span=MACD_SLOW, min_periods=MACD_SLOW, adjust=False).mean()
+    fast = _ewm_mean(prices, _span(MACD_FAST), MACD_FAST, adjust=False)
+    slow = _ewm_mean(prices, _span(MACD_SLOW), MACD_SLOW, adjust=False)
     line = fast - slow
-    signal = line.ewm(span=MACD_SIGNAL, min_periods=MACD_SIGNAL, adjust=False).mean()
-    line, signal = line.to_numpy(dtype=float), signal.to_numpy(dtype=float)
+    signal = _ewm_mean(line, _span(MACD_SIGNAL), MACD_SIGNAL, adjust=False)
     # Dividing by price makes MACD scale-free; dividing by volatility puts it in
     # "daily sigmas" so calm and wild assets are comparable.
-    unit = prices.to_numpy(dtype=float) * vol_63
+    unit = prices * vol_63
     with np.errstate(invalid="ignore"):
         unit = np.where(unit > 0, unit, np.nan)
     return line / unit, (line - signal) / unit

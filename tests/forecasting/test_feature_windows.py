@@ -79,3 +79,19 @@ def test_volume_z_equals_pandas(ragged: pd.DataFrame) -> None:
     got = features._volume_z(volume.to_numpy())
     np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
     np.testing.assert_allclose(got, expected, rtol=1e-8, atol=1e-9, equal_nan=True)
+
+
+@pytest.mark.parametrize("adjust", [True, False])
+@pytest.mark.parametrize("column_with_gap", [True, False])
+def test_ewm_mean_equals_pandas(
+    ragged: pd.DataFrame, adjust: bool, column_with_gap: bool
+) -> None:
+    # Column 2 has a gap after its start: a filter without adjustment cannot follow
+    # pandas' rule there and must fall back to it.
+    frame = ragged if column_with_gap else ragged.drop(columns=2)
+    for alpha, min_periods in [(1 / 14, 14), (2 / 13, 12), (2 / 27, 26)]:
+        got = features._ewm_mean(frame.to_numpy(), alpha, min_periods, adjust)
+        expected = frame.ewm(alpha=alpha, min_periods=min_periods, adjust=adjust)
+        np.testing.assert_allclose(
+            got, expected.mean().to_numpy(), rtol=1e-12, equal_nan=True
+        )
