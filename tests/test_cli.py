@@ -5,6 +5,8 @@ import sys
 
 import pytest
 
+from tests.cli_runner import run_main
+
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
@@ -109,7 +111,7 @@ def test_bad_config_exits_2_with_one_line_and_no_folder(tmp_path):
     config = tmp_path / "bad.yaml"
     config.write_text("optimizer:\n  risk_aversoin: 3\n")
     out = tmp_path / "run"
-    result = run_cli("backtest", "--config", str(config), "--out", str(out))
+    result = run_main("backtest", "--config", str(config), "--out", str(out))
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "optimizer.risk_aversoin: unknown key" in lines[0]
@@ -122,7 +124,7 @@ def test_bad_data_file_exits_2_and_leaves_nothing(tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text(f"data: {{dataset: null, path: {prices}}}\n")
     out = tmp_path / "run"
-    result = run_cli("backtest", "--config", str(config), "--out", str(out), "--quiet")
+    result = run_main("backtest", "--config", str(config), "--out", str(out), "--quiet")
     assert result.returncode == 2
     assert "non-numeric value 'abc'" in result.stderr and "line 2" in result.stderr
     assert "Traceback" not in result.stderr

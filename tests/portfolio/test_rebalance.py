@@ -28,6 +28,7 @@ from portfolio.rebalance import (
 )
 from portfolio.runfolder import RunExistsError
 from portfolio.valuation import account_value
+from tests.cli_runner import run_main
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "experiments" / "holdings_example.csv"
@@ -643,6 +644,7 @@ def test_write_plan_is_atomic_and_never_overwrites(tmp_path, plan):
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
+    """The command as a user runs it, in a new process (one smoke test uses it)."""
     command = [sys.executable, "-m", "portfolio", *args]
     return subprocess.run(
         command, capture_output=True, text=True, timeout=120, cwd=ROOT
@@ -680,7 +682,7 @@ def test_cli_bad_holdings_exit_2_and_leave_nothing(tmp_path, config_file):
     holdings = tmp_path / "h.csv"
     holdings.write_text("ticker,shares\nAAPL,10\nNOPE,3\n")
     out = tmp_path / "plan"
-    result = run_cli(
+    result = run_main(
         "rebalance",
         "--config",
         str(config_file),
@@ -704,7 +706,7 @@ def test_cli_bad_holdings_exit_2_and_leave_nothing(tmp_path, config_file):
 def test_cli_absurd_value_exit_2_with_one_line(tmp_path, config_file):
     holdings = tmp_path / "h.csv"
     holdings.write_text("ticker,shares\nAAPL,10\n")
-    result = run_cli(
+    result = run_main(
         "rebalance",
         "--config",
         str(config_file),
