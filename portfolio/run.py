@@ -29,9 +29,8 @@ from portfolio.strategies import (
     MIN_VARIANCE_COST_PENALTY_BPS,
     BuyAndHold,
     EqualWeight,
-    HierarchicalRiskParity,
     MeanVariance,
-    RiskParity,
+    RiskBased,
     Strategy,
 )
 
@@ -329,8 +328,10 @@ def build_strategies(config: RunConfig) -> list[Strategy]:
             cost_penalty_bps=MIN_VARIANCE_COST_PENALTY_BPS,
         ),
         # Risk-based baselines read the risk model's covariance, not its mean.
-        "risk_parity": lambda: RiskParity("risk_parity", SHRINKAGE, mvo["constraints"]),
-        "hrp": lambda: HierarchicalRiskParity("hrp", SHRINKAGE, mvo["constraints"]),
+        "risk_parity": lambda: RiskBased(
+            "risk_parity", SHRINKAGE, "risk_parity", mvo["constraints"]
+        ),
+        "hrp": lambda: RiskBased("hrp", SHRINKAGE, "hrp", mvo["constraints"]),
         "equal_weight": EqualWeight,
         "buy_and_hold": BuyAndHold,
     }

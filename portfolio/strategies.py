@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import pandas as pd
 
@@ -22,8 +22,7 @@ __all__ = [
     "EqualWeight",
     "BuyAndHold",
     "MeanVariance",
-    "RiskParity",
-    "HierarchicalRiskParity",
+    "RiskBased",
     "compound_risk_free",
     "describe_strategy",
     "MIN_VARIANCE_COST_PENALTY_BPS",
@@ -233,11 +232,13 @@ class MeanVariance:
 
 
 @dataclass
-class RiskParity:
-    """Equal risk contribution weights of a named forecaster's covariance.
+class RiskBased:
+    """Weights from a named forecaster's covariance alone: ERC or HRP.
 
-    See `portfolio.risk_parity.equal_risk_contribution`: long-only and fully
-    invested; of ``constraints`` only the per-asset bounds (``min_weight``,
+    ``method`` is ``"risk_parity"`` (equal risk contribution,
+    `portfolio.risk_parity.equal_risk_contribution`) or ``"hrp"`` (hierarchical risk
+    parity, `portfolio.risk_parity.hierarchical_risk_parity`). Both are long-only and
+    fully invested; of ``constraints`` only the per-asset bounds (``min_weight``,
     ``max_weight``, ``bounds``) apply, not groups, turnover, leverage or cash.
 
     Parameters
@@ -246,50 +247,26 @@ class RiskParity:
         Strategy name in results.
     forecaster : str
         Name of the forecaster whose ``cov`` is used (its ``mu`` is not).
+    method : {"risk_parity", "hrp"}
+        The allocation rule.
     constraints : mapping
         Constraint settings of the run.
     """
 
     name: str
     forecaster: str
+    method: Literal["risk_parity", "hrp"]
     constraints: Mapping[str, Any] = field(default_factory=dict)
 
     def decide(self, context: DecisionContext) -> pd.Series:
-        """Weigh the forecast covariance at ``context.date`` by risk contribution."""
-        from portfolio.risk_parity import equal_risk_contribution, weight_bounds
+        """Allocate the forecast covariance at ``context.date`` by ``method``."""
+        from portfolio import risk_parity
 
+        allocate = {
+            "risk_parity": risk_parity.equal_risk_contribution,
+            "hrp": risk_parity.hierarchical_risk_parity,
+        }[self.method]
         cov = context.forecast(self.forecaster).cov
-        return equal_risk_contribution(
-            cov, *weight_bounds(self.constraints, list(cov.index))
-        )
-
-
-@dataclass
-class HierarchicalRiskParity:
-    """Hierarchical risk parity weights of a named forecaster's covariance.
-
-    See `portfolio.risk_parity.hierarchical_risk_parity`; constraints as for
-    `RiskParity` (per-asset bounds only).
-
-    Parameters
-    ----------
-    name : str
-        Strategy name in results.
-    forecaster : str
-        Name of the forecaster whose ``cov`` is used (its ``mu`` is not).
-    constraints : mapping
-        Constraint settings of the run.
-    """
-
-    name: str
-    forecaster: str
-    constraints: Mapping[str, Any] = field(default_factory=dict)
-
-    def decide(self, context: DecisionContext) -> pd.Series:
-        """Allocate the forecast covariance at ``context.date`` by HRP."""
-        from portfolio.risk_parity import hierarchical_risk_parity, weight_bounds
-
-        cov = context.forecast(self.forecaster).cov
-        return hierarchical_risk_parity(
-            cov, *weight_bounds(self.constraints, list(cov.index))
+        return allocate(
+            cov, *risk_parity.weight_bounds(self.constraints, list(cov.index))
         )
