@@ -103,7 +103,9 @@ class Reporter:
         self._bar: Any = None
         self._tasks: dict[str, Any] = {}
         self._started = time.monotonic()
-        self._last_line = -math.inf
+        # Each unit keeps its own clock: frequent epoch lines must not crowd out
+        # the rebalance lines of the backtest they belong to.
+        self._last_line: dict[str, float] = {}
 
     @property
     def stream(self) -> IO[str]:
@@ -135,6 +137,7 @@ class Reporter:
             self._bar.stop()
             self._bar = None
         self._tasks = {}
+        self._last_line = {}
 
     def update(
         self, description: str, done: int, total: int, unit: str, detail: str = ""
@@ -166,11 +169,10 @@ class Reporter:
                 self._bar.update(task, description=text, completed=done, total=total)
             return
         now = time.monotonic()
-        first = unit not in self._tasks
-        self._tasks[unit] = None
-        if not (first or done >= total or now - self._last_line >= self.interval):
+        last = self._last_line.get(unit, -math.inf)
+        if not (done >= total or now - last >= self.interval):
             return
-        self._last_line = now
+        self._last_line[unit] = now
         line = (
             f"{time.strftime('%H:%M:%S')} {description}: {done}/{total} {unit}, "
             f"{now - self._started:.0f} s elapsed"

@@ -54,6 +54,25 @@ def test_lines_are_throttled_but_a_phase_start_and_end_are_kept():
     ]
 
 
+def test_each_unit_keeps_its_own_clock(monkeypatch):
+    # Epochs come often; they must not use up the rebalances' turn to be shown.
+    clock = iter(range(0, 10_000, 4))
+    monkeypatch.setattr("portfolio.progress.time.monotonic", lambda: next(clock))
+    stream = io.StringIO()
+    with Reporter(interval=10, stream=stream) as reporter:
+        for done in range(1, 7):
+            reporter.update(f"backtest 2003-{done:02d}", done, 100, "rebalances")
+            for epoch in range(1, 4):
+                reporter.update("training lstm", epoch, 30, "epochs")
+    shown = [(text, unit) for text, _, _, unit in parsed(stream.getvalue())]
+    assert shown.count(("training lstm", "epochs")) >= 2
+    # Rebalances come 16 s apart, beyond the 10 s interval: every one is shown (one
+    # clock shared with the epochs showed only half of them).
+    assert [text for text, unit in shown if unit == "rebalances"] == [
+        f"backtest 2003-{done:02d}" for done in range(1, 7)
+    ]
+
+
 def test_interval_zero_writes_every_update_and_quiet_nothing():
     stream = io.StringIO()
     with Reporter(interval=0, stream=stream) as reporter:
