@@ -107,6 +107,15 @@ def parse_iso_date(text: str) -> pd.Timestamp:
     return pd.Timestamp(date)
 
 
+def _date_error(text: str, reason: str, source: str, where: str) -> DataError:
+    return DataError(
+        f"cannot parse date {text!r}: {reason}",
+        source=source,
+        where=where,
+        hint="Write dates as YYYY-MM-DD",
+    )
+
+
 def parse_dates(
     raw: pd.Series, *, source: str, row_label: RowLabel
 ) -> pd.DatetimeIndex:
@@ -132,24 +141,15 @@ def parse_dates(
         not_iso = local.isna().to_numpy()
         if not_iso.any():
             i = _first_true(not_iso)
-            raise DataError(
-                f"cannot parse date {text.iloc[i]!r}: {not_iso_reason(text.iloc[i])}",
-                source=source,
-                where=row_label(i),
-                hint="Write dates as YYYY-MM-DD",
-            )
+            reason = not_iso_reason(text.iloc[i])
+            raise _date_error(text.iloc[i], reason, source, row_label(i))
         dates = pd.DatetimeIndex(
             pd.to_datetime(local, errors="coerce", format="ISO8601")
         )
         bad = dates.isna()
         if bad.any():
             i = _first_true(bad)
-            raise DataError(
-                f"cannot parse date {text.iloc[i]!r}: not a calendar date",
-                source=source,
-                where=row_label(i),
-                hint="Write dates as YYYY-MM-DD",
-            )
+            raise _date_error(text.iloc[i], "not a calendar date", source, row_label(i))
     if dates.tz is not None:
         dates = dates.tz_localize(None)
     return dates

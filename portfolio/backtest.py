@@ -29,11 +29,24 @@ from portfolio.simulation import drift, trade
 from portfolio.strategies import DecisionContext, Strategy
 
 __all__ = [
+    "REBALANCE_COLUMNS",
     "ForecastBook",
     "BacktestResult",
     "run_backtest",
     "months_between",
     "training_rows",
+]
+
+# One row per strategy and rebalance date in `BacktestResult.rebalances`.
+REBALANCE_COLUMNS = [
+    "date",
+    "strategy",
+    "turnover",
+    "cost",
+    "status",
+    "reason",
+    "predicted_vol",
+    "retrained",
 ]
 
 
@@ -488,19 +501,7 @@ def run_backtest(
             ],
         ),
         trades=pd.DataFrame(trade_rows, columns=["date", "strategy", "asset", "trade"]),
-        rebalances=pd.DataFrame(
-            rebalance_rows,
-            columns=[
-                "date",
-                "strategy",
-                "turnover",
-                "cost",
-                "status",
-                "reason",
-                "predicted_vol",
-                "retrained",
-            ],
-        ),
+        rebalances=pd.DataFrame(rebalance_rows, columns=REBALANCE_COLUMNS),
         forecasts=forecasts,
         timings=dict(timings),
         forecast_factors=factors,

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from portfolio.backtest import BacktestResult
+from portfolio.backtest import REBALANCE_COLUMNS, BacktestResult
 from portfolio.scoring import strategy_summaries
 from tests.risk.test_significance import reference_dsr
 
@@ -30,16 +30,7 @@ def backtest() -> tuple[BacktestResult, pd.Series]:
             for date in rebalance_dates
             for name in STRATEGIES
         ],
-        columns=[
-            "date",
-            "strategy",
-            "turnover",
-            "cost",
-            "status",
-            "reason",
-            "predicted_vol",
-            "retrained",
-        ],
+        columns=REBALANCE_COLUMNS,
     )
     result = BacktestResult(
         returns=returns,
