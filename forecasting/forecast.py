@@ -7,6 +7,9 @@ Terms used across the project:
 - ``factors`` (B, n_assets x k) and ``idio`` (d, n_assets) when the covariance has
   the factor form ``cov = B B^T + diag(d)``; the optimizer then uses the cheaper
   factor risk term.
+- ``mu_std``: standard error of ``mu`` (an ensemble's spread of member means, scaled
+  by a factor calibrated on the training window), when the forecaster knows it; a
+  confidence-weighted (Black-Litterman) step turns it into view uncertainty.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ class Forecast:
         Loadings B of shape (n_assets, k) when ``cov = B B^T + diag(idio)``.
     idio : pandas.Series, optional
         Idiosyncratic variances d of shape (n_assets,), positive.
+    mu_std : pandas.Series, optional
+        Standard error of ``mu`` (same index), non-negative.
     """
 
     as_of: pd.Timestamp
@@ -46,6 +51,7 @@ class Forecast:
     cov: pd.DataFrame
     factors: pd.DataFrame | None = None
     idio: pd.Series | None = None
+    mu_std: pd.Series | None = None
 
     def __post_init__(self) -> None:
         tickers = list(self.mu.index)
@@ -58,6 +64,11 @@ class Forecast:
         if self.factors is not None:
             if list(self.factors.index) != tickers or list(self.idio.index) != tickers:
                 raise ValueError("Forecast.factors/idio must be indexed like mu")
+        if self.mu_std is not None:
+            if list(self.mu_std.index) != tickers:
+                raise ValueError("Forecast.mu_std must be indexed like mu")
+            if not (self.mu_std.to_numpy(dtype=float) >= 0).all():
+                raise ValueError("Forecast.mu_std must be finite and >= 0")
         if self.horizon < 1:
             raise ValueError(f"Forecast.horizon must be >= 1, got {self.horizon}")
 
@@ -79,9 +90,10 @@ class Forecast:
         mu: pd.Series,
         factors: pd.DataFrame,
         idio: pd.Series,
+        mu_std: pd.Series | None = None,
     ) -> Forecast:
         """Build a forecast whose covariance is ``B B^T + diag(d)``."""
         b = factors.to_numpy()
         cov = b @ b.T + np.diag(idio.to_numpy())
         cov_df = pd.DataFrame(cov, index=mu.index, columns=mu.index)
-        return cls(as_of, horizon, mu, cov_df, factors, idio)
+        return cls(as_of, horizon, mu, cov_df, factors, idio, mu_std)
