@@ -29,6 +29,7 @@ __all__ = [
     "ModelConfig",
     "TrainConfig",
     "ForecasterConfig",
+    "ViewsConfig",
     "OptimizerConfig",
     "RunConfig",
     "STRATEGIES",
@@ -55,6 +56,7 @@ MAX_NAME_LENGTH = 100
 
 STRATEGIES = (
     "lstm_mvo",
+    "lstm_bl",
     "baseline_mvo",
     "min_variance",
     "risk_parity",
@@ -193,6 +195,29 @@ class ForecasterConfig:
         self.model.validate()
         self.train.validate()
 
+@dataclass(frozen=True)
+class ViewsConfig:
+    """The confidence-weighted step of `lstm_bl` (`forecasting.posterior`).
+
+    The model's mean is blended with a prior mean, the prior uncertain with
+    covariance ``tau * cov``: ``historical`` is the Ledoit-Wolf baseline's historical
+    mean, ``equilibrium`` the returns that make 1/N optimal for the model's
+    covariance at ``optimizer.risk_aversion`` (no market capitalisations here).
+    """
+
+    prior: Literal["historical", "equilibrium"] = "historical"
+    tau: float = 0.05
+
+    def validate(self) -> None:
+        """Raise `ConfigError` naming the key of any bad value."""
+        # tau scales the prior's covariance: zero would make the prior certain.
+        if not 0 < self.tau <= 1:
+            raise ConfigError(
+                f"forecaster.views.tau: {self.tau!r} is outside (0, 1]; give the "
+                "scale of the prior's uncertainty, such as 0.05"
+            )
+
+
 
 @dataclass(frozen=True)
 class OptimizerConfig:
@@ -204,6 +229,7 @@ class OptimizerConfig:
     risk_aversion: float = 5.0
     cost_penalty_bps: float = 10.0
     target: float | None = None  # horizon return or volatility for target_* objectives
+    views: ViewsConfig = field(default_factory=ViewsConfig)
     constraints: dict[str, Any] = field(
         default_factory=lambda: {"long_only": True, "max_weight": 0.25}
     )
@@ -212,6 +238,7 @@ class OptimizerConfig:
         """Raise `ConfigError` naming the key of any bad value."""
         _check_range("optimizer.risk_aversion", self.risk_aversion, 1e-6, 1e6)
         _check_range("optimizer.cost_penalty_bps", self.cost_penalty_bps, 0, 10_000)
+        self.views.validate()
         if self.objective == "max_sharpe" and self.cost_penalty_bps > 0:
             # The Sharpe ratio is scale-free; a cost term cannot join its transform.
             raise ConfigError(
@@ -296,6 +323,7 @@ class RunConfig:
                     "optimizer.constraints.asset_groups"
                 )
         if not self.strategies:
+        "lstm_bl",
             raise ConfigError("strategies: list at least one strategy")
         for position, strategy in enumerate(self.strategies):
             if strategy not in STRATEGIES:

@@ -32,6 +32,7 @@ from portfolio.strategies import (
     MeanVariance,
     RiskBased,
     Strategy,
+    Views,
 )
 
 __all__ = [
@@ -49,8 +50,9 @@ __all__ = [
 # Benchmark index of each bundled dataset that has one.
 DEFAULT_INDEX = {"sp500": "sp500_index", "multi_asset": "sp500_index"}
 # Strategies that solve the optimizer under optimizer.constraints.
-CONSTRAINED = ("lstm_mvo", "baseline_mvo", "min_variance")
-MODEL = "model"  # forecaster behind lstm_mvo (the configured kind)
+CONSTRAINED = ("lstm_mvo", "lstm_bl", "baseline_mvo", "min_variance")
+MODEL = "model"  # forecaster behind lstm_mvo and lstm_bl (the configured kind)
+MODEL_STRATEGIES = ("lstm_mvo", "lstm_bl")  # the strategies that need it
 SHRINKAGE = "ledoit_wolf"  # historical mean + Ledoit-Wolf: baselines and risk model
 
 
@@ -246,7 +248,7 @@ def _forecasters(config: RunConfig) -> dict[str, Forecaster]:
             "ledoit_wolf", horizon=spec.horizon, lookback=spec.lookback_days
         )
     }
-    if "lstm_mvo" in config.strategies:
+    if any(name in config.strategies for name in MODEL_STRATEGIES):
         forecasters[MODEL] = (
             forecasters[SHRINKAGE]
             if spec.kind == "ledoit_wolf"
@@ -280,10 +282,14 @@ def check_min_history(config: RunConfig, forecasters: dict[str, Forecaster]) -> 
             )
 
 
-def model_strategy_name(config: RunConfig) -> str:
-    """Result name of the `lstm_mvo` strategy: honest about the forecaster it used."""
+def model_strategy_name(config: RunConfig, strategy: str = "lstm_mvo") -> str:
+    """Result name of a model strategy: honest about the forecaster it used.
+
+    ``lstm_mvo`` and ``lstm_bl`` keep their names with the LSTM and become
+    ``{kind}_mvo`` and ``{kind}_bl`` with another ``forecaster.kind``.
+    """
     kind = config.forecaster.kind
-    return "lstm_mvo" if kind == "lstm" else f"{kind}_mvo"
+    return strategy.replace("lstm", kind, 1)
 
 
 def _with_asset_groups(config: RunConfig) -> dict:
@@ -306,7 +312,7 @@ def _with_asset_groups(config: RunConfig) -> dict:
 
 def build_strategies(config: RunConfig) -> list[Strategy]:
     """The strategies the config lists (the index is a benchmark column instead)."""
-    opt = config.optimizer
+    opt, views = config.optimizer, config.forecaster.views
     mvo = {
         "objective": opt.objective,
         "risk_aversion": opt.risk_aversion,
@@ -316,6 +322,12 @@ def build_strategies(config: RunConfig) -> list[Strategy]:
     }
     makers: dict[str, Callable[[], Strategy]] = {
         "lstm_mvo": lambda: MeanVariance(model_strategy_name(config), MODEL, **mvo),
+        "lstm_bl": lambda: MeanVariance(
+            model_strategy_name(config, "lstm_bl"),
+            MODEL,
+            **mvo,
+            views=Views(views.prior, views.tau, historical=SHRINKAGE),
+        ),
         "baseline_mvo": lambda: MeanVariance("baseline_mvo", SHRINKAGE, **mvo),
         # Pure minimum variance: the constraints only, not the utility's risk
         # aversion or cost penalty (gamma only scales the objective without costs).

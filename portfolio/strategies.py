@@ -22,6 +22,7 @@ __all__ = [
     "EqualWeight",
     "BuyAndHold",
     "MeanVariance",
+    "Views",
     "RiskBased",
     "compound_risk_free",
     "describe_strategy",
@@ -118,9 +119,22 @@ def describe_strategy(name: str, config: Mapping[str, Any]) -> str:
     }
     if name in fixed:
         return fixed[name]
+    forecaster = config.get("forecaster") or {}
     if name.endswith("_mvo"):
-        kind = (config.get("forecaster") or {}).get("kind", name[: -len("_mvo")])
+        kind = forecaster.get("kind", name[: -len("_mvo")])
         return f"the {kind} forecaster's mean and covariance ({settings})"
+    if name.endswith("_bl"):
+        kind = forecaster.get("kind", name[: -len("_bl")])
+        views = forecaster.get("views") or {}
+        prior = {
+            "historical": "the historical mean",
+            "equilibrium": "the equilibrium returns of 1/N",
+        }.get(views.get("prior"), "a prior mean")
+        return (
+            f"the {kind} forecaster's mean blended with {prior} by its confidence "
+            f"(Black-Litterman, tau {views.get('tau')}), and its covariance "
+            f"({settings})"
+        )
     return name
 
 
@@ -173,6 +187,46 @@ class BuyAndHold:
         self._bought = bool(state["bought"])
 
 
+@dataclass(frozen=True)
+class Views:
+    """The confidence-weighted step: a forecast's mean as views on a prior mean.
+
+    `forecasting.posterior.apply_views` blends the forecast's ``mu`` with the prior
+    by their confidence (the forecast's ``mu_std``; the prior's ``tau * cov``) and
+    keeps its covariance.
+
+    Parameters
+    ----------
+    prior : {"historical", "equilibrium"}
+        ``historical``: the ``mu`` of the forecaster named ``historical`` at the
+        decision date. ``equilibrium``: the returns that make 1/N of the universe
+        optimal for the forecast's covariance at the strategy's risk aversion
+        (`forecasting.posterior.equilibrium_returns`; no market capitalisations).
+    tau : float
+        Scale of the prior's uncertainty, > 0.
+    historical : str
+        Forecaster whose mean is the historical prior (the run's Ledoit-Wolf
+        baseline, whose mean is the sample mean).
+    """
+
+    prior: Literal["historical", "equilibrium"] = "historical"
+    tau: float = 0.05
+    historical: str = "ledoit_wolf"
+
+    def posterior(
+        self, forecast: Forecast, context: DecisionContext, risk_aversion: float
+    ) -> Forecast:
+        """Return ``forecast`` with its mean replaced by the posterior mean."""
+        from forecasting.posterior import apply_views, equilibrium_returns
+
+        if self.prior == "historical":
+            prior_mu = context.forecast(self.historical).mu
+        else:
+            equal = pd.Series(1.0 / len(context.universe), index=context.universe)
+            prior_mu = equilibrium_returns(forecast.cov, equal, risk_aversion)
+        return apply_views(forecast, prior_mu, tau=self.tau)
+
+
 @dataclass
 class MeanVariance:
     """Markowitz weights from a named forecaster's forecast at each rebalance.
@@ -197,6 +251,8 @@ class MeanVariance:
         Horizon risk-free return for ``max_sharpe``. None (default) uses the run's
         rate at the decision date, ``context.risk_free``, compounded over the
         forecast horizon: ``(1 + rf_daily) ** horizon - 1``.
+    views : Views, optional
+        Optimize the confidence-weighted forecast (`Views`) instead of the raw one.
     """
 
     name: str
@@ -207,6 +263,7 @@ class MeanVariance:
     cost_penalty_bps: float = 0.0
     target: float | None = None
     risk_free: float | None = None
+    views: Views | None = None
 
     def horizon_risk_free(self, context: DecisionContext, horizon: int) -> float:
         """Risk-free return over ``horizon`` days used at ``context.date``."""
@@ -219,6 +276,8 @@ class MeanVariance:
         from portfolio.optimizer import optimize_forecast
 
         forecast = context.forecast(self.forecaster)
+        if self.views is not None:
+            forecast = self.views.posterior(forecast, context, self.risk_aversion)
         return optimize_forecast(
             forecast,
             objective=self.objective,

@@ -380,3 +380,36 @@ def test_a_sweep_that_sets_one_price_source_replaces_the_other():
 def test_config_dates_must_be_iso(value, reason):
     with pytest.raises(ConfigError, match=f"backtest.start: .*{reason}.*YYYY-MM-DD"):
         config_from_dict({"backtest": {"start": value}})
+
+
+# ------------------------------------------------- confidence-weighted views (lstm_bl)
+
+
+def test_views_default_and_settings():
+    config = load_config(None)
+    assert config.forecaster.views.prior == "historical"
+    assert config.forecaster.views.tau == 0.05
+    assert "lstm_bl" in config.strategies
+    views = config_from_dict(
+        {"forecaster": {"views": {"prior": "equilibrium", "tau": 1}}}
+    ).forecaster.views
+    assert (views.prior, views.tau) == ("equilibrium", 1.0)
+
+
+@pytest.mark.parametrize(
+    "views, fragment",
+    [
+        ({"tau": 0}, "forecaster.views.tau: 0.0 is outside (0, 1]"),
+        ({"tau": -0.1}, "forecaster.views.tau: -0.1 is outside (0, 1]"),
+        ({"tau": 1.5}, "forecaster.views.tau: 1.5 is outside (0, 1]"),
+        ({"tau": "small"}, "forecaster.views.tau: expected a number"),
+        ({"tau": float("nan")}, "forecaster.views.tau: nan is not allowed"),
+        ({"prior": "market"}, "forecaster.views.prior: 'market' is not one of"),
+        ({"prior_mean": "historical"}, "forecaster.views.prior_mean: unknown key"),
+        ("historical", "forecaster.views: expected a mapping"),
+    ],
+)
+def test_bad_views_name_the_key(views, fragment):
+    with pytest.raises(ConfigError) as info:
+        config_from_dict({"forecaster": {"views": views}})
+    assert fragment in str(info.value)

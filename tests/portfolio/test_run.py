@@ -69,3 +69,24 @@ def test_load_run_data_returns_volume_aligned_with_prices(tmp_path, with_volume)
         assert "volume_fingerprint" in provenance
     else:
         assert volume is None and "volume_fingerprint" not in provenance
+
+
+def test_lstm_bl_alone_builds_the_model_and_is_named_by_its_kind(tmp_path):
+    from portfolio.strategies import Views
+
+    values = {
+        "name": "views_test",
+        "data": {"dataset": None, "path": str(_long_file(tmp_path)), "risk_free": 0.02},
+        "backtest": {"start": None, "rebalance": "Q", "min_history_days": 252},
+        "forecaster": {"kind": "ewma", "views": {"prior": "equilibrium", "tau": 0.1}},
+        "strategies": ["lstm_bl", "equal_weight"],
+    }
+    config = config_from_dict(values)
+    assert run_module.MODEL in run_module._forecasters(config)
+    bl, _ = run_module.build_strategies(config)
+    assert bl.name == "ewma_bl" and bl.forecaster == run_module.MODEL
+    assert bl.views == Views("equilibrium", 0.1, historical=run_module.SHRINKAGE)
+    output = run_module.run(config)
+    assert list(output.result.returns.columns) == ["ewma_bl", "equal_weight"]
+    assert output.result.rebalances.status.eq("traded").all()
+    assert "ewma_bl" in output.metrics["strategies"]

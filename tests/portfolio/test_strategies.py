@@ -6,7 +6,7 @@ import pytest
 
 from forecasting.forecast import Forecast
 from portfolio.optimizer import optimize
-from portfolio.strategies import DecisionContext, MeanVariance
+from portfolio.strategies import DecisionContext, MeanVariance, Views
 
 
 @pytest.fixture
@@ -68,5 +68,86 @@ def test_an_explicit_risk_free_setting_is_kept(forecast):
         objective="max_sharpe",
         constraints={"long_only": True},
         risk_free_rate=0.0,
+    )
+    pd.testing.assert_series_equal(weights, expected, atol=1e-8, check_names=False)
+
+
+def _views_context(model: Forecast, historical: Forecast) -> DecisionContext:
+    books = {"model": model, "ledoit_wolf": historical}
+    return DecisionContext(
+        model.as_of,
+        model.tickers,
+        pd.Series([0.2, 0.5, 0.3], index=model.tickers),
+        books.__getitem__,
+    )
+
+
+def _posterior_mean(prior, views, cov, omega, tau):
+    """Precision-weighted mean, written independently of forecasting.posterior."""
+    prior_precision = np.linalg.inv(tau * cov)
+    view_precision = np.diag(1.0 / omega)
+    return np.linalg.solve(
+        prior_precision + view_precision,
+        prior_precision @ prior + view_precision @ views,
+    )
+
+
+def test_lstm_bl_optimizes_the_posterior_mean(forecast):
+    std = pd.Series([0.002, 0.03, 0.001], index=forecast.tickers)
+    model = Forecast(forecast.as_of, 21, forecast.mu, forecast.cov, mu_std=std)
+    historical_mu = pd.Series([0.008, 0.004, 0.002], index=forecast.tickers)
+    historical = Forecast(forecast.as_of, 21, historical_mu, forecast.cov * 1.1)
+    settings = {
+        "risk_aversion": 5.0,
+        "constraints": {"long_only": True, "max_weight": 0.6},
+        "cost_penalty_bps": 10.0,
+    }
+    strategy = MeanVariance(
+        "lstm_bl", "model", views=Views("historical", 0.05), **settings
+    )
+    context = _views_context(model, historical)
+    weights = strategy.decide(context)
+    cov = forecast.cov.to_numpy()
+    mean = _posterior_mean(
+        historical_mu.to_numpy(), forecast.mu.to_numpy(), cov, std.to_numpy() ** 2, 0.05
+    )
+    expected = optimize(
+        pd.Series(mean, index=forecast.tickers),
+        forecast.cov,
+        risk_aversion=5.0,
+        constraints=settings["constraints"],
+        prev_weights=context.drifted,
+        cost_penalty=10.0 / 1e4,
+    )
+    pd.testing.assert_series_equal(weights, expected, atol=1e-8, check_names=False)
+    raw = MeanVariance("lstm_mvo", "model", **settings).decide(context)
+    assert np.abs(weights - raw).max() > 0.01  # the views step changed the decision
+
+
+def test_lstm_bl_equilibrium_prior_is_one_over_n_implied(forecast):
+    strategy = MeanVariance(
+        "lstm_bl",
+        "model",
+        risk_aversion=3.0,
+        constraints={"long_only": True},
+        views=Views("equilibrium", 0.1),
+    )
+    # The historical forecaster must not be asked for an equilibrium prior.
+    context = DecisionContext(
+        forecast.as_of,
+        forecast.tickers,
+        pd.Series(0.0, index=forecast.tickers),
+        {"model": forecast}.__getitem__,
+    )
+    weights = strategy.decide(context)
+    cov = forecast.cov.to_numpy()
+    prior = 3.0 * cov @ np.full(3, 1 / 3)
+    # No mu_std: He & Litterman's default view variance, tau times each variance.
+    mean = _posterior_mean(prior, forecast.mu.to_numpy(), cov, 0.1 * np.diag(cov), 0.1)
+    expected = optimize(
+        pd.Series(mean, index=forecast.tickers),
+        forecast.cov,
+        risk_aversion=3.0,
+        constraints={"long_only": True},
     )
     pd.testing.assert_series_equal(weights, expected, atol=1e-8, check_names=False)
