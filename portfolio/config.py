@@ -120,18 +120,38 @@ class BacktestConfig:
     cash: bool = False
     min_history_days: int = 252
     on_failure: Literal["hold", "raise"] = "hold"
+    # First day of the held-out part: metrics.json and the report also score the
+    # returns and forecasts from this date on alone (no choice was tuned on them).
+    held_out_from: str | None = None
 
     def validate(self) -> None:
         """Raise `ConfigError` naming the key of any bad value."""
         _check_range("backtest.cost_bps", self.cost_bps, 0, 1000)
         _check_range("backtest.min_history_days", self.min_history_days, 2, 10_000)
-        for key in ("start", "end"):
+        for key in ("start", "end", "held_out_from"):
             value = getattr(self, key)
             if value is not None:
                 _check_date(f"backtest.{key}", value)
         if self.start and self.end and _timestamp(self.start) >= _timestamp(self.end):
             raise ConfigError(
                 f"backtest.end: {self.end} is not after backtest.start {self.start}"
+            )
+        self._check_held_out()
+
+    def _check_held_out(self) -> None:
+        """The held-out part must leave a development part before it and be run."""
+        held = self.held_out_from
+        if held is None:
+            return
+        if self.start and _timestamp(held) <= _timestamp(self.start):
+            raise ConfigError(
+                f"backtest.held_out_from: {held} is not after backtest.start "
+                f"{self.start}; the part before it is the development period"
+            )
+        if self.end and _timestamp(held) >= _timestamp(self.end):
+            raise ConfigError(
+                f"backtest.held_out_from: {held} is not before backtest.end "
+                f"{self.end}; hold out a part inside the backtest"
             )
 
 
@@ -176,26 +196,6 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
-class ForecasterConfig:
-    """The forecaster behind `lstm_mvo` (baselines use their own fixed estimators)."""
-
-    kind: Literal["lstm", "historical", "ewma", "ledoit_wolf", "garch"] = "lstm"
-    horizon: int = 21
-    retrain_months: int = 12
-    window: Literal["expanding", "rolling"] = "expanding"
-    lookback_days: int = 1260
-    model: ModelConfig = field(default_factory=ModelConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-
-    def validate(self) -> None:
-        """Raise `ConfigError` naming the key of any bad value."""
-        _check_range("forecaster.horizon", self.horizon, 1, 252)
-        _check_range("forecaster.retrain_months", self.retrain_months, 1, 600)
-        _check_range("forecaster.lookback_days", self.lookback_days, 21, 100_000)
-        self.model.validate()
-        self.train.validate()
-
-@dataclass(frozen=True)
 class ViewsConfig:
     """The confidence-weighted step of `lstm_bl` (`forecasting.posterior`).
 
@@ -218,6 +218,28 @@ class ViewsConfig:
             )
 
 
+@dataclass(frozen=True)
+class ForecasterConfig:
+    """The forecaster behind `lstm_mvo` (baselines use their own fixed estimators)."""
+
+    kind: Literal["lstm", "historical", "ewma", "ledoit_wolf", "garch"] = "lstm"
+    horizon: int = 21
+    retrain_months: int = 12
+    window: Literal["expanding", "rolling"] = "expanding"
+    lookback_days: int = 1260
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    views: ViewsConfig = field(default_factory=ViewsConfig)
+
+    def validate(self) -> None:
+        """Raise `ConfigError` naming the key of any bad value."""
+        _check_range("forecaster.horizon", self.horizon, 1, 252)
+        _check_range("forecaster.retrain_months", self.retrain_months, 1, 600)
+        _check_range("forecaster.lookback_days", self.lookback_days, 21, 100_000)
+        self.model.validate()
+        self.train.validate()
+        self.views.validate()
+
 
 @dataclass(frozen=True)
 class OptimizerConfig:
@@ -229,7 +251,6 @@ class OptimizerConfig:
     risk_aversion: float = 5.0
     cost_penalty_bps: float = 10.0
     target: float | None = None  # horizon return or volatility for target_* objectives
-    views: ViewsConfig = field(default_factory=ViewsConfig)
     constraints: dict[str, Any] = field(
         default_factory=lambda: {"long_only": True, "max_weight": 0.25}
     )
@@ -238,7 +259,6 @@ class OptimizerConfig:
         """Raise `ConfigError` naming the key of any bad value."""
         _check_range("optimizer.risk_aversion", self.risk_aversion, 1e-6, 1e6)
         _check_range("optimizer.cost_penalty_bps", self.cost_penalty_bps, 0, 10_000)
-        self.views.validate()
         if self.objective == "max_sharpe" and self.cost_penalty_bps > 0:
             # The Sharpe ratio is scale-free; a cost term cannot join its transform.
             raise ConfigError(
@@ -303,6 +323,7 @@ class RunConfig:
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     strategies: tuple[str, ...] = (
         "lstm_mvo",
+        "lstm_bl",
         "baseline_mvo",
         "min_variance",
         "equal_weight",
@@ -323,7 +344,6 @@ class RunConfig:
                     "optimizer.constraints.asset_groups"
                 )
         if not self.strategies:
-        "lstm_bl",
             raise ConfigError("strategies: list at least one strategy")
         for position, strategy in enumerate(self.strategies):
             if strategy not in STRATEGIES:

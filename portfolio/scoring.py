@@ -4,12 +4,17 @@ Produces the ``metrics.json`` document of a run::
 
     {"strategies": {name: summary}, "forecast": {...}, "run": {...}}
 
+and, when ``backtest.held_out_from`` is set, ``"held_out": {"from", "start", "end",
+"days", "strategies", "forecast"}``: the same summaries and forecast skill computed
+on the held-out part alone (returns and forecasts dated on or after that day).
+
 Everything in it is a deterministic function of the config and the data (no wall
 times), so the same config and seed give the same file.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -18,7 +23,7 @@ import pandas as pd
 
 from forecasting.evaluation import evaluate_forecasts
 from portfolio.backtest import BacktestResult, ForecastBook
-from portfolio.config import RunConfig, config_to_dict
+from portfolio.config import ConfigError, RunConfig, config_to_dict
 from risk.metrics import (
     annualised_cost_drag,
     annualised_turnover,
@@ -26,7 +31,14 @@ from risk.metrics import (
     sharpe_ratio,
 )
 
-__all__ = ["run_metrics", "strategy_summaries", "forecast_skill", "json_ready"]
+__all__ = [
+    "run_metrics",
+    "strategy_summaries",
+    "forecast_skill",
+    "held_out_part",
+    "held_out_metrics",
+    "json_ready",
+]
 
 PERIODS_PER_YEAR = 252
 
@@ -109,15 +121,23 @@ def strategy_summaries(
 
 
 def forecast_skill(
-    book: ForecastBook, prices: pd.DataFrame, model: str, baseline: str
+    book: ForecastBook,
+    prices: pd.DataFrame,
+    model: str,
+    baseline: str,
+    *,
+    start: str | pd.Timestamp | None = None,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Skill of the model's forecasts, with a Diebold-Mariano test against a baseline.
 
-    Returns the summary dict and the per-date table (as_of rows) of the model.
+    Only forecasts made on or after ``start`` are scored when it is given. Returns
+    the summary dict and the per-date table (as_of rows) of the model.
     """
+    first = None if start is None else pd.Timestamp(start)
     by_name: dict[str, list] = {}
     for name, forecast in book.history:
-        by_name.setdefault(name, []).append(forecast)
+        if first is None or pd.Timestamp(forecast.as_of) >= first:
+            by_name.setdefault(name, []).append(forecast)
     if model not in by_name:
         return {}, pd.DataFrame()
     model_result = evaluate_forecasts(
@@ -126,6 +146,68 @@ def forecast_skill(
     baseline_result = evaluate_forecasts(by_name[baseline], prices)
     skill = {"model": model_result.summary, "baseline": baseline_result.summary}
     return skill, model_result.per_date
+
+
+def held_out_part(result: BacktestResult, start: str | pd.Timestamp) -> BacktestResult:
+    """The part of a backtest dated on or after ``start``.
+
+    Daily returns from ``start`` on, and the rebalances, weights, trades and
+    forecasts made on or after it: what `strategy_summaries` needs to score that
+    part alone (its turnover and costs are those of its own rebalances).
+    """
+    first = pd.Timestamp(start)
+
+    def since(frame: pd.DataFrame) -> pd.DataFrame:
+        if "date" not in frame.columns:
+            return frame
+        return frame[pd.to_datetime(frame["date"]) >= first]
+
+    return dataclasses.replace(
+        result,
+        returns=result.returns.loc[result.returns.index >= first],
+        gross_returns=result.gross_returns.loc[result.gross_returns.index >= first],
+        weights=since(result.weights),
+        trades=since(result.trades),
+        rebalances=since(result.rebalances),
+        forecasts=since(result.forecasts),
+        forecast_factors=since(result.forecast_factors),
+    )
+
+
+def held_out_metrics(
+    result: BacktestResult,
+    book: ForecastBook,
+    prices: pd.DataFrame,
+    risk_free: pd.Series,
+    start: str,
+) -> dict[str, Any]:
+    """Performance, significance and forecast skill of the held-out part alone.
+
+    The same functions as for the whole run (`strategy_summaries`,
+    `forecast_skill`), applied to the returns and forecasts dated on or after
+    ``start``.
+
+    Raises
+    ------
+    ConfigError
+        If fewer than two days of returns fall on or after ``start``.
+    """
+    part = held_out_part(result, start)
+    if len(part.returns) < 2:
+        last = result.returns.index[-1].date()
+        raise ConfigError(
+            f"backtest.held_out_from: {start} leaves fewer than two days of returns "
+            f"(the backtest ends on {last}); set it earlier"
+        )
+    skill, _ = forecast_skill(book, prices, "model", "ledoit_wolf", start=start)
+    return {
+        "from": start,
+        "start": part.returns.index[0],
+        "end": part.returns.index[-1],
+        "days": len(part.returns),
+        "strategies": strategy_summaries(part, risk_free),
+        "forecast": skill,
+    }
 
 
 def run_metrics(
@@ -161,4 +243,9 @@ def run_metrics(
         "forecast": skill,
         "run": run_info,
     }
+    held_out = config.backtest.held_out_from
+    if held_out is not None:
+        metrics["held_out"] = held_out_metrics(
+            result, book, prices, risk_free, held_out
+        )
     return json_ready(metrics), per_date

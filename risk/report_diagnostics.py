@@ -40,6 +40,7 @@ from risk.report_sections import (
     _ordered,
     _run_styles,
     _traded,
+    held_out,
 )
 from risk.report_tables import (
     FORMATS,
@@ -224,11 +225,27 @@ def _calibration(run: RunFolder) -> dict[str, pd.DataFrame]:
     return tables
 
 
+def _skill_table(run: RunFolder, skill: dict[str, Any]) -> Table:
+    """Model and baseline forecast skill side by side (`FORECAST_ROWS`)."""
+    model, baseline = skill.get("model") or {}, skill.get("baseline") or {}
+    rows = [
+        [
+            text_cell(label),
+            number_cell(model.get(key), kind),
+            number_cell(baseline.get(key), kind),
+        ]
+        for key, label, kind in FORECAST_ROWS
+        if key in model or key in baseline
+    ]
+    kind = _cfg(run.config, "forecaster", "kind", default="model")
+    return Table(["Measure", f"model ({kind})", "baseline"], rows)
+
+
 def _forecast_section(run: RunFolder, main: str) -> Section:
     """Skill of the model's return forecasts and calibration of predicted risk."""
     section = Section("forecast", "Forecast skill")
     skill = run.metrics.get("forecast") or {}
-    model, baseline = skill.get("model") or {}, skill.get("baseline") or {}
+    model = skill.get("model") or {}
     if model:
         section.cards = [
             (label, FORMATS[kind](model.get(key)))
@@ -239,17 +256,11 @@ def _forecast_section(run: RunFolder, main: str) -> Section:
                 ("r2_oos", "Out-of-sample R\u00b2", "pct2"),
             )
         ]
-        rows = [
-            [
-                text_cell(label),
-                number_cell(model.get(key), kind),
-                number_cell(baseline.get(key), kind),
-            ]
-            for key, label, kind in FORECAST_ROWS
-            if key in model or key in baseline
-        ]
-        kind = _cfg(run.config, "forecaster", "kind", default="model")
-        section.add("table", Table(["Measure", f"model ({kind})", "baseline"], rows))
+        section.add("table", _skill_table(run, skill))
+        part = held_out(run)
+        if part is not None and (part.get("forecast") or {}).get("model"):
+            section.add("heading", f"Held-out part, from {part['from']}")
+            section.add("table", _skill_table(run, part["forecast"]))
         section.add(
             "note",
             f"Returns over the {_horizon(run)}-day horizon, scored at each forecast "
@@ -388,6 +399,33 @@ def _significance_section(run: RunFolder, main: str) -> Section:
     names = _ordered(summaries, list(run.result.returns.columns))
     section = Section("significance", "Significance")
     section.verdicts = _significance_verdicts(summaries, names, main)
+    section.add("table", _significance_table(summaries, names))
+    part = held_out(run)
+    if part is not None and part.get("strategies"):
+        held = part["strategies"]
+        section.add("heading", f"Held-out part, from {part['from']}")
+        held_names = _ordered(held, list(run.result.returns.columns))
+        # The answer for the main strategy; the caveats above hold here too.
+        section.add("text", _significance_verdicts(held, held_names, main)[0])
+        section.add("table", _significance_table(held, held_names))
+    section.add(
+        "note",
+        "Sharpe minus 1/N, z and p-value: two-sided test of equal Sharpe ratios "
+        f"against {ONE_OVER_N} on the same days (is the strategy different from "
+        "1/N?). PSR: probability that the true Sharpe ratio is above 0, given the "
+        "track record's length, skewness and kurtosis (Bailey and Lopez de Prado, "
+        "2012). DSR: the same probability against the Sharpe ratio that the best "
+        "of the run's strategies would show by luck alone (2014); it deflates only "
+        "for the strategies of this run, not for every configuration tried before "
+        "it. PSR and DSR do not compare with 1/N.",
+    )
+    return section
+
+
+def _significance_table(
+    summaries: dict[str, dict[str, Any]], names: list[str]
+) -> Table:
+    """Sharpe, PSR, DSR and the difference test against 1/N per strategy."""
     rows = []
     for name in names:
         summary = summaries[name]
@@ -407,19 +445,7 @@ def _significance_section(run: RunFolder, main: str) -> Section:
             ]
         )
     headers = ["Strategy", "Sharpe", "PSR", "DSR", "Sharpe minus 1/N", "z", "p-value"]
-    section.add("table", Table([*headers, "Test"], rows))
-    section.add(
-        "note",
-        "Sharpe minus 1/N, z and p-value: two-sided test of equal Sharpe ratios "
-        f"against {ONE_OVER_N} on the same days (is the strategy different from "
-        "1/N?). PSR: probability that the true Sharpe ratio is above 0, given the "
-        "track record's length, skewness and kurtosis (Bailey and Lopez de Prado, "
-        "2012). DSR: the same probability against the Sharpe ratio that the best "
-        "of the run's strategies would show by luck alone (2014); it deflates only "
-        "for the strategies of this run, not for every configuration tried before "
-        "it. PSR and DSR do not compare with 1/N.",
-    )
-    return section
+    return Table([*headers, "Test"], rows)
 
 
 def _rebalance_section(run: RunFolder) -> Section:

@@ -185,13 +185,24 @@ def _log_ticks(low: float, high: float) -> list[float]:
     return [t for t in ticks if low / 1.05 <= t <= high * 1.05]
 
 
-def plot_equity(returns: pd.DataFrame, styles: Styles) -> Plot:
-    """Growth of 1 per strategy on a log scale."""
+def plot_equity(
+    returns: pd.DataFrame,
+    styles: Styles,
+    held_out_from: pd.Timestamp | None = None,
+) -> Plot:
+    """Growth of 1 per strategy on a log scale; the held-out part shaded if given."""
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
     wealth = (1.0 + returns.fillna(0.0)).cumprod()
     fig, axes = _figure(4.2)
     ax = axes[0, 0]
+    caption = "Growth of 1 invested at the first rebalance, net of trading costs."
+    if held_out_from is not None and len(wealth):
+        start = pd.Timestamp(held_out_from)
+        ax.axvspan(
+            _x([start])[0], _x(wealth.index[-1:])[0], color="#f0b429", alpha=0.12
+        )
+        caption += f" Shaded: the held-out part, from {start.date()} on."
     _lines(ax, wealth, styles)
     ax.set_yscale("log")
     values = wealth.to_numpy().clip(min=1e-6)  # a total loss has no logarithm
@@ -204,9 +215,7 @@ def plot_equity(returns: pd.DataFrame, styles: Styles) -> Plot:
     ax.set_ylabel("wealth (log scale)")
     _legend_outside(ax)
     return _embed(
-        fig,
-        "Equity curves on a log scale of " + ", ".join(returns.columns),
-        "Growth of 1 invested at the first rebalance, net of trading costs.",
+        fig, "Equity curves on a log scale of " + ", ".join(returns.columns), caption
     )
 
 

@@ -59,6 +59,8 @@ __all__ = [
     "Section",
     "main_strategy",
     "metrics_frame",
+    "held_out",
+    "held_out_text",
 ]
 
 PERIODS_PER_YEAR = 252
@@ -217,6 +219,26 @@ def metrics_frame(metrics: dict[str, Any]) -> pd.DataFrame:
     return frame.rename_axis("strategy")
 
 
+def held_out(run: RunFolder) -> dict[str, Any] | None:
+    """The ``held_out`` section of ``metrics.json``, or None when nothing is held out.
+
+    Present when the run set ``backtest.held_out_from``: the summaries and forecast
+    skill of the part from that day on (`portfolio.scoring.held_out_metrics`).
+    """
+    part = run.metrics.get("held_out")
+    return part if isinstance(part, dict) and part.get("from") else None
+
+
+def held_out_text(part: dict[str, Any]) -> str:
+    """The sentence that says which part of the run is held out, and what that means."""
+    return (
+        f"Held out from {part['from']}: the part of the run from that day on "
+        f"({part.get('start')} to {part.get('end')}) is held out; no design or "
+        "setting was tuned on it. The forecast-skill and significance sections also "
+        "show it alone."
+    )
+
+
 def _run_styles(run: RunFolder, main: str) -> Styles:
     return line_styles(list(run.result.returns.columns), main, benchmark=BENCHMARK)
 
@@ -303,6 +325,9 @@ def _summary_section(run: RunFolder, main: str) -> Section:
         for label, value in _run_facts(run)
     ]
     section.add("table", Table(["Item", "Value"], rows, css="kv"))
+    part = held_out(run)
+    if part is not None:
+        section.verdicts = [held_out_text(part)]
     if not run.assets.empty:
         section.add("heading", f"Universe ({len(run.assets)} assets)")
         section.add("table", universe_table(run.assets))
@@ -354,7 +379,11 @@ def _metrics_section(run: RunFolder, main: str) -> Section:
 def _equity_section(run: RunFolder, main: str) -> Section:
     """Wealth curves of every strategy on a log scale."""
     section = Section("equity", "Equity curves")
-    section.add("plot", plot_equity(run.result.returns, _run_styles(run, main)))
+    part = held_out(run)
+    start = None if part is None else pd.Timestamp(part["from"])
+    section.add("plot", plot_equity(run.result.returns, _run_styles(run, main), start))
+    if part is not None:
+        section.add("note", held_out_text(part))
     return section
 
 
