@@ -2,9 +2,10 @@
 
 A run saves every forecast its forecasters made in two tables:
 
-- ``forecasts.csv``: ``date, forecaster, asset, mu, vol, idio``, one row per asset;
-  ``vol`` is the forecast volatility ``sqrt(cov_ii)`` and ``idio`` the idiosyncratic
-  variance ``d_i``;
+- ``forecasts.csv``: ``date, forecaster, asset, mu, vol, idio, mu_std``, one row per
+  asset; ``vol`` is the forecast volatility ``sqrt(cov_ii)``, ``idio`` the
+  idiosyncratic variance ``d_i`` and ``mu_std`` the standard error of ``mu`` (NaN
+  for a forecaster that gives none; run folders written before it lack the column);
 - ``forecast_factors.csv``: ``date, forecaster, asset, factor, loading``, one row
   per asset and factor: the loadings ``B``.
 
@@ -33,7 +34,7 @@ __all__ = [
     "forecast_from_tables",
 ]
 
-FORECAST_COLUMNS = ["date", "forecaster", "asset", "mu", "vol", "idio"]
+FORECAST_COLUMNS = ["date", "forecaster", "asset", "mu", "vol", "idio", "mu_std"]
 FACTOR_COLUMNS = ["date", "forecaster", "asset", "factor", "loading"]
 
 
@@ -94,17 +95,24 @@ def forecast_tables(
         vol = np.sqrt(np.clip(np.diag(forecast.cov.to_numpy()), 0, None))
         loadings, idio = factor_form(forecast)
         tickers = forecast.tickers
-        for asset, mu, sigma, d in zip(
-            tickers, forecast.mu.to_numpy(), vol, idio.to_numpy(), strict=True
-        ):
-            rows.append((forecast.as_of, name, asset, float(mu), float(sigma), d))
+        std = (
+            np.full(len(tickers), np.nan)
+            if forecast.mu_std is None
+            else forecast.mu_std.to_numpy(dtype=float)
+        )
+        columns = (forecast.mu.to_numpy(), vol, idio.to_numpy(), std)
+        for asset, mu, sigma, d, s in zip(tickers, *columns, strict=True):
+            row = (forecast.as_of, name, asset, float(mu), float(sigma), d, float(s))
+            rows.append(row)
         values = loadings.to_numpy(dtype=float)
         for i, asset in enumerate(tickers):
             for j, factor in enumerate(loadings.columns):
                 row = (forecast.as_of, name, asset, str(factor), float(values[i, j]))
                 factor_rows.append(row)
     return (
-        pd.DataFrame(rows, columns=FORECAST_COLUMNS).astype({"idio": float}),
+        pd.DataFrame(rows, columns=FORECAST_COLUMNS).astype(
+            {"idio": float, "mu_std": float}
+        ),
         pd.DataFrame(factor_rows, columns=FACTOR_COLUMNS),
     )
 
@@ -133,7 +141,8 @@ def forecast_from_tables(
     Returns
     -------
     Forecast
-        With ``factors`` and ``idio`` as saved.
+        With ``factors``, ``idio`` and ``mu_std`` as saved; ``mu_std`` is None when
+        the forecast was saved without one (NaN, or no ``mu_std`` column).
 
     Raises
     ------
@@ -165,4 +174,16 @@ def forecast_from_tables(
         mu=pd.Series(own["mu"].to_numpy(dtype=float), index=tickers),
         factors=loadings,
         idio=pd.Series(own["idio"].to_numpy(dtype=float), index=tickers),
+        mu_std=_saved_mu_std(own, tickers),
     )
+
+
+def _saved_mu_std(own: pd.DataFrame, tickers: pd.Index) -> pd.Series | None:
+    """The saved standard error of ``mu``, or None where none was saved."""
+    if "mu_std" not in own.columns:
+        return None
+    values = pd.to_numeric(own["mu_std"], errors="coerce").to_numpy(dtype=float)
+    # The writer puts NaN on every row of a forecast that has no standard error.
+    if not np.isfinite(values).all():
+        return None
+    return pd.Series(values, index=tickers)

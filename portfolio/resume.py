@@ -123,6 +123,9 @@ def _forecast_arrays(history: list[tuple[str, Forecast]]) -> tuple[dict, list[di
             arrays[f"{i}_factors"] = forecast.factors.to_numpy()
             arrays[f"{i}_idio"] = forecast.idio.to_numpy()
             entry["factors"] = [str(c) for c in forecast.factors.columns]
+        if forecast.mu_std is not None:
+            arrays[f"{i}_mu_std"] = forecast.mu_std.to_numpy()
+            entry["mu_std"] = True
         meta.append(entry)
     return arrays, meta
 
@@ -139,8 +142,18 @@ def _forecasts_from(arrays: Any, meta: list[dict]) -> list[tuple[str, Forecast]]
                 arrays[f"{i}_factors"], index=tickers, columns=entry["factors"]
             )
             idio = pd.Series(arrays[f"{i}_idio"], index=tickers)
+        # Checkpoints written before forecasts had a standard error lack the key.
+        mu_std = None
+        if entry.get("mu_std"):
+            mu_std = pd.Series(arrays[f"{i}_mu_std"], index=tickers)
         forecast = Forecast(
-            pd.Timestamp(entry["as_of"]), entry["horizon"], mu, cov, factors, idio
+            pd.Timestamp(entry["as_of"]),
+            entry["horizon"],
+            mu,
+            cov,
+            factors,
+            idio,
+            mu_std,
         )
         history.append((entry["name"], forecast))
     return history

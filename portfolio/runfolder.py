@@ -15,7 +15,7 @@ Files of a run folder::
     trades.csv         date, strategy, asset, trade
     rebalances.csv     date, strategy, turnover, cost, status, reason, predicted_vol,
                        retrained
-    forecasts.csv      date, forecaster, asset, mu, vol, idio
+    forecasts.csv      date, forecaster, asset, mu, vol, idio, mu_std (NaN: none)
     forecast_factors.csv
                        date, forecaster, asset, factor, loading: with idio, each
                        forecast covariance B B^T + diag(d) (portfolio.forecast_tables)

@@ -45,6 +45,7 @@ class SeededFactors:
                 columns=["factor_1", "factor_2"],
             ),
             pd.Series(rng.uniform(1e-4, 1e-3, n), index=tickers),
+            mu_std=pd.Series(rng.uniform(1e-3, 1e-2, n), index=tickers),
         )
 
 
@@ -174,3 +175,35 @@ def test_an_unknown_forecast_is_a_clear_error(saved):
             "model",
             horizon=HORIZON,
         )
+
+
+def test_mu_std_is_saved_and_read_back(saved):
+    history, run, _, _ = saved
+    forecasts = run.result.forecasts
+    assert forecasts[forecasts.forecaster == "ledoit_wolf"].mu_std.isna().all()
+    for name, forecast in history:
+        rebuilt = forecast_from_tables(
+            forecasts,
+            run.result.forecast_factors,
+            forecast.as_of,
+            name,
+            horizon=HORIZON,
+        )
+        if name == "ledoit_wolf":
+            assert forecast.mu_std is None and rebuilt.mu_std is None
+        else:
+            np.testing.assert_allclose(
+                rebuilt.mu_std.to_numpy(), forecast.mu_std.to_numpy(), rtol=1e-11
+            )
+            assert rebuilt.mu_std.index.equals(forecast.mu.index)
+
+
+def test_tables_written_before_mu_std_still_load(saved):
+    history, run, _, _ = saved
+    older = run.result.forecasts.drop(columns="mu_std")
+    name, forecast = next(item for item in history if item[0] == "model")
+    rebuilt = forecast_from_tables(
+        older, run.result.forecast_factors, forecast.as_of, name, horizon=HORIZON
+    )
+    assert rebuilt.mu_std is None
+    np.testing.assert_allclose(rebuilt.mu.to_numpy(), forecast.mu.to_numpy())
