@@ -63,6 +63,7 @@ __all__ = [
     "DUST",
     "MAX_LISTED_REBALANCES",
     "FORECAST_ROWS",
+    "forecast_uncertainty",
     "limitations",
 ]
 
@@ -241,6 +242,56 @@ def _skill_table(run: RunFolder, skill: dict[str, Any]) -> Table:
     return Table(["Measure", f"model ({kind})", "baseline"], rows)
 
 
+def forecast_uncertainty(forecasts: pd.DataFrame) -> pd.DataFrame:
+    """How uncertain each forecaster says its ``mu`` is, from ``forecasts.csv``.
+
+    Parameters
+    ----------
+    forecasts : pandas.DataFrame
+        The long table of `portfolio.forecast_tables` (``forecaster``, ``date``,
+        ``mu`` and ``mu_std`` columns; older run folders have no ``mu_std``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per forecaster with a standard error of ``mu``, indexed by its name:
+        ``dates`` (forecast dates), ``median_mu_std`` and ``median_abs_mu`` (medians
+        over dates and assets) and ``ratio`` (their quotient: above 1, the typical
+        forecast is smaller than its own uncertainty). Empty when none has one.
+    """
+    columns = ["dates", "median_mu_std", "median_abs_mu", "ratio"]
+    if "mu_std" not in forecasts.columns or forecasts.empty:
+        return pd.DataFrame(columns=columns)
+    known = forecasts[np.isfinite(forecasts["mu_std"].to_numpy(dtype=float))]
+    rows = {}
+    for name, own in known.groupby("forecaster", sort=False):
+        spread = float(np.median(own["mu_std"].to_numpy(dtype=float)))
+        size = float(np.median(np.abs(own["mu"].to_numpy(dtype=float))))
+        ratio = spread / size if size > 0 else np.nan
+        rows[name] = [own["date"].nunique(), spread, size, ratio]
+    return pd.DataFrame.from_dict(rows, orient="index", columns=columns)
+
+
+def _uncertainty_table(run: RunFolder) -> Table | None:
+    """`forecast_uncertainty` of the run's forecasters, or None if none has one."""
+    summary = forecast_uncertainty(run.result.forecasts)
+    if summary.empty:
+        return None
+    kind = _cfg(run.config, "forecaster", "kind", default="model")
+    rows = [
+        [
+            text_cell(f"model ({kind})" if name == "model" else name),
+            number_cell(row["dates"], "int"),
+            number_cell(row["median_mu_std"], "pct2"),
+            number_cell(row["median_abs_mu"], "pct2"),
+            number_cell(row["ratio"], "ratio"),
+        ]
+        for name, row in summary.iterrows()
+    ]
+    headers = ["Forecaster", "Dates", "Median mu_std", "Median |mu|", "Ratio"]
+    return Table(headers, rows)
+
+
 def _forecast_section(run: RunFolder, main: str) -> Section:
     """Skill of the model's return forecasts and calibration of predicted risk."""
     section = Section("forecast", "Forecast skill")
@@ -277,8 +328,20 @@ def _forecast_section(run: RunFolder, main: str) -> Section:
     else:
         section.add(
             "note",
-            "The run has no model forecaster (lstm_mvo was not configured): return "
-            "forecasts are not scored.",
+            "The run has no model forecaster (neither lstm_mvo nor lstm_bl was "
+            "configured): return forecasts are not scored.",
+        )
+    uncertainty = _uncertainty_table(run)
+    if uncertainty is not None:
+        section.add("heading", "Forecast uncertainty")
+        section.add("table", uncertainty)
+        section.add(
+            "note",
+            f"mu_std: the forecaster's standard error of its {_horizon(run)}-day "
+            "expected returns (an ensemble's spread of member means, calibrated on "
+            "the training window); lstm_bl weighs each view by it. Ratio: median "
+            "mu_std over median |mu|; above 1 the typical forecast is smaller than "
+            "its own uncertainty.",
         )
     section.add("heading", "Predicted against realised volatility")
     calibration = _calibration(run)

@@ -411,3 +411,36 @@ def test_limitations_warn_that_one_lstm_run_is_one_draw(run_dir):
     config["forecaster"]["kind"] = "lstm"
     items = limitations(dataclasses.replace(folder, config=config))
     assert any("The LSTM is one training run" in item for item in items)
+
+
+def test_forecast_uncertainty_summarises_mu_std():
+    from risk.report_diagnostics import forecast_uncertainty
+
+    forecasts = pd.DataFrame(
+        {
+            "date": ["2020-01-31"] * 3 + ["2020-02-28"] * 3 + ["2020-01-31"] * 3,
+            "forecaster": ["model"] * 6 + ["ledoit_wolf"] * 3,
+            "asset": list("ABC") * 3,
+            "mu": [0.01, -0.02, 0.03, 0.04, -0.05, 0.06, 0.01, 0.01, 0.01],
+            "mu_std": [0.01, 0.02, 0.03, 0.04, 0.05, 0.07] + [np.nan] * 3,
+        }
+    )
+    summary = forecast_uncertainty(forecasts)
+    assert list(summary.index) == ["model"]  # no standard error: not listed
+    row = summary.loc["model"]
+    assert row["dates"] == 2
+    assert row["median_mu_std"] == pytest.approx(0.035)  # of 6 values
+    assert row["median_abs_mu"] == pytest.approx(0.035)
+    assert row["ratio"] == pytest.approx(1.0)
+    assert forecast_uncertainty(forecasts.drop(columns="mu_std")).empty
+
+
+def test_report_shows_forecast_uncertainty_only_with_mu_std(run_dir, html):
+    assert "Forecast uncertainty" not in html
+    folder = load_run(run_dir)
+    forecasts = folder.result.forecasts.copy()
+    model = forecasts["forecaster"] == "model"
+    forecasts.loc[model, "mu_std"] = 0.5 * forecasts.loc[model, "mu"].abs() + 1e-4
+    result = dataclasses.replace(folder.result, forecasts=forecasts)
+    text = render_report(dataclasses.replace(folder, result=result))
+    assert "Forecast uncertainty" in text and "Median mu_std" in text
