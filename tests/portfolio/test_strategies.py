@@ -151,3 +151,15 @@ def test_lstm_bl_equilibrium_prior_is_one_over_n_implied(forecast):
         constraints={"long_only": True},
     )
     pd.testing.assert_series_equal(weights, expected, atol=1e-8, check_names=False)
+
+
+def test_lstm_bl_is_described_with_its_prior_and_tau():
+    from portfolio.config import config_from_dict, config_to_dict
+    from portfolio.strategies import describe_strategy
+
+    config = config_from_dict(
+        {"forecaster": {"kind": "ewma", "views": {"prior": "equilibrium", "tau": 0.2}}}
+    )
+    text = describe_strategy("ewma_bl", config_to_dict(config))
+    assert text.startswith("the ewma forecaster's mean blended with the equilibrium")
+    assert "Black-Litterman, tau 0.2" in text and "risk aversion 5.0" in text
