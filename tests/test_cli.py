@@ -43,6 +43,7 @@ forecaster:
 """
 STRATEGIES = [
     "lstm_mvo",
+    "lstm_bl",
     "baseline_mvo",
     "min_variance",
     "equal_weight",
