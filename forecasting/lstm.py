@@ -16,6 +16,13 @@ Training reports nothing itself; pass ``on_epoch`` (a callable given an
 :class:`~forecasting.train.EpochEnd` after every epoch, with ``fit_date`` set) to
 show progress.
 
+With ``ensemble=K`` (default 5) the forecaster trains K members in one compiled step
+(:mod:`forecasting.ensemble`) and predicts their mixture: ``mu`` the mean of the
+members' means, ``cov`` the law-of-total-variance mixture in factor form, and
+``mu_std`` the spread of the members' means scaled by a factor fitted on the
+validation block of each fit (:func:`forecasting.posterior.calibrate_view_scale`),
+which lies inside the training window.
+
 With ``loss="mse"`` only ``mu`` is trained (the seed-paper setup) and the covariance
 is a k-factor principal-component model of recent daily returns scaled to the horizon.
 """
@@ -42,10 +49,17 @@ from forecasting.checkpoint import (
     prices_fingerprint,
     save_checkpoint,
 )
-from forecasting.dataset import FeatureScaler, build_training_data
+from forecasting.dataset import (
+    FeatureScaler,
+    SampleBlock,
+    TrainingData,
+    build_training_data,
+)
+from forecasting.ensemble import Mixture, member_seed, mixture, stack_members
 from forecasting.features import Features, compute_features
 from forecasting.forecast import Forecast
 from forecasting.model import IDIO_FLOOR, FactorLSTM, FactorOutput
+from forecasting.posterior import calibrate_view_scale
 from forecasting.train import (
     EpochCallback,
     EpochEnd,
@@ -75,6 +89,8 @@ _HYPERPARAMETERS = (
     "sample_every",
     "val_fraction",
     "impl",
+    "ensemble",
+    "bootstrap",
 )
 
 
@@ -111,6 +127,11 @@ class LSTMForecaster:
         Share of sample dates in the validation block (0 disables early stopping).
     impl : {"fused", "hoisted", "cell"}, default "fused"
         LSTM implementation (see :mod:`forecasting.model`).
+    ensemble : int, default 5
+        Members trained together (1: a single model, no ``mu_std``).
+    bootstrap : bool, default False
+        Ensemble members also weight the training dates by their own Poisson(1)
+        draws.
     on_epoch : callable, optional
         Called with an :class:`~forecasting.train.EpochEnd` (``fit_date`` set)
         after every training epoch, to show progress. Not a hyperparameter: it
@@ -119,6 +140,10 @@ class LSTMForecaster:
     Attributes
     ----------
     model_ : FactorLSTM
+        For an ensemble, one model whose arrays carry a leading member axis.
+    view_scale_ : float
+        Factor ``c`` of ``mu_std^2 = c * spread^2`` fitted on the last fit's
+        validation block (1.0 for a single model or without validation).
     scaler_ : FeatureScaler
     feature_names_ : list of str
     tickers_ : list of str
@@ -155,6 +180,8 @@ class LSTMForecaster:
         sample_every: int = 5,
         val_fraction: float = 0.2,
         impl: Literal["fused", "hoisted", "cell"] = "fused",
+        ensemble: int = 5,
+        bootstrap: bool = False,
         on_epoch: EpochCallback | None = None,
     ) -> None:
         self.horizon = horizon
@@ -175,11 +202,13 @@ class LSTMForecaster:
         self.sample_every = sample_every
         self.val_fraction = val_fraction
         self.impl = impl
+        self.ensemble = ensemble
+        self.bootstrap = bootstrap
         self.on_epoch = on_epoch
         self._validate()
 
     def _validate(self) -> None:
-        for name in ("horizon", "seq_len", "hidden", "layers", "factors"):
+        for name in ("horizon", "seq_len", "hidden", "layers", "factors", "ensemble"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.sample_every < 1:
@@ -212,19 +241,25 @@ class LSTMForecaster:
             patience=self.patience,
             seed=self.seed,
             loss=self.loss,
+            bootstrap=self.bootstrap,
         )
 
     def _new_model(self, n_features: int) -> FactorLSTM:
-        return FactorLSTM(
-            n_features,
-            hidden=self.hidden,
-            layers=self.layers,
-            factors=self.factors,
-            dropout=self.dropout,
-            impl=self.impl,
-            horizon=self.horizon,
-            rngs=nnx.Rngs(self.seed),
-        )
+        """A fresh model, or K fresh members stacked on a leading axis."""
+        members = [
+            FactorLSTM(
+                n_features,
+                hidden=self.hidden,
+                layers=self.layers,
+                factors=self.factors,
+                dropout=self.dropout,
+                impl=self.impl,
+                horizon=self.horizon,
+                rngs=nnx.Rngs(member_seed(self.seed, m, self.ensemble)),
+            )
+            for m in range(self.ensemble)
+        ]
+        return members[0] if self.ensemble == 1 else stack_members(members)
 
     def _can_warm_start(self, feature_names: list[str]) -> bool:
         return (
@@ -236,7 +271,7 @@ class LSTMForecaster:
 
     @property
     def _architecture(self) -> dict[str, Any]:
-        keys = ("hidden", "layers", "factors", "dropout", "impl", "horizon")
+        keys = ("hidden", "layers", "factors", "dropout", "impl", "horizon", "ensemble")
         return {key: getattr(self, key) for key in keys}
 
     def fit(
@@ -280,12 +315,18 @@ class LSTMForecaster:
             model = self._new_model(len(features.names))
         # Dropout draws depend only on the seed and the fit count, not on what the
         # model did before, so a run resumed from a checkpoint trains identically.
-        nnx.reseed(model, default=self.seed + 7919 * getattr(self, "n_fits_", 0))
+        # (An ensemble's stacked keys are split from it, one per member.)
+        nnx.reseed(
+            model,
+            default=self.seed + 7919 * getattr(self, "n_fits_", 0),
+            policy="match_shape",
+        )
         self.history_: TrainResult = train_model(
             model,
             data,
             self._train_config(),
             on_epoch=self._epoch_reporter(pd.Timestamp(prices.index[-1])),
+            members=self.ensemble,
         )
         self.model_: FactorLSTM = model
         self.scaler_: FeatureScaler = data.scaler
@@ -295,8 +336,52 @@ class LSTMForecaster:
         self.fit_date_: pd.Timestamp = pd.Timestamp(prices.index[-1])
         self.n_fits_: int = getattr(self, "n_fits_", 0) + 1
         self._fitted_architecture = self._architecture
+        self.view_scale_: float = self._fit_view_scale(data)
         self.fit_seconds_: float = time.perf_counter() - started
         return self
+
+    def _fit_view_scale(self, data: TrainingData) -> float:
+        """Calibrate the ensemble spread on the validation block (inside the window).
+
+        1.0 for a single model, without a validation block, or when the members
+        agree exactly on every validation sample.
+        """
+        block = data.validation
+        if self.ensemble == 1 or len(block) == 0 or not block.mask.any():
+            return 1.0
+        out = self._block_outputs(block)
+        mu = np.asarray(out.mu, dtype=float)  # (K, n_dates, n_assets)
+        variance = np.mean(
+            np.sum(np.asarray(out.loadings, dtype=float) ** 2, axis=-1)
+            + np.asarray(out.idio, dtype=float),
+            axis=0,
+        )
+        try:
+            return calibrate_view_scale(
+                block.targets,
+                mu.mean(axis=0),
+                mu.std(axis=0, ddof=1),
+                variance,
+                block.mask,
+            )
+        except ValueError:  # no spread at all: nothing to scale
+            return 1.0
+
+    def _block_outputs(self, block: SampleBlock, dates: int = 12) -> FactorOutput:
+        """Every member's outputs on every sample of ``block``, eval mode."""
+        graphdef, state = self._inference_split()
+        parts = []
+        for start in range(0, len(block), dates):
+            inputs = block.inputs(np.arange(start, min(start + dates, len(block))))
+            count = len(inputs)
+            if count < dates:  # one shape: one compilation
+                pad = np.zeros((dates - count,) + inputs.shape[1:], inputs.dtype)
+                inputs = np.concatenate([inputs, pad])
+            out = _ensemble_forward(graphdef, state, jnp.asarray(inputs))
+            parts.append(jax.tree.map(lambda a, n=count: np.asarray(a)[:, :n], out))
+        return FactorOutput(
+            *(np.concatenate(p, axis=1) for p in zip(*parts, strict=True))
+        )
 
     def _epoch_reporter(self, fit_date: pd.Timestamp) -> EpochCallback | None:
         """``on_epoch`` with the fit date filled in (None without ``on_epoch``)."""
@@ -341,15 +426,17 @@ class LSTMForecaster:
                 f"features {features.names} differ from the fit's "
                 f"{self.feature_names_}: pass volume to predict exactly when fit had it"
             )
-        out = self.predict_features(features)
+        mixed = self._mixture(self.predict_features(features))
         tickers = pd.Index(features.tickers)
-        # Index on the host: indexing a device array dispatches an op per call.
-        mu = pd.Series(np.asarray(out.mu, dtype=float)[0], index=tickers)
+        mu = pd.Series(mixed.mu, index=tickers)
         if self.loss == "mse":
             loadings, idio = self._pca_factors(prices)
         else:
-            loadings = np.asarray(out.loadings, dtype=float)[0]
-            idio = np.asarray(out.idio, dtype=float)[0]
+            loadings, idio = mixed.loadings, mixed.idio
+        mu_std = None
+        if self.ensemble > 1:
+            scale = np.sqrt(getattr(self, "view_scale_", 1.0))
+            mu_std = pd.Series(scale * mixed.spread, index=tickers)
         factor_names = [f"factor_{j + 1}" for j in range(loadings.shape[1])]
         return Forecast.from_factors(
             as_of=pd.Timestamp(prices.index[-1]),
@@ -357,7 +444,16 @@ class LSTMForecaster:
             mu=mu,
             factors=pd.DataFrame(loadings, index=tickers, columns=factor_names),
             idio=pd.Series(idio, index=tickers),
+            mu_std=mu_std,
         )
+
+    def _mixture(self, out: FactorOutput) -> Mixture:
+        """The members' forecasts for the one predicted date, mixed (host arrays)."""
+        # Index on the host: indexing a device array dispatches an op per call.
+        mu, loadings, idio = (np.asarray(a, dtype=float) for a in out)
+        if self.ensemble == 1:  # no member axis: add it
+            mu, loadings, idio = mu[None], loadings[None], idio[None]
+        return mixture(mu[:, 0], loadings[:, 0], idio[:, 0])
 
     def predict_features(self, features: Features) -> FactorOutput:
         """Run the model on the last ``seq_len`` rows of a feature cube.
@@ -371,7 +467,8 @@ class LSTMForecaster:
         Returns
         -------
         FactorOutput
-            With a leading dimension of one date.
+            With a leading dimension of one date; for an ensemble, preceded by the
+            member axis.
         """
         window = features.values[-self.seq_len :]
         if len(window) < self.seq_len:
@@ -382,6 +479,8 @@ class LSTMForecaster:
         scaled = self.scaler_.transform(window)  # (L, N, F)
         inputs = jnp.asarray(np.transpose(scaled, (1, 0, 2))[None])
         graphdef, state = self._inference_split()
+        if self.ensemble > 1:
+            return _ensemble_forward(graphdef, state, inputs)
         return _forward(graphdef, state, inputs)
 
     def _inference_split(self) -> tuple[nnx.GraphDef, nnx.State]:
@@ -425,6 +524,7 @@ class LSTMForecaster:
             "fingerprint": self.fingerprint_,
             "fit_date": self.fit_date_.isoformat(),
             "n_fits": self.n_fits_,
+            "view_scale": self.view_scale_,
             "train": {
                 key: value
                 for key, value in asdict(self.history_).items()
@@ -489,6 +589,7 @@ class LSTMForecaster:
         forecaster.fingerprint_ = metadata["fingerprint"]
         forecaster.fit_date_ = pd.Timestamp(metadata["fit_date"])
         forecaster.n_fits_ = int(metadata["n_fits"])
+        forecaster.view_scale_ = float(metadata.get("view_scale", 1.0))
         forecaster.history_ = TrainResult(**metadata["train"])
         forecaster.fit_seconds_ = 0.0
         forecaster._fitted_architecture = forecaster._architecture
@@ -501,6 +602,14 @@ def _forward(
 ) -> FactorOutput:
     """The model's forward pass; compiled once per architecture, not per fit."""
     return nnx.merge(graphdef, state)(inputs)
+
+
+@partial(jax.jit, static_argnums=0)
+def _ensemble_forward(
+    graphdef: nnx.GraphDef, state: nnx.State, inputs: jnp.ndarray
+) -> FactorOutput:
+    """Every member's forward pass on the same inputs; outputs gain a member axis."""
+    return jax.vmap(lambda member: nnx.merge(graphdef, member)(inputs))(state)
 
 
 def _check_prices(prices: pd.DataFrame) -> None:

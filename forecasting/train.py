@@ -13,6 +13,15 @@ date pairs), as for a per-asset model: a batch holds ``max(1, batch_size // n_as
 dates. Short batches are padded with fully masked dates so each step has one shape and
 compiles once.
 
+An ensemble (:mod:`forecasting.ensemble`: one model whose arrays carry a leading
+member axis) trains with ``train_model(..., members=K)``: every step maps the
+single-model loss, gradient and AdamW update over the members with ``jax.vmap``, so
+the K members see the same batches in one compiled step. Each member early-stops on
+its own validation loss and keeps its own best weights; training ends when every
+member has run out of patience. With ``bootstrap=True`` each member weights the
+training dates by its own Poisson(1) draws (the online bootstrap), so members also
+differ in the data they fit.
+
 Progress: ``train_model(..., on_epoch=callback)`` calls ``callback(EpochEnd(...))``
 after every epoch with the losses already computed (no extra device sync); the
 library itself prints nothing.
@@ -25,7 +34,7 @@ import functools
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
@@ -34,6 +43,7 @@ import optax
 from flax import nnx
 
 from forecasting.dataset import SampleBlock, TrainingData
+from forecasting.ensemble import member_axes
 from forecasting.loss import gaussian_nll
 from forecasting.model import FactorLSTM
 
@@ -69,6 +79,9 @@ class TrainConfig:
         Seed of the shuffling order (initialisation and dropout use the model's rngs).
     loss : {"nll", "mse"}
         Factor-Gaussian NLL, or MSE of ``mu`` only.
+    bootstrap : bool
+        Ensembles only: each member weights the training dates by its own
+        Poisson(1) draws.
     """
 
     max_epochs: int = 30
@@ -79,6 +92,7 @@ class TrainConfig:
     patience: int = 5
     seed: int = 0
     loss: LossKind = "nll"
+    bootstrap: bool = False
 
     def __post_init__(self) -> None:
         if self.loss not in ("nll", "mse"):
@@ -98,10 +112,13 @@ class TrainResult:
     best_epoch : int
         Epoch (1-based) whose weights were kept.
     train_loss, val_loss : list of float
-        Per-epoch mean loss per observed (sample, asset) pair; ``val_loss`` is empty
-        without a validation block.
+        Per-epoch mean loss per observed (sample, asset) pair (for an ensemble, the
+        mean over members); ``val_loss`` is empty without a validation block.
     seconds : float
         Wall time of the loop, compilation included.
+    member_best_epochs : list of int
+        For an ensemble, the epoch whose weights each member kept; empty for a
+        single model.
     """
 
     epochs_run: int
@@ -109,6 +126,7 @@ class TrainResult:
     train_loss: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
     seconds: float = 0.0
+    member_best_epochs: list[int] = field(default_factory=list)
 
     @property
     def best_val_loss(self) -> float | None:
@@ -173,6 +191,21 @@ def _loss_sum(
     return jnp.sum(residual**2)
 
 
+def _date_losses(
+    model: FactorLSTM,
+    inputs: jax.Array,
+    targets: jax.Array,
+    mask: jax.Array,
+    loss_kind: LossKind,
+) -> jax.Array:
+    """Loss summed over the observed assets of each date, shape (n_dates,)."""
+    out = model(inputs)
+    if loss_kind == "nll":
+        return gaussian_nll(targets, out.mu, out.loadings, out.idio, mask)
+    residual = jnp.where(mask, targets - out.mu, 0.0)
+    return jnp.sum(residual**2, axis=-1)
+
+
 @functools.partial(jax.jit, static_argnames=("graphdef", "loss_kind"))
 def _train_step(
     graphdef: nnx.GraphDef,
@@ -200,6 +233,43 @@ def _train_step(
     return nnx.state((model, optimizer)), loss
 
 
+@functools.partial(jax.jit, static_argnames=("graphdef", "loss_kind"))
+def _ensemble_train_step(
+    graphdef: nnx.GraphDef,
+    state: nnx.State,
+    inputs: jax.Array,
+    targets: jax.Array,
+    mask: jax.Array,
+    date_weights: jax.Array,
+    loss_kind: LossKind,
+) -> tuple[nnx.State, jax.Array]:
+    """`_train_step` for every member of a stacked ensemble at once.
+
+    ``date_weights`` (K, n_dates) weight each member's dates (ones, or bootstrap
+    draws); the loss is the weighted mean per observed (date, asset) pair.
+    """
+    axes = member_axes(state)
+    counts = jnp.sum(mask, axis=-1)
+
+    def member_step(
+        state: nnx.State, weights: jax.Array
+    ) -> tuple[nnx.State, jax.Array]:
+        model, optimizer = nnx.merge(graphdef, state)
+        total = jnp.maximum(jnp.sum(weights * counts), 1)
+
+        def loss_fn(model: FactorLSTM) -> jax.Array:
+            losses = _date_losses(model, inputs, targets, mask, loss_kind)
+            return jnp.sum(weights * losses) / total
+
+        loss, grads = nnx.value_and_grad(loss_fn)(model)
+        optimizer.update(model, grads)
+        return nnx.state((model, optimizer)), loss
+
+    return jax.vmap(member_step, in_axes=(axes, 0), out_axes=(axes, 0))(
+        state, date_weights
+    )
+
+
 @nnx.jit(static_argnames=("loss_kind",))
 def _eval_step(
     model: FactorLSTM,
@@ -209,6 +279,24 @@ def _eval_step(
     loss_kind: LossKind,
 ) -> jax.Array:
     return _loss_sum(model, inputs, targets, mask, loss_kind)
+
+
+@functools.partial(jax.jit, static_argnames=("graphdef", "loss_kind"))
+def _ensemble_eval_step(
+    graphdef: nnx.GraphDef,
+    state: nnx.State,
+    inputs: jax.Array,
+    targets: jax.Array,
+    mask: jax.Array,
+    loss_kind: LossKind,
+) -> jax.Array:
+    """Summed loss of every member of a stacked ensemble, shape (K,)."""
+
+    def member_sum(state: nnx.State) -> jax.Array:
+        model = nnx.merge(graphdef, state)
+        return jnp.sum(_date_losses(model, inputs, targets, mask, loss_kind))
+
+    return jax.vmap(member_sum)(state)
 
 
 def _batches(
@@ -242,30 +330,41 @@ def evaluate_loss(
     *,
     loss: LossKind = "nll",
     dates_per_batch: int = 12,
-) -> float:
+    members: int = 1,
+) -> float | np.ndarray:
     """Mean loss per observed (sample, asset) pair over a block, in eval mode.
 
     Parameters
     ----------
     model : FactorLSTM
+        A single model, or a stacked ensemble of ``members``.
     block : SampleBlock
     loss : {"nll", "mse"}
     dates_per_batch : int
         Dates evaluated per call (the padding makes every call the same shape).
+    members : int, default 1
+        Ensemble size (1: a single model).
 
     Returns
     -------
-    float
+    float, or ndarray of shape (members,) for an ensemble
         NaN when the block has no observed pair.
     """
     model.eval()
-    total = 0.0
+    graphdef, state = nnx.split(model)
+    total: Any = 0.0
     for inputs, targets, mask in _batches(
         block, np.arange(len(block)), dates_per_batch
     ):
-        total += float(_eval_step(model, inputs, targets, mask, loss))
+        if members == 1:
+            total += float(_eval_step(model, inputs, targets, mask, loss))
+        else:
+            sums = _ensemble_eval_step(graphdef, state, inputs, targets, mask, loss)
+            total = total + np.asarray(sums, dtype=float)
     count = int(block.mask.sum())
-    return total / count if count else float("nan")
+    if not count:
+        return float("nan") if members == 1 else np.full(members, np.nan)
+    return total / count
 
 
 def train_model(
@@ -274,24 +373,29 @@ def train_model(
     config: TrainConfig,
     *,
     on_epoch: EpochCallback | None = None,
+    members: int = 1,
 ) -> TrainResult:
     """Fit ``model`` in place on ``data.train``, early-stopping on ``data.validation``.
 
     Parameters
     ----------
     model : FactorLSTM
-        Freshly initialised, or holding previous weights for a warm start.
+        Freshly initialised, or holding previous weights for a warm start; a stacked
+        ensemble (:func:`forecasting.ensemble.stack_members`) when ``members > 1``.
     data : TrainingData
     config : TrainConfig
     on_epoch : callable, optional
         Called with an `EpochEnd` after each epoch, e.g. to show progress; it does
         not change the training.
+    members : int, default 1
+        Ensemble size: the length of the model's leading member axis.
 
     Returns
     -------
     TrainResult
         The model ends in eval mode with the weights of the best validation epoch
-        (the last epoch when there is no validation block).
+        (per member for an ensemble; the last epoch when there is no validation
+        block).
 
     Raises
     ------
@@ -304,28 +408,44 @@ def train_model(
     tx = _optimizer_transform(config.lr, config.weight_decay, config.clip_norm)
     optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
     shuffle = np.random.default_rng(config.seed)
+    date_weights = _date_weights(config, members, len(data.train))
     has_validation = len(data.validation) > 0 and data.validation.mask.any()
 
     train_losses: list[float] = []
     val_losses: list[float] = []
-    best_loss, best_epoch, best_params = np.inf, 0, None
+    best = _BestWeights(members)
     for epoch in range(1, config.max_epochs + 1):
         model.train()
         graphdef, state = nnx.split((model, optimizer))
         order = shuffle.permutation(len(data.train))
         step_losses, counts = [], []
-        for inputs, targets, mask in _batches(data.train, order, dates_per_batch):
-            state, step_loss = _train_step(
-                graphdef, state, inputs, targets, mask, config.loss
-            )
+        for start, (inputs, targets, mask) in zip(
+            range(0, len(order), dates_per_batch),
+            _batches(data.train, order, dates_per_batch),
+            strict=True,
+        ):
+            if members == 1:
+                state, step_loss = _train_step(
+                    graphdef, state, inputs, targets, mask, config.loss
+                )
+            else:
+                weights = _pad(
+                    date_weights[order[start : start + dates_per_batch]],
+                    dates_per_batch,
+                ).T
+                state, step_loss = _ensemble_train_step(
+                    graphdef, state, inputs, targets, mask, weights, config.loss
+                )
             # Kept as arrays: reading them here would wait for each step to finish
             # before the next is dispatched.
             step_losses.append(step_loss)
             counts.append(int(mask.sum()))
         nnx.update((model, optimizer), state)
-        weighted = float(np.dot(np.asarray(jnp.stack(step_losses)), counts))
-        train_losses.append(weighted / max(sum(counts), 1))
-        if not np.isfinite(train_losses[-1]):
+        epoch_loss = np.dot(counts, np.asarray(jnp.stack(step_losses))) / max(
+            sum(counts), 1
+        )
+        train_losses.append(float(np.mean(epoch_loss)))
+        if not np.all(np.isfinite(epoch_loss)):
             raise FloatingPointError(
                 f"training loss became {train_losses[-1]} in epoch {epoch}; "
                 "lower lr or check the prices for bad ticks"
@@ -337,25 +457,81 @@ def train_model(
                 data.validation,
                 loss=config.loss,
                 dates_per_batch=dates_per_batch,
+                members=members,
             )
-            val_losses.append(val_loss)
+            val_losses.append(float(np.mean(val_loss)))
         if on_epoch is not None:
-            on_epoch(EpochEnd(epoch, config.max_epochs, train_losses[-1], val_loss))
+            reported = None if val_loss is None else val_losses[-1]
+            on_epoch(EpochEnd(epoch, config.max_epochs, train_losses[-1], reported))
         if val_loss is None:
-            best_epoch = epoch
             continue
-        if val_loss < best_loss:
-            best_loss, best_epoch = val_loss, epoch
-            best_params = jax.tree.map(jnp.copy, nnx.state(model, nnx.Param))
-        elif epoch - best_epoch >= config.patience:
+        best.update(model, epoch, np.asarray(val_loss, dtype=float))
+        if best.exhausted(epoch, config.patience):
             break
-    if best_params is not None:
-        nnx.update(model, best_params)
+    best_epochs = best.restore(model, len(train_losses))
     model.eval()
     return TrainResult(
         epochs_run=len(train_losses),
-        best_epoch=best_epoch,
+        best_epoch=int(best_epochs.max()),
         train_loss=train_losses,
         val_loss=val_losses,
         seconds=time.perf_counter() - started,
+        member_best_epochs=[] if members == 1 else best_epochs.tolist(),
     )
+
+
+def _date_weights(config: TrainConfig, members: int, n_dates: int) -> np.ndarray:
+    """Each member's weight on each training date, shape (n_dates, members)."""
+    if not config.bootstrap or members == 1:
+        return np.ones((n_dates, members), np.float32)
+    # Its own stream: the shuffling order stays that of the unweighted run.
+    draws = np.random.default_rng([config.seed, 1]).poisson(1.0, (n_dates, members))
+    return draws.astype(np.float32)
+
+
+class _BestWeights:
+    """Each member's best validation loss so far, its epoch and its weights."""
+
+    def __init__(self, members: int) -> None:
+        self.loss = np.full(members, np.inf)
+        self.epoch = np.zeros(members, dtype=int)
+        self.params: nnx.State | None = None
+
+    def update(self, model: FactorLSTM, epoch: int, val_loss: np.ndarray) -> None:
+        """Keep the weights of the members whose validation loss improved."""
+        improved = np.atleast_1d(val_loss) < self.loss
+        if not improved.any():
+            return
+        self.loss = np.where(improved, val_loss, self.loss)
+        self.epoch = np.where(improved, epoch, self.epoch)
+        current = nnx.state(model, nnx.Param)
+        kept = current if self.params is None else self.params
+        self.params = _select(improved, current, kept)
+
+    def exhausted(self, epoch: int, patience: int) -> bool:
+        """Whether every member has gone ``patience`` epochs without improving."""
+        return bool(np.all(epoch - self.epoch >= patience))
+
+    def restore(self, model: FactorLSTM, epochs_run: int) -> np.ndarray:
+        """Load the kept weights; members that never improved keep their last ones.
+
+        Returns the epoch each member's weights come from.
+        """
+        if self.params is not None:
+            improved = self.epoch > 0
+            nnx.update(
+                model, _select(improved, self.params, nnx.state(model, nnx.Param))
+            )
+        return np.where(self.epoch > 0, self.epoch, epochs_run)
+
+
+def _select(take: np.ndarray, first: nnx.State, second: nnx.State) -> nnx.State:
+    """Per member, ``first``'s arrays where ``take`` else ``second``'s (copies)."""
+    if take.size == 1:  # a single model: no member axis
+        chosen = first if bool(take.reshape(())) else second
+        return jax.tree.map(jnp.copy, chosen)
+
+    def pick(a: jax.Array, b: jax.Array) -> jax.Array:
+        return jnp.where(take.reshape(take.shape + (1,) * (a.ndim - 1)), a, b)
+
+    return jax.tree.map(pick, first, second)

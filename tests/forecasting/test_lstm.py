@@ -28,6 +28,7 @@ SMALL = dict(
     patience=2,
     sample_every=3,
     seed=7,
+    ensemble=1,
 )
 
 
