@@ -164,10 +164,12 @@ class ModelConfig:
     factors: int = 5
     dropout: float = 0.1
     seq_len: int = 63
+    ensemble: int = 5  # members trained together; 1 = a single model
 
     def validate(self) -> None:
         """Raise `ConfigError` naming the key of any bad value."""
         _check_range("forecaster.model.hidden", self.hidden, 1, 4096)
+        _check_range("forecaster.model.ensemble", self.ensemble, 1, 64)
         _check_range("forecaster.model.layers", self.layers, 1, 8)
         _check_range("forecaster.model.factors", self.factors, 1, 64)
         _check_range("forecaster.model.dropout", self.dropout, 0, 0.9)
@@ -185,6 +187,7 @@ class TrainConfig:
     patience: int = 5
     seed: int = 0
     loss: Literal["nll", "mse"] = "nll"
+    bootstrap: bool = False  # ensemble members also resample the training dates
 
     def validate(self) -> None:
         """Raise `ConfigError` naming the key of any bad value."""

@@ -38,7 +38,7 @@ backtest: {start: 2016-01-01, end: 2016-12-31}
 forecaster:
   lookback_days: 756
   retrain_months: 12
-  model: {hidden: 8, seq_len: 21, factors: 2}
+  model: {hidden: 8, seq_len: 21, factors: 2, ensemble: 2}
   train: {max_epochs: 2, batch_size: 128}
 """
 STRATEGIES = [

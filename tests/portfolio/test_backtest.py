@@ -369,6 +369,7 @@ def test_resume_with_the_lstm_is_identical(tmp_path):
 
         lstm = LSTMForecaster(
             hidden=8,
+            ensemble=2,
             seq_len=21,
             factors=2,
             max_epochs=2,
@@ -413,6 +414,7 @@ def test_no_look_ahead_with_the_lstm():
     def simulate(frame):
         lstm = LSTMForecaster(
             hidden=8,
+            ensemble=2,
             seq_len=21,
             factors=2,
             max_epochs=2,
@@ -585,7 +587,7 @@ def test_no_look_ahead_in_volume_with_the_lstm():
 
     def simulate(frame):
         lstm = LSTMForecaster(
-            hidden=8, seq_len=21, factors=2, max_epochs=2, batch_size=64
+            hidden=8, seq_len=21, factors=2, max_epochs=2, batch_size=64, ensemble=1
         )
         strategy = MeanVariance("m", "lstm", constraints={"long_only": True})
         book = ForecastBook({"lstm": lstm}, retrain_months=6)

@@ -171,7 +171,7 @@ data: {dataset: sp500}
 forecaster:
   kind: lstm
   lookback_days: 504
-  model: {hidden: 4, seq_len: 10, factors: 1}
+  model: {hidden: 4, seq_len: 10, factors: 1, ensemble: 1}
   train: {max_epochs: 2, batch_size: 64, patience: 5}
 optimizer: {objective: utility, risk_aversion: 5}
 strategies: [lstm_mvo]

@@ -35,7 +35,7 @@ def _config(path):
                 "kind": "lstm",
                 "retrain_months": 12,
                 "lookback_days": 504,
-                "model": {"hidden": 8, "seq_len": 21, "factors": 2},
+                "model": {"hidden": 8, "seq_len": 21, "factors": 2, "ensemble": 1},
                 "train": {"max_epochs": 2, "batch_size": 64},
             },
             "strategies": ["lstm_mvo", "equal_weight"],
