@@ -29,6 +29,10 @@ Measures (all in horizon units, not annualised):
   perfect forecast, lower is better, robust to the noise of the squared return as a
   proxy of the true variance. It scores the covariance alone.
 - Diebold-Mariano test of equal squared-error loss against a baseline.
+
+`paired_diebold_mariano` tests two forecasters' per-date tables against each other on
+one loss (`PER_DATE_LOSSES`: the squared error of ``mu``, the Gaussian NLL or the
+min-variance QLIKE), on the dates both scored, with the same overlap lag.
 """
 
 from __future__ import annotations
@@ -46,8 +50,10 @@ from forecasting.forecast import Forecast
 __all__ = [
     "DieboldMarianoResult",
     "EvaluationResult",
+    "PER_DATE_LOSSES",
     "diebold_mariano",
     "evaluate_forecasts",
+    "paired_diebold_mariano",
     "qlike",
     "realised_horizon_returns",
 ]
@@ -494,3 +500,60 @@ def evaluate_forecasts(
     summary = _summarise(per_date, np.asarray(positions, dtype=int), skipped, dm_lag)
     per_date = per_date.astype({"horizon": int, "n_assets": int})
     return EvaluationResult(per_date, summary)
+
+
+# Per-date losses of `evaluate_forecasts`'s table, lower is better: the mean squared
+# error of mu over the scored assets, the Gaussian NLL and the min-variance QLIKE.
+PER_DATE_LOSSES = ("mse", "gaussian_nll", "minvar_qlike")
+
+
+def _per_date_loss(per_date: pd.DataFrame, loss: str) -> pd.Series:
+    if loss not in PER_DATE_LOSSES:
+        raise ValueError(f"loss {loss!r} is not one of {', '.join(PER_DATE_LOSSES)}")
+    if loss == "mse":
+        return per_date["rmse"] ** 2  # rmse is the root of the mean squared error
+    return per_date[loss]
+
+
+def paired_diebold_mariano(
+    model: pd.DataFrame,
+    baseline: pd.DataFrame,
+    loss: str,
+    price_dates: pd.Index,
+    *,
+    dm_lag: int | None = None,
+) -> DieboldMarianoResult:
+    """Diebold-Mariano test of two forecasters' per-date losses on the same dates.
+
+    Parameters
+    ----------
+    model, baseline : DataFrame
+        ``per_date`` tables of `evaluate_forecasts` for the two forecasters.
+    loss : str
+        One of `PER_DATE_LOSSES`.
+    price_dates : pandas.Index
+        Dates of the prices the forecasts were scored on, to count how many later
+        forecasts start inside one forecast's horizon.
+    dm_lag : int, optional
+        Newey-West lag; default as in `evaluate_forecasts` (the overlap of the
+        horizons of the dates both scored).
+
+    Returns
+    -------
+    DieboldMarianoResult
+        On ``d_t = loss_model_t - loss_baseline_t`` over the dates where both
+        losses are finite, in date order; negative statistic: the model loses less.
+    """
+    both = pd.concat(
+        [_per_date_loss(model, loss), _per_date_loss(baseline, loss)],
+        axis=1,
+        join="inner",
+    ).sort_index()
+    both = both[np.isfinite(both.to_numpy()).all(axis=1)]
+    if dm_lag is None:
+        positions = pd.Index(price_dates).get_indexer(both.index)
+        if (positions < 0).any():
+            raise ValueError("a forecast date is not a date of the prices")
+        horizons = model["horizon"].reindex(both.index).to_numpy()
+        dm_lag = _overlap_lag(positions, horizons)
+    return diebold_mariano(both.iloc[:, 0] - both.iloc[:, 1], lag=dm_lag)

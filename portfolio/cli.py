@@ -229,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_rebalance_parser(commands)
     _add_sweep_parser(commands)
+    _add_compare_parser(commands)
     return parser
 
 
@@ -242,6 +243,12 @@ def _sweep(args: argparse.Namespace) -> int:
     from portfolio.sweep import sweep_command
 
     return sweep_command(args)
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from portfolio.compare import compare_command
+
+    return compare_command(args)
 
 
 def _add_rebalance_parser(commands: Any) -> None:
@@ -320,6 +327,32 @@ def _add_sweep_parser(commands: Any) -> None:
     )
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     parser.set_defaults(handler=_sweep)
+
+
+def _add_compare_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "compare",
+        help="score every forecaster of a sweep on the same dates in one table",
+        description="Score the model forecasts of every finished point of a sweep "
+        "folder on the forecast dates they share: Gaussian NLL, QLIKE and realised "
+        "vol of the min-variance portfolio, IC, R2, net MVO Sharpe and turnover, and "
+        "Diebold-Mariano p-values against the best classical forecaster. Writes "
+        "forecasters.csv and forecasters.md into the sweep folder.",
+    )
+    parser.add_argument(
+        "sweep_dir", metavar="SWEEP_DIR", help="a folder made by portfolio sweep"
+    )
+    parser.add_argument(
+        "--from",
+        dest="start",
+        metavar="DATE",
+        help="first forecast date scored, YYYY-MM-DD (default: the points' "
+        "backtest.held_out_from, else the whole run)",
+    )
+    parser.add_argument(
+        "--quiet", action="store_true", help="print only the path of forecasters.md"
+    )
+    parser.set_defaults(handler=_compare)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

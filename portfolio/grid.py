@@ -14,6 +14,14 @@ try for some of its keys::
     metric: sharpe                    # leaderboard ranking (see METRICS)
     strategy: lstm_mvo                # whose metrics are ranked
 
+``grid`` may instead list the points one by one, each a mapping of dotted keys to
+values, when the points are not a product (keys a point leaves out keep the base
+value)::
+
+    grid:
+      - {forecaster.kind: historical}
+      - {forecaster.kind: lstm, forecaster.model.ensemble: 5}
+
 Keys are dotted paths into the run config (``optimizer.constraints.max_weight``).
 Every point's config is built and validated when the sweep is loaded, so a typo fails
 before anything runs, with a `ConfigError` naming the key.
@@ -89,13 +97,17 @@ class SweepSpec:
     base : dict
         The base run config as plain data, fully resolved, with ``set`` applied.
     grid : tuple of (str, tuple)
-        Dotted config key and the values tried for it, in file order.
+        Dotted config key and the values tried for it, in file order; empty when
+        the points are listed one by one.
     metric : str
         Leaderboard ranking metric, a key of `METRICS`.
     strategy : str
         Strategy whose metrics are ranked.
     source : str
         Where the sweep came from (file path or ``<mapping>``), for messages.
+    points : tuple of tuple of (str, value)
+        The points listed one by one (``grid`` given as a list), each its dotted
+        keys and values in file order; empty for a cartesian grid.
     """
 
     name: str
@@ -104,23 +116,32 @@ class SweepSpec:
     metric: str = "sharpe"
     strategy: str = "lstm_mvo"
     source: str = field(default="<mapping>", compare=False)
+    points: tuple[tuple[tuple[str, Any], ...], ...] = ()
 
     @property
     def keys(self) -> tuple[str, ...]:
-        """The swept dotted keys, in grid order."""
+        """The swept dotted keys: grid order, or order of first use in the points."""
+        if self.points:
+            listed = (key for point in self.points for key, _ in point)
+            return tuple(dict.fromkeys(listed))
         return tuple(key for key, _ in self.grid)
 
     @property
     def size(self) -> int:
         """Number of points in the grid."""
+        if self.points:
+            return len(self.points)
         return math.prod(len(values) for _, values in self.grid)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data that `spec_from_dict` turns back into this spec."""
+        grid: Any = {key: list(values) for key, values in self.grid}
+        if self.points:
+            grid = [{key: value for key, value in point} for point in self.points]
         return {
             "name": self.name,
             "base": copy.deepcopy(self.base),
-            "grid": {key: list(values) for key, values in self.grid},
+            "grid": copy.deepcopy(grid),
             "metric": self.metric,
             "strategy": self.strategy,
         }
@@ -206,7 +227,7 @@ def spec_from_dict(
         base = config_to_dict(config_from_dict(base))
     except ConfigError as err:
         raise ConfigError(f"set: {err}") from None
-    grid = _parse_grid(values["grid"], fixed)
+    grid, listed = _parse_grid(values["grid"], fixed)
     name = _text("name", values.get("name", _fit(f"{base['name']}_sweep")))
     check_name("name", name)
     metric = _text("metric", values.get("metric", "sharpe"))
@@ -221,6 +242,7 @@ def spec_from_dict(
         metric=metric,
         strategy=_text("strategy", values.get("strategy", "")),
         source=source,
+        points=listed,
     )
     configs = grid_points(spec)  # validates every point's config
     strategy = spec.strategy or _default_strategy(configs)
@@ -230,7 +252,7 @@ def spec_from_dict(
                 f"strategy: {strategy!r} is not a traded strategy of point {point} "
                 f"({', '.join(config.strategies)})"
             )
-    return SweepSpec(name, base, grid, metric, strategy, source)
+    return SweepSpec(name, base, grid, metric, strategy, source, listed)
 
 
 def _base_config(base: Any, root: Path) -> dict[str, Any]:
@@ -313,15 +335,42 @@ def _check_key(where: str, key: str) -> None:
         walked.append(part)
 
 
-def _parse_grid(values: Any, fixed: Mapping[str, Any]) -> tuple:
+def _check_overlap(where: str, keys: Sequence[str], fixed: Mapping[str, Any]) -> None:
+    """Refuse a key given twice, or inside another, among ``keys`` and ``set``."""
+    for key, other in itertools.permutations([*keys, *fixed], 2):
+        if key == other or other.startswith(key + "."):
+            place = "grid and set" if key in fixed or other in fixed else "grid"
+            raise ConfigError(f"{where}.{other}: overlaps {key!r} in {place}")
+
+
+def _parse_points(values: list, fixed: Mapping[str, Any]) -> tuple:
+    """Points listed one by one: each a non-empty mapping of dotted keys."""
+    points, seen = [], set()
+    for index, item in enumerate(values):
+        where = f"grid[{index}]"
+        point = _dotted_mapping(where, item)
+        if not point:
+            raise ConfigError(f"{where}: give at least one dotted key and its value")
+        _check_overlap(where, list(point), fixed)
+        text = json.dumps(point, sort_keys=True)
+        if text in seen:
+            # A repeated point is a repeated trial: it would inflate the DSR's N.
+            raise ConfigError(f"{where}: the same point is listed twice")
+        seen.add(text)
+        points.append(tuple(point.items()))
+    return tuple(points)
+
+
+def _parse_grid(values: Any, fixed: Mapping[str, Any]) -> tuple[tuple, tuple]:
+    """The cartesian grid and the listed points; one of them is empty."""
+    if isinstance(values, list):
+        if not values:
+            raise ConfigError("grid: give at least one point")
+        return (), _parse_points(values, fixed)
     grid = _dotted_mapping("grid", values)
     if not grid:
         raise ConfigError("grid: give at least one key with a list of values")
-    keys = list(grid) + list(fixed)
-    for key, other in itertools.permutations(keys, 2):
-        if key == other or other.startswith(key + "."):
-            where = "grid and set" if key in fixed or other in fixed else "grid"
-            raise ConfigError(f"grid.{other}: overlaps {key!r} in {where}")
+    _check_overlap("grid", list(grid), fixed)
     parsed = []
     for key, options in grid.items():
         if not isinstance(options, list) or not options:
@@ -331,7 +380,7 @@ def _parse_grid(values: Any, fixed: Mapping[str, Any]) -> tuple:
             # A repeated value is a repeated trial: it would inflate the DSR's N.
             raise ConfigError(f"grid.{key}: a value is listed twice")
         parsed.append((key, tuple(options)))
-    return tuple(parsed)
+    return tuple(parsed), ()
 
 
 def _assign(config: dict[str, Any], key: str, value: Any) -> None:
@@ -422,19 +471,25 @@ def grid_points(spec: SweepSpec) -> list[tuple[str, RunConfig]]:
     """Every point of the grid with its validated config, in a fixed order.
 
     The order is the cartesian product of the grid values in file order, the last
-    key varying fastest; point ``i`` is named ``p{i:03d}_<label>=<value>_...``.
+    key varying fastest, or the listed points in file order; point ``i`` is named
+    ``p{i:03d}_<label>=<value>_...`` after the keys it sets.
 
     Raises
     ------
     ConfigError
         If a point's config is invalid; names the point and the key.
     """
-    keys = spec.keys
-    labels = _labels(keys)
+    label = dict(zip(spec.keys, _labels(spec.keys), strict=True))
+    if spec.points:
+        settings = [tuple(point) for point in spec.points]
+    else:
+        combos = itertools.product(*(values for _, values in spec.grid))
+        settings = [tuple(zip(spec.keys, values, strict=True)) for values in combos]
     points = []
-    combos = itertools.product(*(values for _, values in spec.grid))
-    for index, values in enumerate(combos):
-        name = _point_name(index, spec.size, labels, values)
+    for index, setting in enumerate(settings):
+        keys = [key for key, _ in setting]
+        values = [value for _, value in setting]
+        name = _point_name(index, spec.size, [label[key] for key in keys], values)
         config = copy.deepcopy(spec.base)
         config["name"] = _fit(f"{spec.base['name']}_{name}")
         try:

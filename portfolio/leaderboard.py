@@ -37,6 +37,7 @@ __all__ = [
     "FAILED",
     "MISSING",
     "leaderboard",
+    "point_strategy",
     "write_leaderboard",
     "leaderboard_html",
     "cell_text",
@@ -74,6 +75,18 @@ def _strategy_returns(folder: Path, strategy: str) -> tuple[pd.Series, pd.Series
     return series, rf["rf"].reindex(series.index).fillna(0.0)
 
 
+def point_strategy(strategy: str, config: Any) -> str:
+    """The result name of ``strategy`` in a point's run.
+
+    ``lstm_mvo`` is reported under its forecaster's name when the point runs
+    another forecaster (``ewma_mvo``; `portfolio.run.model_strategy_name`), so a
+    sweep over ``forecaster.kind`` ranks the model strategy of every point.
+    """
+    from portfolio.run import model_strategy_name
+
+    return model_strategy_name(config) if strategy == "lstm_mvo" else strategy
+
+
 def leaderboard(spec: SweepSpec, points_dir: str | Path) -> pd.DataFrame:
     """Rank the points of a finished sweep from their folders.
 
@@ -104,14 +117,14 @@ def leaderboard(spec: SweepSpec, points_dir: str | Path) -> pd.DataFrame:
         record = _read_point(folder)
         row: dict[str, Any] = {"point": name, "status": record["status"]}
         row.update(point_values(spec, config))
-        row["strategy"] = spec.strategy
+        row["strategy"] = strategy = point_strategy(spec.strategy, config)
         row.update(dict.fromkeys(shown, np.nan))
         if record["status"] == OK:
             summary = json.loads((folder / "metrics.json").read_text())["strategies"]
             for metric in shown:
-                value = summary[spec.strategy].get(metric)
+                value = summary[strategy].get(metric)
                 row[metric] = np.nan if value is None else float(value)
-            series[name] = _strategy_returns(folder, spec.strategy)
+            series[name] = _strategy_returns(folder, strategy)
         row["seconds"] = record.get("seconds")
         row["error"] = record.get("error", "")
         rows.append(row)
@@ -213,7 +226,7 @@ def leaderboard_html(spec: SweepSpec, board: pd.DataFrame) -> str:
     grid = "; ".join(
         f"{key} in [{', '.join(format_value(v) for v in values)}]"
         for key, values in spec.grid
-    )
+    ) or ", ".join(spec.keys)
     direction = "higher" if METRICS[spec.metric] else "lower"
     n_trials = board.attrs.get("n_trials", len(board))
     variance = board.attrs.get("sharpe_variance", float("nan"))

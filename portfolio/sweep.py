@@ -15,6 +15,8 @@ The sweep folder, written whole or not at all (`portfolio.runfolder.staging`)::
     leaderboard.csv   one row per point: swept values, ranked strategy's metrics,
                       deflated Sharpe ratio over the points tried, status, seconds
     leaderboard.html  the same table as a self-contained page
+    forecasters.csv   when the grid varies a forecaster.* key: every point's
+    forecasters.md    forecasts scored on the same dates (`portfolio.compare`)
     sweep.yaml        the sweep as run: base config inlined, so it reruns as is
     points/<name>/    each point's run folder (`portfolio report` renders one), plus
                       point.json (values, status, seconds, error); a failed point
@@ -305,10 +307,30 @@ def run_sweep(
                 f"every point of sweep {spec.name!r} failed; first error: {first}"
             )
         write_leaderboard(folder, spec, board)
+        if any(key.startswith("forecaster.") for key in spec.keys):
+            _write_comparison(folder)
         (folder / "sweep.yaml").write_text(
             yaml.safe_dump(spec.to_dict(), sort_keys=False)
         )
     return board
+
+
+def _write_comparison(folder: Path) -> None:
+    """Write the forecaster comparison, or say why not without losing the sweep.
+
+    The points are finished and paid for: a comparison that cannot be made (no
+    point ran lstm_mvo, say) is a warning, and ``portfolio compare`` can redo it.
+    """
+    from portfolio.compare import compare_forecasters, write_comparison
+
+    try:
+        write_comparison(folder, compare_forecasters(folder))
+    except Exception as err:  # whatever went wrong, the sweep itself is kept
+        print(
+            f"warning: no forecaster comparison ({_one_line(err)}); run "
+            "portfolio compare on the sweep folder to retry",
+            file=sys.stderr,
+        )
 
 
 class _Progress:

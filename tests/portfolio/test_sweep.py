@@ -176,6 +176,49 @@ def test_set_applies_to_every_point_and_the_spec_round_trips():
     assert again == spec
 
 
+def test_points_can_be_listed_one_by_one():
+    listed = [
+        {"forecaster.kind": "historical"},
+        {"forecaster.kind": "ewma", "optimizer.risk_aversion": 2},
+    ]
+    spec = spec_from_dict(with_grid(listed))
+    assert spec.size == 2 and spec.grid == ()
+    assert spec.keys == ("forecaster.kind", "optimizer.risk_aversion")
+    points = grid_points(spec)
+    assert [name for name, _ in points] == [
+        "p000_kind=historical",
+        "p001_kind=ewma_risk_aversion=2",
+    ]
+    first, second = (config for _, config in points)
+    assert (first.forecaster.kind, first.optimizer.risk_aversion) == ("historical", 5)
+    assert (second.forecaster.kind, second.optimizer.risk_aversion) == ("ewma", 2)
+    again = spec_from_dict(yaml.safe_load(yaml.safe_dump(spec.to_dict())))
+    assert again == spec
+    assert "forecaster.kind, optimizer.risk_aversion" in leaderboard_html(
+        spec, pd.DataFrame({"point": [], "status": []})
+    )
+
+
+@pytest.mark.parametrize(
+    ("grid", "message"),
+    [
+        ([], "grid: give at least one point"),
+        ([{"forecaster.kind": "ewma"}, {"forecaster.kind": "ewma"}], "listed twice"),
+        ([{}], r"grid\[0\]: give at least one"),
+        (["ewma"], r"grid\[0\]: expected a mapping"),
+        ([{"forecaster.knd": "ewma"}], r"grid\[0\].forecaster.knd: unknown key"),
+        ([{"forecaster.kind": "lstmx"}], "grid point p000_kind=lstmx"),
+        (
+            [{"forecaster": {"kind": "ewma"}, "forecaster.horizon": 5}],
+            "overlaps",
+        ),
+    ],
+)
+def test_bad_listed_points_are_refused_with_the_point(grid, message):
+    with pytest.raises(ConfigError, match=message):
+        spec_from_dict(with_grid(grid))
+
+
 # --------------------------------------------------------------- leaderboard
 
 
