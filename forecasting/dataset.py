@@ -11,6 +11,10 @@ The validation block is the most recent part of the usable samples; the training
 ends at least one horizon before it starts (a purge gap), so no training target overlaps
 a validation target. The feature scaler is fitted on the rows the training block
 covers only.
+
+Optionally each sample also carries a covariance prior in factor form (loadings and
+residual variances from :mod:`forecasting.prior`), estimated from the daily returns of
+a trailing window ending at the sample date, so the model can learn a correction to it.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
 from forecasting.features import Features
+from forecasting.prior import factor_priors
 
 __all__ = [
     "FeatureScaler",
@@ -286,6 +291,11 @@ class SampleBlock:
     targets : ndarray of shape (n_samples, n_assets), float32
         Realised horizon returns; zero where masked.
     mask : ndarray of shape (n_samples, n_assets), bool
+    prior_loadings : ndarray of shape (n_samples, n_assets, k), float32, optional
+        Loadings ``B`` of the covariance prior at each sample date (see
+        `forecasting.prior.factor_priors`); None without a prior.
+    prior_idio : ndarray of shape (n_samples, n_assets), float32, optional
+        Residual variances ``d`` of the prior, positive; None without a prior.
     """
 
     windows: np.ndarray
@@ -293,6 +303,8 @@ class SampleBlock:
     dates: pd.DatetimeIndex
     targets: np.ndarray
     mask: np.ndarray
+    prior_loadings: np.ndarray | None = None
+    prior_idio: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -341,6 +353,9 @@ def build_training_data(
     val_fraction: float = 0.2,
     min_history: int = MIN_HISTORY,
     scaler_method: str = "standard",
+    prior_window: int | None = None,
+    prior_factors: int = 5,
+    prior_refresh: int = 1,
 ) -> TrainingData:
     """Build scaled training and validation samples from data up to the fit date.
 
@@ -357,6 +372,14 @@ def build_training_data(
     min_history : int
         See :func:`sample_mask`.
     scaler_method : {"standard", "robust"}
+    prior_window : int, optional
+        Daily returns in the trailing window of the covariance prior; None (default)
+        builds no prior and leaves ``prior_loadings`` and ``prior_idio`` None.
+    prior_factors : int, default 5
+        Factors ``k`` of the prior.
+    prior_refresh : int, default 1
+        Estimate the prior at every ``prior_refresh``-th sample date only (see
+        `forecasting.prior.factor_priors`).
 
     Returns
     -------
@@ -388,8 +411,21 @@ def build_training_data(
     scaler = FeatureScaler.fit(covered, method=scaler_method)
     windows = sequence_windows(scaler.transform(features.values), seq_len)
     targets = horizon_returns(price_values, horizon)
+    loadings = idio = None
+    if prior_window is not None:
+        # Both blocks in one pass (validation rows follow training rows); every prior
+        # uses prices up to its own row only.
+        loadings, idio = factor_priors(
+            price_values,
+            np.concatenate([train_rows, val_rows]),
+            prior_window,
+            prior_factors,
+            horizon,
+            refresh=prior_refresh,
+        )
+        loadings, idio = loadings.astype(np.float32), idio.astype(np.float32)
 
-    def block(block_rows: np.ndarray) -> SampleBlock:
+    def block(block_rows: np.ndarray, part: slice) -> SampleBlock:
         mask = sample_mask(price_values, targets, block_rows, min_history)
         block_targets = np.where(mask, targets[block_rows], 0.0).astype(np.float32)
         return SampleBlock(
@@ -398,8 +434,13 @@ def build_training_data(
             dates=features.dates[block_rows],
             targets=block_targets,
             mask=mask,
+            prior_loadings=None if loadings is None else loadings[part],
+            prior_idio=None if idio is None else idio[part],
         )
 
+    n_train = len(train_rows)
     return TrainingData(
-        train=block(train_rows), validation=block(val_rows), scaler=scaler
+        train=block(train_rows, slice(0, n_train)),
+        validation=block(val_rows, slice(n_train, None)),
+        scaler=scaler,
     )
