@@ -88,8 +88,13 @@ def batch_mesh(n_sequences: int) -> Mesh | None:
     Returns
     -------
     Mesh or None
-        A one-axis mesh named :data:`BATCH_AXIS`, None when one shard is best.
+        A one-axis mesh named :data:`BATCH_AXIS`, None when one shard is best or
+        JAX computes on an accelerator (the training path then runs unchanged on
+        its one device).
     """
+    if jax.default_backend() != "cpu":
+        # A GPU runs a whole batch in parallel already; the split is a CPU remedy.
+        return None
     most = min(jax.device_count(), n_sequences // MIN_SEQUENCES_PER_SHARD)
     shards = max((d for d in range(1, most + 1) if n_sequences % d == 0), default=1)
     return _mesh(shards) if shards > 1 else None

@@ -34,6 +34,14 @@ def test_batch_mesh_picks_the_largest_even_split(
     assert (batch_mesh(n_sequences) or 1) == shards
 
 
+def test_on_an_accelerator_the_batch_is_never_split(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(devices.jax, "device_count", lambda: 8)
+    monkeypatch.setattr(devices.jax, "default_backend", lambda: "gpu")
+    assert batch_mesh(256) is None
+
+
 def test_a_real_mesh_has_one_named_axis() -> None:
     mesh = batch_mesh(64)
     assert mesh is not None
