@@ -367,7 +367,7 @@ def comparison_markdown(table: pd.DataFrame) -> str:
         f"Diebold-Mariano p-values (two-sided, per-date losses, HAC lag for "
         f"overlapping horizons) {against}.",
     ]
-    return "\n".join([head, rule, *body, "", *notes, ""])
+    return "\n".join([head, rule, *body, "", "\n\n".join(notes), ""])
 
 
 def write_comparison(folder: str | Path, table: pd.DataFrame) -> tuple[Path, Path]:
