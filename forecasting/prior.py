@@ -39,10 +39,13 @@ and the cross-sectional median variance of the others as its ``d``, so it is nev
 
 from __future__ import annotations
 
+import functools
+from contextlib import AbstractContextManager
+
 import numpy as np
 import pandas as pd
 import scipy.linalg
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from forecasting.model import IDIO_FLOOR, IDIO_SCALE
 
@@ -80,8 +83,9 @@ def ledoit_wolf(
     shrinkage : float
         The intensity ``s`` in ``[0, 1]``.
     """
-    moments, days = _window_moments(_as_returns(daily_returns))
-    cov, shrinkage, _ = _shrunk_covariances(moments[None], days[None], min_obs)
+    with _one_blas_thread():
+        moments, days = _window_moments(_as_returns(daily_returns))
+        cov, shrinkage, _ = _shrunk_covariances(moments[None], days[None], min_obs)
     return cov[0], float(shrinkage[0])
 
 
@@ -116,8 +120,9 @@ def factor_prior(
     idio : ndarray of shape (n_assets,)
         ``d``, at least ``floor``.
     """
-    moments, days = _window_moments(_as_returns(daily_returns))
-    loadings, idio = _priors(moments[None], days[None], k, horizon, min_obs, floor)
+    with _one_blas_thread():
+        moments, days = _window_moments(_as_returns(daily_returns))
+        loadings, idio = _priors(moments[None], days[None], k, horizon, min_obs, floor)
     return loadings[0], idio[0]
 
 
@@ -197,9 +202,7 @@ def factor_priors(
     estimated = positions[fresh]
     chunk = max(1, _CHUNK_ELEMENTS // (3 * n_assets) ** 2)
     rolling = _RollingMoments(terms, window)
-    # One BLAS thread: the matrices are small, and threaded BLAS spin-waits when the
-    # cores are busy (measured 10x slower on a loaded 2-core machine).
-    with threadpool_limits(limits=1, user_api="blas"):
+    with _one_blas_thread():
         for first in range(0, len(estimated), chunk):
             batch = estimated[first : first + chunk]
             moments = np.empty((len(batch),) + rolling.moments.shape)
@@ -241,6 +244,22 @@ def prior_at(
     with np.errstate(divide="ignore", invalid="ignore"):
         returns = values[1:] / values[:-1] - 1.0
     return factor_prior(returns, k, horizon, min_obs=min_obs, floor=floor)
+
+
+def _one_blas_thread() -> AbstractContextManager:
+    """Limit BLAS to one thread while the prior is computed.
+
+    The matrices are small, and threaded BLAS spin-waits when the cores are busy:
+    measured 10x slower on a loaded 2-core machine.
+    """
+    return _blas_controller().limit(limits=1, user_api="blas")
+
+
+@functools.cache
+def _blas_controller() -> ThreadpoolController:
+    # Finding the loaded libraries takes milliseconds; once is enough, and numpy's
+    # and scipy's BLAS are both loaded by the time this first runs.
+    return ThreadpoolController()
 
 
 def _as_returns(values: np.ndarray | pd.DataFrame) -> np.ndarray:
