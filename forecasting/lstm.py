@@ -58,13 +58,15 @@ from forecasting.dataset import (
 from forecasting.ensemble import Mixture, member_seed, mixture, stack_members
 from forecasting.features import Features, compute_features
 from forecasting.forecast import Forecast
-from forecasting.model import IDIO_FLOOR, FactorLSTM, FactorOutput
+from forecasting.model import IDIO_FLOOR, FactorLSTM, FactorOutput, ModelInputs
 from forecasting.posterior import calibrate_view_scale
+from forecasting.prior import prior_at
 from forecasting.train import (
     EpochCallback,
     EpochEnd,
     TrainConfig,
     TrainResult,
+    block_inputs,
     train_model,
 )
 
@@ -91,6 +93,8 @@ _HYPERPARAMETERS = (
     "impl",
     "ensemble",
     "bootstrap",
+    "covariance",
+    "prior_window",
 )
 
 
@@ -132,6 +136,12 @@ class LSTMForecaster:
     bootstrap : bool, default False
         Ensemble members also weight the training dates by their own Poisson(1)
         draws.
+    covariance : {"learned", "anchored"}, default "learned"
+        Learn the covariance, or a correction to a Ledoit-Wolf factor prior of the
+        last ``prior_window`` days (see :mod:`forecasting.model`).
+    prior_window : int, default 1260
+        Daily returns behind the anchored model's prior (the Ledoit-Wolf baseline's
+        window in the default run).
     on_epoch : callable, optional
         Called with an :class:`~forecasting.train.EpochEnd` (``fit_date`` set)
         after every training epoch, to show progress. Not a hyperparameter: it
@@ -182,6 +192,8 @@ class LSTMForecaster:
         impl: Literal["fused", "hoisted", "cell"] = "fused",
         ensemble: int = 5,
         bootstrap: bool = False,
+        covariance: Literal["learned", "anchored"] = "learned",
+        prior_window: int = 1260,
         on_epoch: EpochCallback | None = None,
     ) -> None:
         self.horizon = horizon
@@ -204,6 +216,8 @@ class LSTMForecaster:
         self.impl = impl
         self.ensemble = ensemble
         self.bootstrap = bootstrap
+        self.covariance = covariance
+        self.prior_window = prior_window
         self.on_epoch = on_epoch
         self._validate()
 
@@ -211,6 +225,12 @@ class LSTMForecaster:
         for name in ("horizon", "seq_len", "hidden", "layers", "factors", "ensemble"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.covariance not in ("learned", "anchored"):
+            raise ValueError(
+                f"covariance must be 'learned' or 'anchored', got {self.covariance!r}"
+            )
+        if self.prior_window < 2:
+            raise ValueError(f"prior_window must be >= 2, got {self.prior_window}")
         if self.sample_every < 1:
             raise ValueError(f"sample_every must be >= 1, got {self.sample_every}")
         if not 0.0 <= self.dropout < 1.0:
@@ -255,6 +275,7 @@ class LSTMForecaster:
                 dropout=self.dropout,
                 impl=self.impl,
                 horizon=self.horizon,
+                covariance=self.covariance,
                 rngs=nnx.Rngs(member_seed(self.seed, m, self.ensemble)),
             )
             for m in range(self.ensemble)
@@ -271,7 +292,16 @@ class LSTMForecaster:
 
     @property
     def _architecture(self) -> dict[str, Any]:
-        keys = ("hidden", "layers", "factors", "dropout", "impl", "horizon", "ensemble")
+        keys = (
+            "hidden",
+            "layers",
+            "factors",
+            "dropout",
+            "impl",
+            "horizon",
+            "ensemble",
+            "covariance",
+        )
         return {key: getattr(self, key) for key in keys}
 
     def fit(
@@ -308,6 +338,8 @@ class LSTMForecaster:
             every=self.sample_every,
             lookback_days=self.lookback_days,
             val_fraction=self.val_fraction,
+            prior_window=self._prior_window,
+            prior_factors=self.factors,
         )
         if self._can_warm_start(features.names):
             model = self.model_
@@ -339,6 +371,10 @@ class LSTMForecaster:
         self.view_scale_: float = self._fit_view_scale(data)
         self.fit_seconds_: float = time.perf_counter() - started
         return self
+
+    @property
+    def _prior_window(self) -> int | None:
+        return self.prior_window if self.covariance == "anchored" else None
 
     def _fit_view_scale(self, data: TrainingData) -> float:
         """Calibrate the ensemble spread on the validation block (inside the window).
@@ -372,12 +408,11 @@ class LSTMForecaster:
         graphdef, state = self._inference_split()
         parts = []
         for start in range(0, len(block), dates):
-            inputs = block.inputs(np.arange(start, min(start + dates, len(block))))
-            count = len(inputs)
-            if count < dates:  # one shape: one compilation
-                pad = np.zeros((dates - count,) + inputs.shape[1:], inputs.dtype)
-                inputs = np.concatenate([inputs, pad])
-            out = _ensemble_forward(graphdef, state, jnp.asarray(inputs))
+            index = np.arange(start, min(start + dates, len(block)))
+            count = len(index)
+            # One shape, one compilation: pad the last chunk with repeats.
+            index = np.concatenate([index, np.full(dates - count, index[-1])])
+            out = _ensemble_forward(graphdef, state, block_inputs(block, index))
             parts.append(jax.tree.map(lambda a, n=count: np.asarray(a)[:, :n], out))
         return FactorOutput(
             *(np.concatenate(p, axis=1) for p in zip(*parts, strict=True))
@@ -426,7 +461,10 @@ class LSTMForecaster:
                 f"features {features.names} differ from the fit's "
                 f"{self.feature_names_}: pass volume to predict exactly when fit had it"
             )
-        mixed = self._mixture(self.predict_features(features))
+        prior = None
+        if self.covariance == "anchored":
+            prior = prior_at(prices, self.prior_window, self.factors, self.horizon)
+        mixed = self._mixture(self.predict_features(features, prior))
         tickers = pd.Index(features.tickers)
         mu = pd.Series(mixed.mu, index=tickers)
         if self.loss == "mse":
@@ -455,7 +493,11 @@ class LSTMForecaster:
             mu, loadings, idio = mu[None], loadings[None], idio[None]
         return mixture(mu[:, 0], loadings[:, 0], idio[:, 0])
 
-    def predict_features(self, features: Features) -> FactorOutput:
+    def predict_features(
+        self,
+        features: Features,
+        prior: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> FactorOutput:
         """Run the model on the last ``seq_len`` rows of a feature cube.
 
         Parameters
@@ -463,6 +505,9 @@ class LSTMForecaster:
         features : Features
             At least one row; fewer than ``seq_len`` rows are padded at the front
             with missing values.
+        prior : (loadings, idio), optional
+            The covariance prior at the decision date (n_assets x k, n_assets);
+            required by an anchored model.
 
         Returns
         -------
@@ -477,7 +522,14 @@ class LSTMForecaster:
             )
             window = np.concatenate([pad, window])
         scaled = self.scaler_.transform(window)  # (L, N, F)
-        inputs = jnp.asarray(np.transpose(scaled, (1, 0, 2))[None])
+        inputs: Any = jnp.asarray(np.transpose(scaled, (1, 0, 2))[None])
+        if self.covariance == "anchored":
+            if prior is None:
+                raise ValueError(
+                    "an anchored LSTM needs the prior at the decision date"
+                )
+            loadings, idio = (np.asarray(a, np.float32)[None] for a in prior)
+            inputs = ModelInputs(inputs, loadings, idio)
         graphdef, state = self._inference_split()
         if self.ensemble > 1:
             return _ensemble_forward(graphdef, state, inputs)

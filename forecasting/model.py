@@ -13,6 +13,13 @@ version of a characteristics-based factor model. Head outputs are multiplied by 
 scales of the size of monthly returns (mu ~ 1e-2, volatility ~ 5e-2), so an untrained
 model already predicts plausible magnitudes and the first gradient steps are stable.
 
+With ``covariance="anchored"`` the covariance heads learn a correction to a classical
+prior ``B0 B0^T + diag(d0)`` (a Ledoit-Wolf factor model of the trailing window, from
+:mod:`forecasting.prior`) instead of the covariance itself: ``B_ij = B0_ij exp(a_ij)``
+and ``d_i = d0_i exp(c_i)``, with bounded log-scales ``a``, ``c`` from the heads. The
+heads start at zero, so an untrained model forecasts the prior exactly, and training
+only moves away from it where the likelihood says so.
+
 Three LSTM implementations share one parameter layout (that of
 ``nnx.OptimizedLSTMCell``: ``dense_i`` without bias, ``dense_h`` with bias, gates in
 the order i, f, g, o), so weights can be copied between them and tests check that they
@@ -57,6 +64,7 @@ claim_cpu_cores()
 __all__ = [
     "FactorLSTM",
     "FactorOutput",
+    "ModelInputs",
     "LSTMEncoder",
     "ScanLSTMLayer",
     "CellLSTMLayer",
@@ -70,6 +78,7 @@ __all__ = [
 ]
 
 LSTMImpl = Literal["fused", "hoisted", "cell"]
+Covariance = Literal["learned", "anchored"]
 
 # Head scales for a 21-day horizon; FactorLSTM rescales them to its own horizon.
 MU_SCALE = 1e-2
@@ -80,6 +89,8 @@ IDIO_SCALE = 7e-2
 """Scale of idiosyncratic volatility: softplus(0) * 0.07^2 ~ (6% monthly)^2."""
 IDIO_FLOOR = 1e-5
 """Floor of d_i (0.3% monthly volatility) so Sigma stays well conditioned."""
+MAX_LOG_CORRECTION = 2.0
+"""Bound on an anchored model's log-scales: loadings move by at most a factor e^2."""
 
 
 class FactorOutput(NamedTuple):
@@ -95,6 +106,21 @@ class FactorOutput(NamedTuple):
     mu: jax.Array
     loadings: jax.Array
     idio: jax.Array
+
+
+class ModelInputs(NamedTuple):
+    """Inputs of an anchored model: sequences plus the covariance prior per date.
+
+    Attributes
+    ----------
+    sequences : Array of shape (n_dates, n_assets, seq_len, n_features)
+    prior_loadings : Array of shape (n_dates, n_assets, k)
+    prior_idio : Array of shape (n_dates, n_assets), positive
+    """
+
+    sequences: jax.Array
+    prior_loadings: jax.Array
+    prior_idio: jax.Array
 
 
 def _sigmoid(x: jax.Array) -> jax.Array:
@@ -533,6 +559,9 @@ class FactorLSTM(nnx.Module):
     horizon : int, default 21
         Forecast horizon in trading days; the head scales (set for 21 days) grow
         like ``horizon`` for mu and variances and like its square root for loadings.
+    covariance : {"learned", "anchored"}, default "learned"
+        Heads give the covariance itself, or a correction to a prior passed with
+        the inputs (`ModelInputs`; see the module docstring).
     rngs : nnx.Rngs
     """
 
@@ -546,9 +575,15 @@ class FactorLSTM(nnx.Module):
         dropout: float = 0.1,
         impl: LSTMImpl = "fused",
         horizon: int = 21,
+        covariance: Covariance = "learned",
         rngs: nnx.Rngs,
     ) -> None:
+        if covariance not in ("learned", "anchored"):
+            raise ValueError(
+                f"covariance must be 'learned' or 'anchored', got {covariance!r}"
+            )
         self.horizon_ratio = horizon / 21.0
+        self.covariance = covariance
         self.encoder = LSTMEncoder(
             n_features, hidden, layers, dropout=dropout, impl=impl, rngs=rngs
         )
@@ -560,13 +595,20 @@ class FactorLSTM(nnx.Module):
         # learning only that.
         self.loadings_head.bias[...] = jnp.zeros(factors).at[0].set(1.0)
         self.idio_head = nnx.Linear(hidden, 1, rngs=rngs)
+        if covariance == "anchored":
+            # Zero corrections: an untrained model forecasts the prior exactly.
+            for head in (self.loadings_head, self.idio_head):
+                head.kernel[...] = jnp.zeros_like(head.kernel[...])
+                head.bias[...] = jnp.zeros_like(head.bias[...])
 
-    def __call__(self, inputs: jax.Array) -> FactorOutput:
+    def __call__(self, inputs: jax.Array | ModelInputs) -> FactorOutput:
         """Forecast the horizon-return distribution of every asset on every date.
 
         Parameters
         ----------
         inputs : Array of shape (n_dates, n_assets, seq_len, n_features)
+            Or, for an anchored model, `ModelInputs` holding these sequences and
+            the prior of each date.
 
         Returns
         -------
@@ -574,18 +616,36 @@ class FactorLSTM(nnx.Module):
             ``mu`` (n_dates, n_assets), ``loadings`` (n_dates, n_assets, k),
             ``idio`` (n_dates, n_assets).
         """
-        n_dates, n_assets, seq_len, n_features = inputs.shape
+        anchored = self.covariance == "anchored"
+        if anchored != isinstance(inputs, ModelInputs):
+            raise ValueError(
+                "an anchored model takes ModelInputs (sequences and prior), a learned "
+                "one plain sequences"
+            )
+        sequences = inputs.sequences if anchored else inputs
+        n_dates, n_assets, seq_len, n_features = sequences.shape
         # Assets become batch elements of one shared encoder.
-        flat = inputs.reshape(n_dates * n_assets, seq_len, n_features)
+        flat = sequences.reshape(n_dates * n_assets, seq_len, n_features)
         state = self.dropout(self.encoder(flat))
         # Means and variances of horizon returns grow about linearly with the horizon.
         ratio = self.horizon_ratio
-        mu = ratio * MU_SCALE * self.mu_head(state)[:, 0]
-        loadings = ratio**0.5 * LOADING_SCALE * self.loadings_head(state)
-        raw_idio = jax.nn.softplus(self.idio_head(state)[:, 0])
-        idio = ratio * (IDIO_SCALE**2 * raw_idio + IDIO_FLOOR)
+        mu = (ratio * MU_SCALE * self.mu_head(state)[:, 0]).reshape(n_dates, n_assets)
+        loadings_out = self.loadings_head(state).reshape(n_dates, n_assets, -1)
+        idio_out = self.idio_head(state)[:, 0].reshape(n_dates, n_assets)
+        if anchored:
+            return FactorOutput(
+                mu=mu,
+                loadings=inputs.prior_loadings * jnp.exp(_bounded(loadings_out)),
+                idio=inputs.prior_idio * jnp.exp(_bounded(idio_out)),
+            )
+        raw_idio = jax.nn.softplus(idio_out)
         return FactorOutput(
-            mu=mu.reshape(n_dates, n_assets),
-            loadings=loadings.reshape(n_dates, n_assets, -1),
-            idio=idio.reshape(n_dates, n_assets),
+            mu=mu,
+            loadings=ratio**0.5 * LOADING_SCALE * loadings_out,
+            idio=ratio * (IDIO_SCALE**2 * raw_idio + IDIO_FLOOR),
         )
+
+
+def _bounded(log_scale: jax.Array) -> jax.Array:
+    """Soft bound to +-MAX_LOG_CORRECTION; the identity near zero."""
+    return MAX_LOG_CORRECTION * jnp.tanh(log_scale / MAX_LOG_CORRECTION)

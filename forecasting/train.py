@@ -45,7 +45,7 @@ from flax import nnx
 from forecasting.dataset import SampleBlock, TrainingData
 from forecasting.ensemble import member_axes
 from forecasting.loss import gaussian_nll
-from forecasting.model import FactorLSTM
+from forecasting.model import FactorLSTM, ModelInputs
 
 __all__ = [
     "EpochCallback",
@@ -299,19 +299,27 @@ def _ensemble_eval_step(
     return jax.vmap(member_sum)(state)
 
 
+def block_inputs(block: SampleBlock, index: np.ndarray) -> np.ndarray | ModelInputs:
+    """The model inputs of the selected samples: sequences, with the prior if any."""
+    sequences = block.inputs(index)
+    if block.prior_loadings is None:
+        return sequences
+    return ModelInputs(sequences, block.prior_loadings[index], block.prior_idio[index])
+
+
 def _batches(
     block: SampleBlock, order: np.ndarray, dates_per_batch: int
-) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+) -> Iterator[tuple[np.ndarray | ModelInputs, np.ndarray, np.ndarray]]:
     """Yield (inputs, targets, mask) padded to ``dates_per_batch`` dates."""
     for start in range(0, len(order), dates_per_batch):
         index = order[start : start + dates_per_batch]
-        inputs = block.inputs(index)
+        inputs = block_inputs(block, index)
         targets = block.targets[index]
         mask = block.mask[index]
         missing = dates_per_batch - len(index)
         if missing:
             # Padding dates are fully masked: they add nothing to loss or gradient.
-            inputs = _pad(inputs, dates_per_batch)
+            inputs = jax.tree.map(lambda a: _pad(a, dates_per_batch), inputs)
             targets = _pad(targets, dates_per_batch)
             mask = _pad(mask, dates_per_batch)
         yield inputs, targets, mask

@@ -165,6 +165,8 @@ class ModelConfig:
     dropout: float = 0.1
     seq_len: int = 63
     ensemble: int = 5  # members trained together; 1 = a single model
+    # "anchored": learn a correction to a Ledoit-Wolf factor prior of the lookback
+    covariance: Literal["learned", "anchored"] = "learned"
 
     def validate(self) -> None:
         """Raise `ConfigError` naming the key of any bad value."""

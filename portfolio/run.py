@@ -230,6 +230,8 @@ def make_model_forecaster(config: RunConfig) -> Forecaster:
         # The LSTM trains on the last lookback_days of the history it is given,
         # which keeps each retrain's cost flat over a long backtest.
         params["lookback_days"] = spec.lookback_days
+        # An anchored model's prior is the Ledoit-Wolf baseline's own window.
+        params["prior_window"] = spec.lookback_days
     else:
         params = {"horizon": spec.horizon, "lookback": spec.lookback_days}
     return make_forecaster(spec.kind, **params)
