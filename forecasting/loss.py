@@ -24,7 +24,7 @@ import math
 import jax
 import jax.numpy as jnp
 
-__all__ = ["gaussian_nll", "mean_gaussian_nll", "masked_mse"]
+__all__ = ["gaussian_nll", "mean_gaussian_nll", "masked_mse", "split_gaussian_nll"]
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
@@ -130,3 +130,52 @@ def masked_mse(
     # NaN into the gradient.
     residual = jnp.where(mask, returns - mu, 0.0)
     return jnp.sum(residual**2) / jnp.maximum(jnp.sum(mask), 1)
+
+
+def split_gaussian_nll(
+    returns: jax.Array,
+    mu: jax.Array,
+    loadings: jax.Array,
+    idio: jax.Array,
+    mask: jax.Array | None = None,
+    *,
+    demeaned: bool = False,
+) -> jax.Array:
+    """NLL with the mean trained by its own, volatility-scaled target.
+
+    The covariance part is the factor-Gaussian NLL with ``mu`` held fixed (no
+    gradient reaches ``mu`` through it), so the covariance is still fitted by the
+    likelihood. The mean part is ``0.5 * sum_i ((r_i - mu_i) / sigma_i)^2`` with
+    ``sigma_i = sqrt(Sigma_ii)`` also held fixed: each asset's error counts in units
+    of its own volatility, so the mean is not fitted mostly to the most volatile
+    assets, and the residual correlations no longer steer it. With
+    ``demeaned=True`` both ``r`` and ``mu`` are first demeaned across the observed
+    assets of each date: only relative returns are learnt (the level, which a fully
+    invested portfolio cannot use, carries most of the noise).
+
+    Parameters
+    ----------
+    returns, mu, loadings, idio, mask
+        As in :func:`gaussian_nll`.
+    demeaned : bool, default False
+        Cross-sectionally demeaned targets.
+
+    Returns
+    -------
+    Array of shape (...)
+        Loss of each sample.
+    """
+    if mask is None:
+        mask = jnp.ones(returns.shape, dtype=bool)
+    fixed_mu = jax.lax.stop_gradient(mu)
+    covariance_part = gaussian_nll(returns, fixed_mu, loadings, idio, mask)
+    variance = jnp.sum(loadings**2, axis=-1) + idio
+    sigma = jax.lax.stop_gradient(jnp.sqrt(jnp.where(mask, variance, 1.0)))
+    observed = jnp.where(mask, returns, 0.0)
+    if demeaned:
+        count = jnp.maximum(jnp.sum(mask, axis=-1, keepdims=True), 1)
+        observed = observed - jnp.sum(observed, axis=-1, keepdims=True) / count
+        mu = mu - jnp.sum(jnp.where(mask, mu, 0.0), axis=-1, keepdims=True) / count
+    error = jnp.where(mask, (observed - mu) / sigma, 0.0)
+    # The value is the NLL plus the mean part; only the mean part moves mu.
+    return covariance_part + 0.5 * jnp.sum(error**2, axis=-1)

@@ -95,6 +95,8 @@ _HYPERPARAMETERS = (
     "bootstrap",
     "covariance",
     "prior_window",
+    "mean_target",
+    "mu_smoothing",
 )
 
 
@@ -142,6 +144,14 @@ class LSTMForecaster:
     prior_window : int, default 1260
         Daily returns behind the anchored model's prior (the Ledoit-Wolf baseline's
         window in the default run).
+    mean_target : {"nll", "vol_scaled", "demeaned"}, default "nll"
+        How ``mu`` is trained (see :class:`~forecasting.train.TrainConfig`); with
+        ``"demeaned"`` the forecast ``mu`` has cross-sectional mean zero (relative
+        expected returns).
+    mu_smoothing : int, default 1
+        Average ``mu`` over this many forecasts made ``sample_every`` days apart,
+        ending at the decision date (1: no smoothing); fewer trades when the
+        forecast is noisy. Only data up to the decision date is used.
     on_epoch : callable, optional
         Called with an :class:`~forecasting.train.EpochEnd` (``fit_date`` set)
         after every training epoch, to show progress. Not a hyperparameter: it
@@ -194,6 +204,8 @@ class LSTMForecaster:
         bootstrap: bool = False,
         covariance: Literal["learned", "anchored"] = "learned",
         prior_window: int = 1260,
+        mean_target: Literal["nll", "vol_scaled", "demeaned"] = "nll",
+        mu_smoothing: int = 1,
         on_epoch: EpochCallback | None = None,
     ) -> None:
         self.horizon = horizon
@@ -218,6 +230,8 @@ class LSTMForecaster:
         self.bootstrap = bootstrap
         self.covariance = covariance
         self.prior_window = prior_window
+        self.mean_target = mean_target
+        self.mu_smoothing = mu_smoothing
         self.on_epoch = on_epoch
         self._validate()
 
@@ -229,6 +243,8 @@ class LSTMForecaster:
             raise ValueError(
                 f"covariance must be 'learned' or 'anchored', got {self.covariance!r}"
             )
+        if self.mu_smoothing < 1:
+            raise ValueError(f"mu_smoothing must be >= 1, got {self.mu_smoothing}")
         if self.prior_window < 2:
             raise ValueError(f"prior_window must be >= 2, got {self.prior_window}")
         if self.sample_every < 1:
@@ -261,6 +277,7 @@ class LSTMForecaster:
             patience=self.patience,
             seed=self.seed,
             loss=self.loss,
+            mean_target=self.mean_target,
             bootstrap=self.bootstrap,
         )
 
@@ -453,7 +470,8 @@ class LSTMForecaster:
         _check_prices(prices)
         # Feature warm-ups reach back a year; a little more keeps the exponential
         # averages (RSI, MACD) within 1e-6 of a full-history computation.
-        tail = prices.iloc[-(self.seq_len + 2 * 252 + 64) :]
+        reach = self.seq_len + self.sample_every * (self.mu_smoothing - 1)
+        tail = prices.iloc[-(reach + 2 * 252 + 64) :]
         tail_volume = None if volume is None else volume.reindex(tail.index)
         features = compute_features(tail, tail_volume)
         if features.names != self.feature_names_:
@@ -467,6 +485,8 @@ class LSTMForecaster:
         mixed = self._mixture(self.predict_features(features, prior))
         tickers = pd.Index(features.tickers)
         mu = pd.Series(mixed.mu, index=tickers)
+        if self.mean_target == "demeaned":  # only relative returns were learnt
+            mu = mu - mu.mean()
         if self.loss == "mse":
             loadings, idio = self._pca_factors(prices)
         else:
@@ -486,12 +506,16 @@ class LSTMForecaster:
         )
 
     def _mixture(self, out: FactorOutput) -> Mixture:
-        """The members' forecasts for the one predicted date, mixed (host arrays)."""
+        """The members' forecasts for the decision date, mixed (host arrays).
+
+        ``mu`` is each member's average over the smoothing dates; the covariance
+        is that of the decision date (the last date of ``out``).
+        """
         # Index on the host: indexing a device array dispatches an op per call.
         mu, loadings, idio = (np.asarray(a, dtype=float) for a in out)
         if self.ensemble == 1:  # no member axis: add it
             mu, loadings, idio = mu[None], loadings[None], idio[None]
-        return mixture(mu[:, 0], loadings[:, 0], idio[:, 0])
+        return mixture(mu.mean(axis=1), loadings[:, -1], idio[:, -1])
 
     def predict_features(
         self,
@@ -512,23 +536,33 @@ class LSTMForecaster:
         Returns
         -------
         FactorOutput
-            With a leading dimension of one date; for an ensemble, preceded by the
-            member axis.
+            One date per smoothing step (``mu_smoothing``), the decision date last;
+            for an ensemble, preceded by the member axis.
         """
-        window = features.values[-self.seq_len :]
-        if len(window) < self.seq_len:
-            pad = np.full(
-                (self.seq_len - len(window),) + window.shape[1:], np.nan, np.float32
-            )
-            window = np.concatenate([pad, window])
-        scaled = self.scaler_.transform(window)  # (L, N, F)
-        inputs: Any = jnp.asarray(np.transpose(scaled, (1, 0, 2))[None])
+        steps = self.mu_smoothing
+        reach = self.seq_len + self.sample_every * (steps - 1)
+        values = features.values[-reach:]
+        if len(values) < reach:
+            pad = np.full((reach - len(values),) + values.shape[1:], np.nan, np.float32)
+            values = np.concatenate([pad, values])
+        scaled = self.scaler_.transform(values)  # (reach, N, F)
+        # Window j ends sample_every * (steps - 1 - j) days before the decision date.
+        windows = np.stack(
+            [
+                scaled[j * self.sample_every : j * self.sample_every + self.seq_len]
+                for j in range(steps)
+            ]
+        )  # (steps, L, N, F)
+        inputs: Any = jnp.asarray(np.transpose(windows, (0, 2, 1, 3)))
         if self.covariance == "anchored":
             if prior is None:
                 raise ValueError(
                     "an anchored LSTM needs the prior at the decision date"
                 )
-            loadings, idio = (np.asarray(a, np.float32)[None] for a in prior)
+            # Earlier windows only feed the mean: the decision date's prior serves.
+            loadings, idio = (
+                np.repeat(np.asarray(a, np.float32)[None], steps, axis=0) for a in prior
+            )
             inputs = ModelInputs(inputs, loadings, idio)
         graphdef, state = self._inference_split()
         if self.ensemble > 1:

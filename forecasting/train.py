@@ -44,7 +44,7 @@ from flax import nnx
 
 from forecasting.dataset import SampleBlock, TrainingData
 from forecasting.ensemble import member_axes
-from forecasting.loss import gaussian_nll
+from forecasting.loss import gaussian_nll, split_gaussian_nll
 from forecasting.model import FactorLSTM, ModelInputs
 
 __all__ = [
@@ -56,7 +56,8 @@ __all__ = [
     "evaluate_loss",
 ]
 
-LossKind = Literal["nll", "mse"]
+LossKind = Literal["nll", "mse", "nll_vol_scaled", "nll_demeaned"]
+MeanTarget = Literal["nll", "vol_scaled", "demeaned"]
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,11 @@ class TrainConfig:
         Seed of the shuffling order (initialisation and dropout use the model's rngs).
     loss : {"nll", "mse"}
         Factor-Gaussian NLL, or MSE of ``mu`` only.
+    mean_target : {"nll", "vol_scaled", "demeaned"}
+        With the NLL: how ``mu`` is trained. ``"nll"`` through the likelihood;
+        ``"vol_scaled"`` by its own volatility-scaled squared error, and
+        ``"demeaned"`` the same on cross-sectionally demeaned returns (see
+        :func:`forecasting.loss.split_gaussian_nll`).
     bootstrap : bool
         Ensembles only: each member weights the training dates by its own
         Poisson(1) draws.
@@ -91,15 +97,28 @@ class TrainConfig:
     clip_norm: float = 1.0
     patience: int = 5
     seed: int = 0
-    loss: LossKind = "nll"
+    loss: Literal["nll", "mse"] = "nll"
+    mean_target: MeanTarget = "nll"
     bootstrap: bool = False
 
     def __post_init__(self) -> None:
         if self.loss not in ("nll", "mse"):
             raise ValueError(f"loss must be 'nll' or 'mse', got {self.loss!r}")
+        if self.mean_target not in ("nll", "vol_scaled", "demeaned"):
+            raise ValueError(
+                "mean_target must be 'nll', 'vol_scaled' or 'demeaned', got "
+                f"{self.mean_target!r}"
+            )
         for name in ("max_epochs", "batch_size", "patience"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+    @property
+    def loss_kind(self) -> LossKind:
+        """The loss the steps compute: the loss with its mean target."""
+        if self.loss == "mse" or self.mean_target == "nll":
+            return self.loss
+        return f"nll_{self.mean_target}"  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -184,6 +203,8 @@ def _loss_sum(
     loss_kind: LossKind,
 ) -> jax.Array:
     """Summed loss over the observed (sample, asset) pairs of a batch."""
+    if loss_kind not in ("nll", "mse"):
+        return jnp.sum(_date_losses(model, inputs, targets, mask, loss_kind))
     out = model(inputs)
     if loss_kind == "nll":
         return jnp.sum(gaussian_nll(targets, out.mu, out.loadings, out.idio, mask))
@@ -202,6 +223,15 @@ def _date_losses(
     out = model(inputs)
     if loss_kind == "nll":
         return gaussian_nll(targets, out.mu, out.loadings, out.idio, mask)
+    if loss_kind in ("nll_vol_scaled", "nll_demeaned"):
+        return split_gaussian_nll(
+            targets,
+            out.mu,
+            out.loadings,
+            out.idio,
+            mask,
+            demeaned=loss_kind == "nll_demeaned",
+        )
     residual = jnp.where(mask, targets - out.mu, 0.0)
     return jnp.sum(residual**2, axis=-1)
 
@@ -434,7 +464,7 @@ def train_model(
         ):
             if members == 1:
                 state, step_loss = _train_step(
-                    graphdef, state, inputs, targets, mask, config.loss
+                    graphdef, state, inputs, targets, mask, config.loss_kind
                 )
             else:
                 weights = _pad(
@@ -442,7 +472,7 @@ def train_model(
                     dates_per_batch,
                 ).T
                 state, step_loss = _ensemble_train_step(
-                    graphdef, state, inputs, targets, mask, weights, config.loss
+                    graphdef, state, inputs, targets, mask, weights, config.loss_kind
                 )
             # Kept as arrays: reading them here would wait for each step to finish
             # before the next is dispatched.
@@ -463,7 +493,7 @@ def train_model(
             val_loss = evaluate_loss(
                 model,
                 data.validation,
-                loss=config.loss,
+                loss=config.loss_kind,
                 dates_per_batch=dates_per_batch,
                 members=members,
             )

@@ -167,11 +167,13 @@ class ModelConfig:
     ensemble: int = 5  # members trained together; 1 = a single model
     # "anchored": learn a correction to a Ledoit-Wolf factor prior of the lookback
     covariance: Literal["learned", "anchored"] = "learned"
+    mu_smoothing: int = 1  # average mu over this many weekly forecasts up to t
 
     def validate(self) -> None:
         """Raise `ConfigError` naming the key of any bad value."""
         _check_range("forecaster.model.hidden", self.hidden, 1, 4096)
         _check_range("forecaster.model.ensemble", self.ensemble, 1, 64)
+        _check_range("forecaster.model.mu_smoothing", self.mu_smoothing, 1, 52)
         _check_range("forecaster.model.layers", self.layers, 1, 8)
         _check_range("forecaster.model.factors", self.factors, 1, 64)
         _check_range("forecaster.model.dropout", self.dropout, 0, 0.9)
@@ -190,6 +192,8 @@ class TrainConfig:
     seed: int = 0
     loss: Literal["nll", "mse"] = "nll"
     bootstrap: bool = False  # ensemble members also resample the training dates
+    # how mu is trained: through the NLL, or by its own vol-scaled (demeaned) error
+    mean_target: Literal["nll", "vol_scaled", "demeaned"] = "nll"
 
     def validate(self) -> None:
         """Raise `ConfigError` naming the key of any bad value."""

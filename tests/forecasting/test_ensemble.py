@@ -212,3 +212,19 @@ def test_an_ensemble_is_seeded_and_survives_a_checkpoint(fitted, tmp_path) -> No
 
     other = LSTMForecaster(**ENSEMBLE, seed=5).fit(prices.iloc[:-30])
     assert not np.allclose(other.predict(prices).mu, first.mu)
+
+
+def test_smoothing_averages_the_forecasts_of_earlier_weeks(fitted) -> None:
+    prices = _prices()
+    step = fitted.sample_every
+    single = [fitted.predict(prices.iloc[: len(prices) - j * step]) for j in range(3)]
+    fitted.mu_smoothing = 3
+    try:
+        smoothed = fitted.predict(prices)
+    finally:
+        fitted.mu_smoothing = 1
+    expected = np.mean([f.mu.to_numpy() for f in single], axis=0)
+    np.testing.assert_allclose(smoothed.mu.to_numpy(), expected, rtol=1e-4, atol=1e-7)
+    # The decision date's covariance (the members' mean spread is of smoothed means).
+    pd.testing.assert_series_equal(smoothed.idio, single[0].idio)
+    pd.testing.assert_frame_equal(smoothed.cov, single[0].cov, rtol=1e-2)

@@ -7,7 +7,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from forecasting.loss import gaussian_nll, masked_mse, mean_gaussian_nll
+from forecasting.loss import (
+    gaussian_nll,
+    masked_mse,
+    mean_gaussian_nll,
+    split_gaussian_nll,
+)
 
 # Eager dispatch op by op is slow; every call goes through jit.
 jit_nll = jax.jit(gaussian_nll)
@@ -113,3 +118,44 @@ def test_nll_prefers_the_true_distribution() -> None:
         )
 
     assert total(1.0) < total(0.7) and total(1.0) < total(1.4)
+
+
+@pytest.mark.parametrize("demeaned", [False, True])
+def test_split_nll_value_and_mean_gradient_match_numpy(demeaned: bool) -> None:
+    returns, mu, loadings, idio, mask = _random_problem(5, 4, 9, 3, 0.3)
+    loss = jax.jit(
+        lambda m, b: jnp.sum(
+            split_gaussian_nll(returns, m, b, idio, mask, demeaned=demeaned)
+        )
+    )
+    value, (grad_mu, grad_b) = jax.value_and_grad(loss, argnums=(0, 1))(
+        jnp.asarray(mu), jnp.asarray(loadings)
+    )
+    sigma = np.sqrt((loadings**2).sum(-1) + idio)
+    r, m = np.where(mask, returns, 0.0), np.where(mask, mu, 0.0)
+    if demeaned:
+        count = mask.sum(-1, keepdims=True)
+        r = np.where(mask, r - r.sum(-1, keepdims=True) / count, 0.0)
+        m = np.where(mask, m - m.sum(-1, keepdims=True) / count, 0.0)
+    error = np.where(mask, (r - m) / sigma, 0.0)
+    expected = _dense_nll(returns, mu, loadings, idio, mask).sum() + 0.5 * np.sum(
+        error**2
+    )
+    np.testing.assert_allclose(float(value), expected, rtol=1e-5)
+    # Only the mean part moves mu: d/dmu of 0.5 * sum(error^2), error demeaned.
+    direct = np.where(mask, -error / sigma, 0.0)
+    if demeaned:  # the demeaning's own gradient: subtract the cross-section mean
+        direct = np.where(
+            mask,
+            direct - direct.sum(-1, keepdims=True) / mask.sum(-1, keepdims=True),
+            0,
+        )
+    np.testing.assert_allclose(np.asarray(grad_mu), direct, rtol=1e-4, atol=1e-6)
+    # The loadings still get the likelihood's gradient (sigma is held fixed).
+    nll_grad = jax.grad(lambda b: jnp.sum(gaussian_nll(returns, mu, b, idio, mask)))
+    np.testing.assert_allclose(
+        np.asarray(grad_b),
+        np.asarray(nll_grad(jnp.asarray(loadings))),
+        rtol=1e-4,
+        atol=1e-4,
+    )
