@@ -91,6 +91,8 @@ IMPLS = {
 }
 DEFAULT_IMPL = "fused"
 PARTS = ("encoder", "ensemble", "fit")
+MAX_SECONDS = 5.0
+"""Time after which one measurement stops early (see ``_time``)."""
 ENSEMBLE_TARGET = 2.0
 """Most an ensemble step may cost, in single-model steps (the issue's target)."""
 
@@ -338,9 +340,20 @@ def _torch_factor_vmap_stepper(
 
 
 def _time(run, steps: int) -> float:
+    """Steps per second over ``steps`` steps, fewer once ``MAX_SECONDS`` have passed.
+
+    The cap bounds a round when a run stalls under load (PyTorch's thread pool, with
+    another process on one of the cores, can fall to a step every few seconds).
+    Steps run in chunks of a fifth, so the cap costs one sync per chunk.
+    """
+    chunk = max(1, steps // 5)
+    done = 0
     started = time.perf_counter()
-    run(steps)
-    return steps / (time.perf_counter() - started)
+    while done < steps and time.perf_counter() - started < MAX_SECONDS:
+        count = min(chunk, steps - done)
+        run(count)
+        done += count
+    return done / (time.perf_counter() - started)
 
 
 def _runners(framework: str, parts: tuple[str, ...], shapes: dict, ensemble: dict):
@@ -412,8 +425,10 @@ def _worker(connection, framework: str, parts: tuple, shapes: dict, ensemble: di
         # Read before any stepper sets its own count.
         ensemble = {**ensemble, "torch_threads": torch.get_num_threads()}
     runners, failed = _runners(framework, parts, shapes, ensemble)
-    for _, run in runners.values():  # compile / warm up
-        run(3)
+    # Warm up; JAX compiles the step twice (the first step's output state is laid
+    # out over the devices, unlike the fresh state it started from).
+    for _, run in runners.values():
+        run(3 if framework == "jax" else 1)
     connection.send(({name: part for name, (part, _) in runners.items()}, failed))
     while (request := connection.recv()) is not None:
         name, steps = request
@@ -465,6 +480,14 @@ def bench_rates(
     return rates, failed
 
 
+def _lstm_flops(sequences: int, shapes: dict) -> int:
+    """Analytic flops of one training step of the LSTM over ``sequences`` sequences."""
+    features, hidden, layers = shapes["features"], shapes["hidden"], shapes["layers"]
+    first = 2 * 4 * hidden * (features + hidden)
+    deeper = 2 * 4 * hidden * (2 * hidden)  # deeper layers read the hidden state
+    return 3 * sequences * shapes["seq_len"] * (first + (layers - 1) * deeper)
+
+
 def summarize_encoder(rates: dict, shapes: dict, steps: int) -> dict:
     """The encoder part: our LSTM encoder against ``torch.nn.LSTM``."""
     # The encoder's runs; the ensemble part's are named *_factor_*.
@@ -473,11 +496,7 @@ def summarize_encoder(rates: dict, shapes: dict, steps: int) -> dict:
         for name, values in rates.items()
         if "_factor_" not in name
     }
-    batch, seq_len = shapes["batch"], shapes["seq_len"]
-    features, hidden, layers = shapes["features"], shapes["hidden"], shapes["layers"]
-    first = 2 * 4 * hidden * (features + hidden)
-    deeper = 2 * 4 * hidden * (2 * hidden)  # deeper layers read the hidden state
-    flops_per_step = 3 * batch * seq_len * (first + (layers - 1) * deeper)
+    flops_per_step = _lstm_flops(shapes["batch"], shapes)
     torch_runs = {name: rate for name, rate in median.items() if "torch" in name}
     torch_best = max(torch_runs, key=torch_runs.get)
     jax_rate, torch_rate = median[f"jax_{DEFAULT_IMPL}"], torch_runs[torch_best]
@@ -523,13 +542,16 @@ def summarize_ensemble(
     torch_single = median[f"torch_factor_single_{threads}_threads"]
     torch_loop = median[f"torch_factor_loop_{threads}_threads"]
     jax_ratio = jax_single / jax_ensemble
+    # LSTM products only, per member (heads, loss and optimizer ignored).
+    flops = _lstm_flops(shapes["dates"] * shapes["assets"], shapes)
+    members = shapes["members"]
     vmap = (
         {"steps_per_s": median["torch_factor_vmap"]}
         if "torch_factor_vmap" in median
         else {"error": failed.get("torch_factor_vmap")}
     )
     return {
-        "members": shapes["members"],
+        "members": members,
         "jax_single_steps_per_s": jax_single,
         "jax_ensemble_steps_per_s": jax_ensemble,
         "jax_cost_ratio": jax_ratio,
@@ -546,6 +568,11 @@ def summarize_ensemble(
         "jax_vs_torch_ensemble": jax_ensemble / torch_loop,
         "loss": "factor-Gaussian NLL (Woodbury), AdamW, global-norm clipping",
         "jax_devices": jax.device_count(),
+        "flops_per_member_step": flops,
+        "gflops_jax_single": flops * jax_single / 1e9,
+        "gflops_jax_ensemble": members * flops * jax_ensemble / 1e9,
+        "gflops_torch_single": flops * torch_single / 1e9,
+        "gflops_torch_ensemble": members * flops * torch_loop / 1e9,
         "steps_per_s": median,
         "rounds_steps_per_s": {name: rates[name] for name in names},
         "shapes": {**shapes, "dtype": "float32"},
@@ -633,6 +660,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "benchmark": "lstm_training_step",
         "parts": list(parts),
+        "max_seconds_per_measurement": MAX_SECONDS,
         "machine": {
             "platform": platform.platform(),
             "python": platform.python_version(),
