@@ -41,8 +41,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from forecasting.dataset import SampleBlock, TrainingData
+from forecasting.devices import batch_mesh
 from forecasting.ensemble import member_axes
 from forecasting.loss import gaussian_nll, split_gaussian_nll
 from forecasting.model import FactorLSTM, ModelInputs
@@ -455,6 +458,7 @@ def train_model(
     for epoch in range(1, config.max_epochs + 1):
         model.train()
         graphdef, state = nnx.split((model, optimizer))
+        state = _replicated(state, dates_per_batch * n_assets)
         order = shuffle.permutation(len(data.train))
         step_losses, counts = [], []
         for start, (inputs, targets, mask) in zip(
@@ -516,6 +520,19 @@ def train_model(
         seconds=time.perf_counter() - started,
         member_best_epochs=[] if members == 1 else best_epochs.tolist(),
     )
+
+
+def _replicated(state: nnx.State, n_sequences: int) -> nnx.State:
+    """The state copied to every device the step splits its batch over.
+
+    A data-parallel step returns the weights replicated over the devices; starting
+    from arrays on one device, the first step would compile for that layout and the
+    second compile again for its own output.
+    """
+    mesh = batch_mesh(n_sequences)
+    if mesh is None:
+        return state
+    return jax.device_put(state, NamedSharding(mesh, P()))
 
 
 def _date_weights(config: TrainConfig, members: int, n_dates: int) -> np.ndarray:
