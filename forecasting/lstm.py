@@ -109,8 +109,8 @@ class LSTMForecaster:
         Trading days the forecast covers (targets are simple returns over it).
     seq_len : int, default 63
         Days of features the LSTM reads per asset.
-    hidden, layers : int, default 32, 1
-        LSTM size.
+    hidden, layers : int, default 16, 1
+        LSTM size (of each ensemble member).
     factors : int, default 5
         Number of factors k of ``cov = B B^T + diag(d)``.
     dropout : float, default 0.1
@@ -184,7 +184,7 @@ class LSTMForecaster:
         *,
         horizon: int = 21,
         seq_len: int = 63,
-        hidden: int = 32,
+        hidden: int = 16,
         layers: int = 1,
         factors: int = 5,
         dropout: float = 0.1,
