@@ -189,7 +189,7 @@ def test_errors(prices: pd.DataFrame) -> None:
         LSTMForecaster(loss="mae")
     with pytest.raises(ValueError, match="dropout"):
         LSTMForecaster(dropout=1.5)
-    assert "hidden=32" in repr(LSTMForecaster())
+    assert "hidden=16" in repr(LSTMForecaster())
 
 
 @pytest.mark.parametrize(
