@@ -146,10 +146,10 @@ def test_report_rebuilds_from_the_run_folder(quick_runs, tmp_path):
     assert result.stdout.strip() == str(report)
     assert report.read_bytes() == original
 
-    missing = run_cli("report", str(tmp_path / "nope"))
+    missing = run_main("report", str(tmp_path / "nope"))
     assert missing.returncode == 2
     assert "no such run folder" in missing.stderr and "Traceback" not in missing.stderr
-    not_a_run = run_cli("report", str(tmp_path))
+    not_a_run = run_main("report", str(tmp_path))
     assert not_a_run.returncode == 2 and "not a run folder" in not_a_run.stderr
 
 
