@@ -222,7 +222,9 @@ def _jax_factor_stepper(x: np.ndarray, y: np.ndarray, shapes: dict, members: int
         nonlocal state
         for _ in range(n):
             if members == 1:
-                state, loss = _train_step(graphdef, state, x, y, mask, loss_kind)
+                state, loss = _train_step(
+                    graphdef, state, x, y, mask, weights[0], loss_kind
+                )
             else:
                 state, loss = _ensemble_train_step(
                     graphdef, state, x, y, mask, weights, loss_kind

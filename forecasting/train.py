@@ -198,23 +198,6 @@ def _optimizer_transform(
     )
 
 
-def _loss_sum(
-    model: FactorLSTM,
-    inputs: jax.Array,
-    targets: jax.Array,
-    mask: jax.Array,
-    loss_kind: LossKind,
-) -> jax.Array:
-    """Summed loss over the observed (sample, asset) pairs of a batch."""
-    if loss_kind not in ("nll", "mse"):
-        return jnp.sum(_date_losses(model, inputs, targets, mask, loss_kind))
-    out = model(inputs)
-    if loss_kind == "nll":
-        return jnp.sum(gaussian_nll(targets, out.mu, out.loadings, out.idio, mask))
-    residual = jnp.where(mask, targets - out.mu, 0.0)
-    return jnp.sum(residual**2)
-
-
 def _date_losses(
     model: FactorLSTM,
     inputs: jax.Array,
@@ -239,31 +222,37 @@ def _date_losses(
     return jnp.sum(residual**2, axis=-1)
 
 
-@functools.partial(jax.jit, static_argnames=("graphdef", "loss_kind"))
-def _train_step(
+def _update(
     graphdef: nnx.GraphDef,
     state: nnx.State,
     inputs: jax.Array,
     targets: jax.Array,
     mask: jax.Array,
+    date_weights: jax.Array,
     loss_kind: LossKind,
 ) -> tuple[nnx.State, jax.Array]:
-    """One AdamW step on the state of ``nnx.split((model, optimizer))``.
+    """One AdamW step of one model on the state of ``nnx.split((model, optimizer))``.
 
-    A pure function under ``jax.jit`` rather than ``nnx.jit`` over the objects:
-    ``nnx.jit`` walks the model and optimizer graph in Python on every call (about
-    1.5 ms), which on a machine whose cores all run the data-parallel encoder costs
-    a fifth of the step time.
+    ``date_weights`` (n_dates,) weight the batch's dates (ones, or bootstrap draws);
+    the loss is the weighted mean per observed (date, asset) pair.
     """
     model, optimizer = nnx.merge(graphdef, state)
-    count = jnp.maximum(jnp.sum(mask), 1)
+    total = jnp.maximum(jnp.sum(date_weights * jnp.sum(mask, axis=-1)), 1)
 
     def loss_fn(model: FactorLSTM) -> jax.Array:
-        return _loss_sum(model, inputs, targets, mask, loss_kind) / count
+        losses = _date_losses(model, inputs, targets, mask, loss_kind)
+        return jnp.sum(date_weights * losses) / total
 
     loss, grads = nnx.value_and_grad(loss_fn)(model)
     optimizer.update(model, grads)
     return nnx.state((model, optimizer)), loss
+
+
+# Pure functions under ``jax.jit`` rather than ``nnx.jit`` over the objects:
+# ``nnx.jit`` walks the model and optimizer graph in Python on every call (about
+# 1.5 ms), which on a machine whose cores all run the data-parallel encoder costs a
+# fifth of the step time.
+_train_step = jax.jit(_update, static_argnames=("graphdef", "loss_kind"))
 
 
 @functools.partial(jax.jit, static_argnames=("graphdef", "loss_kind"))
@@ -276,42 +265,34 @@ def _ensemble_train_step(
     date_weights: jax.Array,
     loss_kind: LossKind,
 ) -> tuple[nnx.State, jax.Array]:
-    """`_train_step` for every member of a stacked ensemble at once.
-
-    ``date_weights`` (K, n_dates) weight each member's dates (ones, or bootstrap
-    draws); the loss is the weighted mean per observed (date, asset) pair.
-    """
+    """`_update` for every member of a stacked ensemble at once (``date_weights``
+    of shape (K, n_dates), losses of shape (K,))."""
     axes = member_axes(state)
-    counts = jnp.sum(mask, axis=-1)
 
     def member_step(
         state: nnx.State, weights: jax.Array
     ) -> tuple[nnx.State, jax.Array]:
-        model, optimizer = nnx.merge(graphdef, state)
-        total = jnp.maximum(jnp.sum(weights * counts), 1)
-
-        def loss_fn(model: FactorLSTM) -> jax.Array:
-            losses = _date_losses(model, inputs, targets, mask, loss_kind)
-            return jnp.sum(weights * losses) / total
-
-        loss, grads = nnx.value_and_grad(loss_fn)(model)
-        optimizer.update(model, grads)
-        return nnx.state((model, optimizer)), loss
+        return _update(graphdef, state, inputs, targets, mask, weights, loss_kind)
 
     return jax.vmap(member_step, in_axes=(axes, 0), out_axes=(axes, 0))(
         state, date_weights
     )
 
 
-@nnx.jit(static_argnames=("loss_kind",))
-def _eval_step(
-    model: FactorLSTM,
+def _loss_sum(
+    graphdef: nnx.GraphDef,
+    state: nnx.State,
     inputs: jax.Array,
     targets: jax.Array,
     mask: jax.Array,
     loss_kind: LossKind,
 ) -> jax.Array:
-    return _loss_sum(model, inputs, targets, mask, loss_kind)
+    """Summed loss over the observed (date, asset) pairs of a batch."""
+    model = nnx.merge(graphdef, state)
+    return jnp.sum(_date_losses(model, inputs, targets, mask, loss_kind))
+
+
+_eval_step = jax.jit(_loss_sum, static_argnames=("graphdef", "loss_kind"))
 
 
 @functools.partial(jax.jit, static_argnames=("graphdef", "loss_kind"))
@@ -326,8 +307,7 @@ def _ensemble_eval_step(
     """Summed loss of every member of a stacked ensemble, shape (K,)."""
 
     def member_sum(state: nnx.State) -> jax.Array:
-        model = nnx.merge(graphdef, state)
-        return jnp.sum(_date_losses(model, inputs, targets, mask, loss_kind))
+        return _loss_sum(graphdef, state, inputs, targets, mask, loss_kind)
 
     return jax.vmap(member_sum)(state)
 
@@ -397,15 +377,13 @@ def evaluate_loss(
     for inputs, targets, mask in _batches(
         block, np.arange(len(block)), dates_per_batch
     ):
-        if members == 1:
-            total += float(_eval_step(model, inputs, targets, mask, loss))
-        else:
-            sums = _ensemble_eval_step(graphdef, state, inputs, targets, mask, loss)
-            total = total + np.asarray(sums, dtype=float)
+        step = _eval_step if members == 1 else _ensemble_eval_step
+        sums = step(graphdef, state, inputs, targets, mask, loss)
+        total = total + np.asarray(sums, dtype=float)
     count = int(block.mask.sum())
     if not count:
         return float("nan") if members == 1 else np.full(members, np.nan)
-    return total / count
+    return float(total / count) if members == 1 else total / count
 
 
 def train_model(
@@ -466,18 +444,19 @@ def train_model(
             _batches(data.train, order, dates_per_batch),
             strict=True,
         ):
-            if members == 1:
-                state, step_loss = _train_step(
-                    graphdef, state, inputs, targets, mask, config.loss_kind
-                )
-            else:
-                weights = _pad(
-                    date_weights[order[start : start + dates_per_batch]],
-                    dates_per_batch,
-                ).T
-                state, step_loss = _ensemble_train_step(
-                    graphdef, state, inputs, targets, mask, weights, config.loss_kind
-                )
+            weights = _pad(
+                date_weights[order[start : start + dates_per_batch]], dates_per_batch
+            ).T
+            step = _train_step if members == 1 else _ensemble_train_step
+            state, step_loss = step(
+                graphdef,
+                state,
+                inputs,
+                targets,
+                mask,
+                weights[0] if members == 1 else weights,
+                config.loss_kind,
+            )
             # Kept as arrays: reading them here would wait for each step to finish
             # before the next is dispatched.
             step_losses.append(step_loss)

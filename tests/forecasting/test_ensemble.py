@@ -104,7 +104,7 @@ def test_the_vmapped_step_trains_each_member_as_if_alone(batch) -> None:
         )
         for _ in range(3):
             single_state, loss = _train_step(
-                single_def, single_state, inputs, targets, mask, "nll"
+                single_def, single_state, inputs, targets, mask, weights[m], "nll"
             )
         alone, _ = nnx.merge(single_def, single_state)
         np.testing.assert_allclose(float(losses[m]), float(loss), rtol=1e-5)
