@@ -265,8 +265,10 @@ def _ensemble_train_step(
     date_weights: jax.Array,
     loss_kind: LossKind,
 ) -> tuple[nnx.State, jax.Array]:
-    """`_update` for every member of a stacked ensemble at once (``date_weights``
-    of shape (K, n_dates), losses of shape (K,))."""
+    """`_update` for every member of a stacked ensemble at once.
+
+    ``date_weights`` has shape (K, n_dates); the losses returned, shape (K,).
+    """
     axes = member_axes(state)
 
     def member_step(
