@@ -107,7 +107,7 @@ class LSTMForecaster:
     ----------
     horizon : int, default 21
         Trading days the forecast covers (targets are simple returns over it).
-    seq_len : int, default 63
+    seq_len : int, default 21
         Days of features the LSTM reads per asset.
     hidden, layers : int, default 16, 1
         LSTM size (of each ensemble member).
@@ -148,7 +148,7 @@ class LSTMForecaster:
         How ``mu`` is trained (see :class:`~forecasting.train.TrainConfig`); with
         ``"demeaned"`` the forecast ``mu`` has cross-sectional mean zero (relative
         expected returns).
-    mu_smoothing : int, default 1
+    mu_smoothing : int, default 4
         Average ``mu`` over this many forecasts made ``sample_every`` days apart,
         ending at the decision date (1: no smoothing); fewer trades when the
         forecast is noisy. Only data up to the decision date is used.
@@ -183,7 +183,7 @@ class LSTMForecaster:
         self,
         *,
         horizon: int = 21,
-        seq_len: int = 63,
+        seq_len: int = 21,
         hidden: int = 16,
         layers: int = 1,
         factors: int = 5,
@@ -205,7 +205,7 @@ class LSTMForecaster:
         covariance: Literal["learned", "anchored"] = "learned",
         prior_window: int = 1260,
         mean_target: Literal["nll", "vol_scaled", "demeaned"] = "nll",
-        mu_smoothing: int = 1,
+        mu_smoothing: int = 4,
         on_epoch: EpochCallback | None = None,
     ) -> None:
         self.horizon = horizon

@@ -163,11 +163,14 @@ class ModelConfig:
     layers: int = 1
     factors: int = 5
     dropout: float = 0.1
-    seq_len: int = 63
+    # One horizon of days: as good as 63 on the development period, at 1/3 the cost.
+    seq_len: int = 21
     ensemble: int = 5  # members trained together; 1 = a single model
     # "anchored": learn a correction to a Ledoit-Wolf factor prior of the lookback
     covariance: Literal["learned", "anchored"] = "learned"
-    mu_smoothing: int = 1  # average mu over this many weekly forecasts up to t
+    # Average mu over this many weekly forecasts up to t: 4 traded less on the
+    # development period, at no loss of skill.
+    mu_smoothing: int = 4
 
     def validate(self) -> None:
         """Raise `ConfigError` naming the key of any bad value."""

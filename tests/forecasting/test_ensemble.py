@@ -175,6 +175,7 @@ ENSEMBLE = dict(
     patience=2,
     sample_every=3,
     ensemble=3,
+    mu_smoothing=1,  # one forecast per date; the smoothing test sets its own
 )
 
 

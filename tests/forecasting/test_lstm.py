@@ -29,6 +29,7 @@ SMALL = dict(
     sample_every=3,
     seed=7,
     ensemble=1,
+    mu_smoothing=1,  # one forecast per date: comparable with the model called directly
 )
 
 
