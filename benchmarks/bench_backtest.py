@@ -46,10 +46,10 @@ def synthetic_prices(n_assets: int, years: int, *, factors: int = 5, seed: int =
 
 def synthetic_run(n_assets: int, years: int) -> dict[str, float]:
     """Run baselines on a synthetic universe; time rebalances without fitting."""
-    from data import rebalance_schedule
-    from forecasting.baselines import make_forecaster
-    from portfolio.backtest import ForecastBook, run_backtest
-    from portfolio.strategies import EqualWeight, MeanVariance
+    from foliocast.data import rebalance_schedule
+    from foliocast.forecasting.baselines import make_forecaster
+    from foliocast.portfolio.backtest.engine import ForecastBook, run_backtest
+    from foliocast.portfolio.backtest.strategies import EqualWeight, MeanVariance
 
     prices = synthetic_prices(n_assets, years)
     schedule = rebalance_schedule(prices.index, "M", min_history=252)

@@ -63,11 +63,11 @@ from flax import nnx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from forecasting.devices import batch_mesh  # noqa: E402
-from forecasting.ensemble import member_seed, stack_members  # noqa: E402
-from forecasting.features import feature_names  # noqa: E402
-from forecasting.lstm import LSTMForecaster  # noqa: E402
-from forecasting.model import (  # noqa: E402
+from foliocast.forecasting.devices import batch_mesh  # noqa: E402
+from foliocast.forecasting.ensemble import member_seed, stack_members  # noqa: E402
+from foliocast.forecasting.features import feature_names  # noqa: E402
+from foliocast.forecasting.lstm import LSTMForecaster  # noqa: E402
+from foliocast.forecasting.model import (  # noqa: E402
     IDIO_FLOOR,
     IDIO_SCALE,
     LOADING_SCALE,
@@ -75,7 +75,7 @@ from forecasting.model import (  # noqa: E402
     FactorLSTM,
     LSTMEncoder,
 )
-from forecasting.train import (  # noqa: E402
+from foliocast.forecasting.train import (  # noqa: E402
     TrainConfig,
     _ensemble_train_step,
     _optimizer_transform,

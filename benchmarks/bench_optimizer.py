@@ -48,8 +48,12 @@ import numpy as np
 import pandas as pd
 from pypfopt import EfficientFrontier
 
-from portfolio import problem as compiled
-from portfolio.optimizer import cached_problem, clear_problem_cache, markowitz
+from foliocast.portfolio.optimize import problem as compiled
+from foliocast.portfolio.optimize.markowitz import (
+    cached_problem,
+    clear_problem_cache,
+    markowitz,
+)
 
 GAMMA = 5.0
 N_FACTORS = 10

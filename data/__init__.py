@@ -1,6 +1,6 @@
 """Prices in: bundled real datasets, user files, validation, calendars and returns."""
 
-from data.calendar import (
+from foliocast.data.calendar import (
     align_prices,
     availability_mask,
     log_returns,
@@ -8,7 +8,7 @@ from data.calendar import (
     rebalance_schedule,
     simple_returns,
 )
-from data.datasets import (
+from foliocast.data.datasets import (
     asset_classes,
     list_datasets,
     load_dataset,
@@ -16,9 +16,9 @@ from data.datasets import (
     risk_free_rate,
     sectors,
 )
-from data.errors import DataError
-from data.loaders import load_prices
-from data.quality import DataQualityWarning, check_prices
+from foliocast.data.errors import DataError
+from foliocast.data.loaders import load_prices
+from foliocast.data.quality import DataQualityWarning, check_prices
 
 __all__ = [
     "DataError",

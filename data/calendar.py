@@ -12,8 +12,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from data.errors import DataError
-from data.validation import DEFAULT_FILL_LIMIT
+from foliocast.data.errors import DataError
+from foliocast.data.validation import DEFAULT_FILL_LIMIT
 
 __all__ = [
     "FREQUENCIES",

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from data.calendar import align_prices
-from data.errors import DataError
-from data.validation import validate_price_frame
+from foliocast.data.calendar import align_prices
+from foliocast.data.errors import DataError
+from foliocast.data.validation import validate_price_frame
 
 __all__ = [
     "DatasetInfo",

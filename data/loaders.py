@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from data.errors import DataError
-from data.quality import DEFAULT_MAX_DAILY_MOVE, check_prices
-from data.validation import (
+from foliocast.data.errors import DataError
+from foliocast.data.quality import DEFAULT_MAX_DAILY_MOVE, check_prices
+from foliocast.data.validation import (
     DEFAULT_FILL_LIMIT,
     DEFAULT_MIN_ROWS,
     RowLabel,

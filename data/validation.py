@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from data.errors import DataError
+from foliocast.data.errors import DataError
 
 __all__ = [
     "DEFAULT_FILL_LIMIT",

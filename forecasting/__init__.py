@@ -4,8 +4,8 @@ The LSTM (and so JAX) is imported only when it is used: ``forecasting.lstm`` or
 ``make_forecaster("lstm", ...)``.
 """
 
-from forecasting.base import Forecaster
-from forecasting.baselines import (
+from foliocast.forecasting.base import Forecaster
+from foliocast.forecasting.baselines import (
     FORECASTERS,
     EWMAForecaster,
     GARCHForecaster,
@@ -13,8 +13,8 @@ from forecasting.baselines import (
     LedoitWolfForecaster,
     make_forecaster,
 )
-from forecasting.evaluation import diebold_mariano, evaluate_forecasts
-from forecasting.forecast import Forecast
+from foliocast.forecasting.evaluation import diebold_mariano, evaluate_forecasts
+from foliocast.forecasting.forecast import Forecast
 
 __all__ = [
     "FORECASTERS",

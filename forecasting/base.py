@@ -11,7 +11,7 @@ from typing import Protocol, runtime_checkable
 
 import pandas as pd
 
-from forecasting.forecast import Forecast
+from foliocast.forecasting.forecast import Forecast
 
 __all__ = ["Forecaster", "fit_forecaster", "predict_forecaster", "uses_volume"]
 

@@ -41,8 +41,8 @@ from arch import arch_model
 from arch.univariate.base import ARCHModel
 from pypfopt.risk_models import CovarianceShrinkage
 
-from forecasting.base import Forecaster
-from forecasting.forecast import Forecast
+from foliocast.forecasting.base import Forecaster
+from foliocast.forecasting.forecast import Forecast
 
 __all__ = [
     "EWMAForecaster",
@@ -631,7 +631,7 @@ class GARCHForecaster:
 
 def _lstm(**params: object) -> Forecaster:
     """The LSTM forecaster; JAX is imported only when one is asked for."""
-    from forecasting.lstm import LSTMForecaster
+    from foliocast.forecasting.lstm import LSTMForecaster
 
     return LSTMForecaster(**params)
 

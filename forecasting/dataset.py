@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
-from forecasting.features import Features
-from forecasting.prior import factor_priors
+from foliocast.forecasting.features import Features
+from foliocast.forecasting.prior import factor_priors
 
 __all__ = [
     "FeatureScaler",

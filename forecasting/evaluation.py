@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from forecasting.forecast import Forecast
+from foliocast.forecasting.forecast import Forecast
 
 __all__ = [
     "DieboldMarianoResult",

@@ -43,25 +43,30 @@ import numpy as np
 import pandas as pd
 from flax import nnx
 
-from forecasting.checkpoint import (
+from foliocast.forecasting.checkpoint import (
     load_checkpoint_metadata,
     load_checkpoint_weights,
     prices_fingerprint,
     save_checkpoint,
 )
-from forecasting.dataset import (
+from foliocast.forecasting.dataset import (
     FeatureScaler,
     SampleBlock,
     TrainingData,
     build_training_data,
 )
-from forecasting.ensemble import Mixture, member_seed, mixture, stack_members
-from forecasting.features import Features, compute_features
-from forecasting.forecast import Forecast
-from forecasting.model import IDIO_FLOOR, FactorLSTM, FactorOutput, ModelInputs
-from forecasting.posterior import calibrate_view_scale
-from forecasting.prior import prior_at
-from forecasting.train import (
+from foliocast.forecasting.ensemble import Mixture, member_seed, mixture, stack_members
+from foliocast.forecasting.features import Features, compute_features
+from foliocast.forecasting.forecast import Forecast
+from foliocast.forecasting.model import (
+    IDIO_FLOOR,
+    FactorLSTM,
+    FactorOutput,
+    ModelInputs,
+)
+from foliocast.forecasting.posterior import calibrate_view_scale
+from foliocast.forecasting.prior import prior_at
+from foliocast.forecasting.train import (
     EpochCallback,
     EpochEnd,
     TrainConfig,

@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from forecasting.forecast import Forecast
+from foliocast.forecasting.forecast import Forecast
 
 __all__ = [
     "black_litterman",

@@ -47,7 +47,7 @@ import pandas as pd
 import scipy.linalg
 from threadpoolctl import ThreadpoolController
 
-from forecasting.model import IDIO_FLOOR, IDIO_SCALE
+from foliocast.forecasting.model import IDIO_FLOOR, IDIO_SCALE
 
 __all__ = [
     "MIN_OBSERVATIONS",

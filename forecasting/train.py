@@ -44,11 +44,11 @@ from flax import nnx
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from forecasting.dataset import SampleBlock, TrainingData
-from forecasting.devices import batch_mesh
-from forecasting.ensemble import member_axes
-from forecasting.loss import gaussian_nll, split_gaussian_nll
-from forecasting.model import FactorLSTM, ModelInputs
+from foliocast.forecasting.dataset import SampleBlock, TrainingData
+from foliocast.forecasting.devices import batch_mesh
+from foliocast.forecasting.ensemble import member_axes
+from foliocast.forecasting.loss import gaussian_nll, split_gaussian_nll
+from foliocast.forecasting.model import FactorLSTM, ModelInputs
 
 __all__ = [
     "EpochCallback",

@@ -12,21 +12,21 @@ from typing import Any
 
 # Public name -> the module that defines it.
 _EXPORTS = {
-    "BacktestResult": "portfolio.backtest",
-    "ForecastBook": "portfolio.backtest",
-    "run_backtest": "portfolio.backtest",
-    "ConfigError": "portfolio.config",
-    "RunConfig": "portfolio.config",
-    "load_config": "portfolio.config",
-    "Constraints": "portfolio.constraints",
-    "InfeasibleError": "portfolio.errors",
-    "OptimizationError": "portfolio.errors",
-    "efficient_frontier": "portfolio.optimizer",
-    "markowitz": "portfolio.optimizer",
-    "optimize": "portfolio.optimizer",
-    "optimize_forecast": "portfolio.optimizer",
-    "portfolio_return": "portfolio.optimizer",
-    "portfolio_volatility": "portfolio.optimizer",
+    "BacktestResult": "foliocast.portfolio.backtest.engine",
+    "ForecastBook": "foliocast.portfolio.backtest.engine",
+    "run_backtest": "foliocast.portfolio.backtest.engine",
+    "ConfigError": "foliocast.portfolio.config",
+    "RunConfig": "foliocast.portfolio.config",
+    "load_config": "foliocast.portfolio.config",
+    "Constraints": "foliocast.portfolio.optimize.constraints",
+    "InfeasibleError": "foliocast.portfolio.errors",
+    "OptimizationError": "foliocast.portfolio.errors",
+    "efficient_frontier": "foliocast.portfolio.optimize.markowitz",
+    "markowitz": "foliocast.portfolio.optimize.markowitz",
+    "optimize": "foliocast.portfolio.optimize.markowitz",
+    "optimize_forecast": "foliocast.portfolio.optimize.markowitz",
+    "portfolio_return": "foliocast.portfolio.optimize.markowitz",
+    "portfolio_volatility": "foliocast.portfolio.optimize.markowitz",
 }
 
 __all__ = sorted(_EXPORTS)

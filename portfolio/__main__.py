@@ -1,7 +1,7 @@
-"""``python -m portfolio`` runs the command line."""
+"""``python -m foliocast.portfolio`` runs the command line."""
 
 import sys
 
-from portfolio.cli import main
+from foliocast.portfolio.cli import main
 
 sys.exit(main())

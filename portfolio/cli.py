@@ -22,10 +22,10 @@ __all__ = ["main", "build_parser", "user_errors"]
 
 def user_errors() -> tuple[type[Exception], ...]:
     """Mistakes a user can fix: reported as one line with exit code 2."""
-    from data.errors import DataError
-    from portfolio.config import ConfigError
-    from portfolio.errors import OptimizationError, RunFolderError
-    from portfolio.output_folder import OutputLocationError
+    from foliocast.data.errors import DataError
+    from foliocast.portfolio.config import ConfigError
+    from foliocast.portfolio.errors import OptimizationError, RunFolderError
+    from foliocast.portfolio.output_folder import OutputLocationError
 
     return (
         DataError,
@@ -44,7 +44,7 @@ def _datasets(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from data import list_datasets
+    from foliocast.data import list_datasets
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -125,10 +125,10 @@ def _print_metrics(metrics: dict, report: Path) -> None:
 
 
 def _backtest(args: argparse.Namespace) -> int:
-    from portfolio.config import load_config
-    from portfolio.progress import Reporter
-    from portfolio.run import run
-    from portfolio.runfolder import save_run, staging
+    from foliocast.portfolio.backtest.run import run
+    from foliocast.portfolio.backtest.runfolder import save_run, staging
+    from foliocast.portfolio.config import load_config
+    from foliocast.portfolio.progress import Reporter
 
     config = load_config(args.config)
     out = Path(args.out) if args.out else Path("runs") / config.name
@@ -176,13 +176,13 @@ def _backtest(args: argparse.Namespace) -> int:
 
 
 def _write_report(folder: Path) -> Path:
-    from risk.report import write_report
+    from foliocast.risk.report import write_report
 
     return write_report(folder)
 
 
 def _report(args: argparse.Namespace) -> int:
-    from portfolio.runfolder import load_run
+    from foliocast.portfolio.backtest.runfolder import load_run
 
     load_run(args.run_dir)  # a clear error if it is not a run folder
     print(_write_report(Path(args.run_dir)))
@@ -234,19 +234,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _rebalance(args: argparse.Namespace) -> int:
-    from portfolio.rebalance import rebalance_command
+    from foliocast.portfolio.rebalance.plan import rebalance_command
 
     return rebalance_command(args)
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from portfolio.sweep import sweep_command
+    from foliocast.portfolio.sweep.runner import sweep_command
 
     return sweep_command(args)
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from portfolio.compare import compare_command
+    from foliocast.portfolio.sweep.compare import compare_command
 
     return compare_command(args)
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 
 if TYPE_CHECKING:
-    from portfolio.constraints import Constraints
+    from foliocast.portfolio.optimize.constraints import Constraints
 
 __all__ = [
     "ConfigError",
@@ -299,7 +299,7 @@ class OptimizerConfig:
         ConfigError
             Naming the key (``optimizer.constraints.max_weight``) of a bad value.
         """
-        from portfolio.constraints import Constraints
+        from foliocast.portfolio.optimize.constraints import Constraints
 
         values = self.constraints
         allowed = [f.name for f in dataclasses.fields(Constraints)]
@@ -428,7 +428,7 @@ def _timestamp(value: str):
 
 def _check_date(key: str, value: str) -> None:
     # Year first only: 05/06/2021 is a different day in the US and in Europe.
-    from data.validation import parse_iso_date
+    from foliocast.data.validation import parse_iso_date
 
     try:
         parse_iso_date(value)

@@ -26,10 +26,10 @@ import time
 from collections.abc import Mapping
 from typing import IO, TYPE_CHECKING, Any
 
-from portfolio.config import ConfigError
+from foliocast.portfolio.config import ConfigError
 
 if TYPE_CHECKING:
-    from forecasting.train import EpochEnd
+    from foliocast.forecasting.train import EpochEnd
 
 __all__ = ["DEFAULT_INTERVAL", "INTERVAL_VARIABLE", "Reporter", "progress_interval"]
 

@@ -4,7 +4,7 @@ Metrics are pure functions of return series (empyrical conventions); anyone may 
 them. The report reads a backtest run folder.
 """
 
-from risk.attribution import (
+from foliocast.risk.attribution import (
     effective_number_of_assets,
     ex_ante_volatility,
     group_risk_contributions,
@@ -12,8 +12,8 @@ from risk.attribution import (
     realised_vs_predicted_volatility,
     risk_contributions,
 )
-from risk.drawdown import max_drawdown, underwater, worst_drawdowns
-from risk.metrics import (
+from foliocast.risk.drawdown import max_drawdown, underwater, worst_drawdowns
+from foliocast.risk.metrics import (
     annual_return,
     annual_volatility,
     annualised_cost_drag,
@@ -23,13 +23,13 @@ from risk.metrics import (
     sortino_ratio,
     summary_table,
 )
-from risk.rolling import (
+from foliocast.risk.rolling import (
     calendar_year_returns,
     monthly_returns_table,
     rolling_sharpe,
     rolling_volatility,
 )
-from risk.significance import (
+from foliocast.risk.significance import (
     deflated_sharpe_ratio,
     probabilistic_sharpe_ratio,
     sharpe_difference_test,

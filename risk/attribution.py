@@ -21,7 +21,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from risk._validation import as_return_series
+from foliocast.risk._validation import as_return_series
 
 __all__ = [
     "ex_ante_volatility",

@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from risk._validation import as_return_frame, as_return_series
+from foliocast.risk._validation import as_return_frame, as_return_series
 
 __all__ = [
     "EPISODE_COLUMNS",

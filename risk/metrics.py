@@ -42,8 +42,13 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from risk._validation import align_rf, as_return_frame, as_return_series, finite_or_nan
-from risk.drawdown import max_drawdown, max_drawdown_duration_days
+from foliocast.risk._validation import (
+    align_rf,
+    as_return_frame,
+    as_return_series,
+    finite_or_nan,
+)
+from foliocast.risk.drawdown import max_drawdown, max_drawdown_duration_days
 
 __all__ = [
     "SUMMARY_KEYS",

@@ -37,8 +37,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from risk._validation import align_rf, as_return_series
-from risk.metrics import per_period_sharpe
+from foliocast.risk._validation import align_rf, as_return_series
+from foliocast.risk.metrics import per_period_sharpe
 
 __all__ = [
     "EULER_MASCHERONI",

@@ -7,7 +7,7 @@ import subprocess
 
 def run_main(*args: str) -> subprocess.CompletedProcess:
     """`cli.main` in this process: the same exit code and output, without start-up."""
-    from portfolio.cli import main
+    from foliocast.portfolio.cli import main
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

@@ -89,7 +89,7 @@ def test_same_config_gives_same_metrics(quick_runs):
 
 
 def test_an_existing_run_is_kept_without_force_and_replaced_with_it(tmp_path, capsys):
-    from portfolio import cli
+    from foliocast.portfolio import cli
 
     config = tmp_path / "quick.yaml"
     config.write_text(QUICK.replace("lookback_days: 756", "kind: ewma"))
@@ -159,7 +159,7 @@ SHORT = "backtest: {start: 2016-01-01, end: 2017-12-31}\n"
 
 
 def _refused(tmp_path, capsys, text: str) -> str:
-    from portfolio import cli
+    from foliocast.portfolio import cli
 
     config = tmp_path / "c.yaml"
     config.write_text(text)
@@ -210,7 +210,7 @@ def test_constraints_no_portfolio_can_meet_are_refused(
 
 
 def test_the_summary_counts_failed_rebalances(capsys, tmp_path):
-    from portfolio import cli
+    from foliocast.portfolio import cli
 
     metrics = {
         "run": {

@@ -2,7 +2,7 @@
 
 import pytest
 
-from portfolio.cli import main
+from foliocast.portfolio.cli import main
 
 QUICK = """\
 name: quick
@@ -57,8 +57,8 @@ def test_an_output_under_a_file_is_one_line(tmp_path, capsys, config):
 def test_warnings_read_as_one_line(monkeypatch, capsys):
     import warnings
 
-    import portfolio.cli as cli
-    from data import DataQualityWarning
+    import foliocast.portfolio.cli as cli
+    from foliocast.data import DataQualityWarning
 
     def warns(args):
         warnings.warn(

@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from portfolio import cli
+from foliocast.portfolio import cli
 
 # Runs the command line as the installed ``portfolio`` script does, with Ctrl-C
 # (KeyboardInterrupt) arriving while MODULE is being imported.
@@ -24,7 +24,7 @@ SCRIPT = textwrap.dedent(
 
     sys.meta_path.insert(0, CtrlC())
     sys.argv = ["portfolio", *sys.argv[2:]]
-    from portfolio.cli import main
+    from foliocast.portfolio.cli import main
     sys.exit(main())
     """
 )

@@ -5,12 +5,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from data import asset_classes
-from portfolio.config import config_to_dict, load_config
-from portfolio.sweep import load_grid
+from foliocast.data import asset_classes
+from foliocast.portfolio.config import config_to_dict, load_config
+from foliocast.portfolio.sweep.runner import load_grid
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
-# Read by forecasting.seed_paper in its own format, not a run config.
+# Read by experiments/seed_paper.py in its own format, not a run config.
 OWN_FORMAT = {"seed_paper.yaml"}
 
 
@@ -48,8 +48,8 @@ def test_default_yaml_is_the_builtin_default():
 
 
 def test_multi_asset_groups_cover_every_asset_class():
-    from portfolio.constraints import Constraints
-    from portfolio.run import build_strategies
+    from foliocast.portfolio.backtest.run import build_strategies
+    from foliocast.portfolio.optimize.constraints import Constraints
 
     config = load_config(EXPERIMENTS / "multi_asset.yaml")
     classes = asset_classes("multi_asset")

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from portfolio.config import load_config
-from portfolio.grid import load_grid
+from foliocast.portfolio.config import load_config
+from foliocast.portfolio.sweep.grid import load_grid
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 BLOCKS = re.findall(r"^```ya?ml\n(.*?)^```", README.read_text(), re.M | re.S)

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data import (
+from foliocast.data import (
     align_prices,
     availability_mask,
     log_returns,

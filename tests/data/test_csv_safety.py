@@ -8,7 +8,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from data.csv_safety import escape_cell, safe_frame, unescape_cell, unescape_frame
+from foliocast.data.csv_safety import (
+    escape_cell,
+    safe_frame,
+    unescape_cell,
+    unescape_frame,
+)
 
 TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 HOSTILE = [
@@ -74,8 +79,8 @@ def _hostile_prices(path):
 
 
 def test_run_and_plan_files_are_safe_to_open_in_a_spreadsheet(tmp_path):
-    from portfolio.cli import main
-    from portfolio.runfolder import load_run
+    from foliocast.portfolio.backtest.runfolder import load_run
+    from foliocast.portfolio.cli import main
 
     prices = tmp_path / "prices.csv"
     _hostile_prices(prices)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data import (
+from foliocast.data import (
     DataError,
     asset_classes,
     list_datasets,

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data import DataError, load_prices
-from data.validation import parse_iso_date
+from foliocast.data import DataError, load_prices
+from foliocast.data.validation import parse_iso_date
 
 DATES = pd.bdate_range("2021-01-04", periods=25)
 

@@ -7,10 +7,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data import DataQualityWarning, check_prices, load_dataset, load_prices
-from data.datasets import DATASETS
-from data.quality import DEFAULT_MAX_DAILY_MOVE, median_spacing_days, price_jumps
-from portfolio.config import ConfigError, DataConfig, config_from_dict
+from foliocast.data import DataQualityWarning, check_prices, load_dataset, load_prices
+from foliocast.data.datasets import DATASETS
+from foliocast.data.quality import (
+    DEFAULT_MAX_DAILY_MOVE,
+    median_spacing_days,
+    price_jumps,
+)
+from foliocast.portfolio.config import ConfigError, DataConfig, config_from_dict
 
 
 def random_walk(index: pd.DatetimeIndex, columns=("AAA", "BBB")) -> pd.DataFrame:
@@ -137,7 +141,7 @@ def test_no_warning_on_bundled_datasets(name):
 
 
 def test_run_config_passes_the_settings_to_the_loader(tmp_path):
-    from portfolio.run import load_run_data
+    from foliocast.portfolio.backtest.run import load_run_data
 
     prices = random_walk(DAILY)
     prices.loc[DAILY[30] :, "BBB"] *= 1000

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 from flax import nnx
 
-from forecasting.lstm import LSTMForecaster
-from forecasting.model import FactorLSTM, ModelInputs
-from forecasting.prior import prior_at
+from foliocast.forecasting.lstm import LSTMForecaster
+from foliocast.forecasting.model import FactorLSTM, ModelInputs
+from foliocast.forecasting.prior import prior_at
 
 SMALL = dict(
     horizon=5,

@@ -13,8 +13,8 @@ from pypfopt import expected_returns, risk_models
 from pypfopt.risk_models import CovarianceShrinkage
 from skfolio.datasets import load_sp500_dataset
 
-from forecasting.base import Forecaster
-from forecasting.baselines import (
+from foliocast.forecasting.base import Forecaster
+from foliocast.forecasting.baselines import (
     FORECASTERS,
     EWMAForecaster,
     GARCHForecaster,
@@ -23,7 +23,7 @@ from forecasting.baselines import (
     horizon_moments,
     make_forecaster,
 )
-from forecasting.forecast import Forecast
+from foliocast.forecasting.forecast import Forecast
 
 KINDS = ["historical", "ewma", "ledoit_wolf", "garch"]
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecasting.dataset import (
+from foliocast.forecasting.dataset import (
     FeatureScaler,
     build_training_data,
     horizon_returns,
@@ -15,7 +15,7 @@ from forecasting.dataset import (
     sample_rows,
     sequence_windows,
 )
-from forecasting.features import compute_features
+from foliocast.forecasting.features import compute_features
 
 HORIZON, SEQ_LEN = 21, 30
 

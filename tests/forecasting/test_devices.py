@@ -5,8 +5,8 @@ from __future__ import annotations
 import jax
 import pytest
 
-from forecasting import devices
-from forecasting.devices import batch_mesh, claim_cpu_cores
+from foliocast.forecasting import devices
+from foliocast.forecasting.devices import batch_mesh, claim_cpu_cores
 
 
 def test_the_suite_runs_with_several_devices() -> None:

@@ -9,16 +9,16 @@ import pandas as pd
 import pytest
 from flax import nnx
 
-from forecasting.ensemble import (
+from foliocast.forecasting.ensemble import (
     member_seed,
     mixture,
     stack_members,
     unstack_member,
 )
-from forecasting.features import compute_features
-from forecasting.lstm import LSTMForecaster
-from forecasting.model import FactorLSTM
-from forecasting.train import (
+from foliocast.forecasting.features import compute_features
+from foliocast.forecasting.lstm import LSTMForecaster
+from foliocast.forecasting.model import FactorLSTM
+from foliocast.forecasting.train import (
     TrainConfig,
     _BestWeights,
     _date_weights,

@@ -10,13 +10,13 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from forecasting.evaluation import (
+from foliocast.forecasting.evaluation import (
     diebold_mariano,
     evaluate_forecasts,
     qlike,
     realised_horizon_returns,
 )
-from forecasting.forecast import Forecast
+from foliocast.forecasting.forecast import Forecast
 
 HORIZON = 5
 N_ASSETS = 6

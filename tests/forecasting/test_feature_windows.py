@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecasting import features
+from foliocast.forecasting import features
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from skfolio.datasets import load_sp500_dataset
 
-from forecasting.features import compute_features, feature_names
+from foliocast.forecasting.features import compute_features, feature_names
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from forecasting.loss import (
+from foliocast.forecasting.loss import (
     gaussian_nll,
     masked_mse,
     mean_gaussian_nll,

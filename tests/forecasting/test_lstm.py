@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 from flax import nnx
 
-from forecasting.base import Forecaster
-from forecasting.dataset import build_training_data
-from forecasting.features import compute_features
-from forecasting.forecast import Forecast
-from forecasting.lstm import LSTMForecaster
-from forecasting.train import evaluate_loss
+from foliocast.forecasting.base import Forecaster
+from foliocast.forecasting.dataset import build_training_data
+from foliocast.forecasting.features import compute_features
+from foliocast.forecasting.forecast import Forecast
+from foliocast.forecasting.lstm import LSTMForecaster
+from foliocast.forecasting.train import evaluate_loss
 
 # Tiny but complete: every code path, a few seconds per fit.
 SMALL = dict(
@@ -210,7 +210,7 @@ def test_errors(prices: pd.DataFrame) -> None:
 def test_a_damaged_checkpoint_is_refused_by_name(
     fitted: LSTMForecaster, tmp_path, name, damage, message
 ) -> None:
-    from forecasting.checkpoint import CheckpointError
+    from foliocast.forecasting.checkpoint import CheckpointError
 
     fitted.save(tmp_path / "model")
     file = tmp_path / "model" / name
@@ -222,7 +222,7 @@ def test_a_damaged_checkpoint_is_refused_by_name(
 def test_on_epoch_sees_every_epoch_and_changes_nothing(
     fitted: LSTMForecaster, prices: pd.DataFrame
 ) -> None:
-    from forecasting.train import EpochEnd
+    from foliocast.forecasting.train import EpochEnd
 
     seen: list[EpochEnd] = []
     again = LSTMForecaster(**SMALL, on_epoch=seen.append).fit(prices.iloc[:450])

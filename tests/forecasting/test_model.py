@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from forecasting.devices import batch_mesh
-from forecasting.model import IDIO_FLOOR, FactorLSTM, LSTMEncoder
+from foliocast.forecasting.devices import batch_mesh
+from foliocast.forecasting.model import IDIO_FLOOR, FactorLSTM, LSTMEncoder
 
 N_FEATURES = 6
 

@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import data
-from forecasting.forecast import Forecast
-from forecasting.posterior import (
+from foliocast import data
+from foliocast.forecasting.forecast import Forecast
+from foliocast.forecasting.posterior import (
     VIEW_SCALE_RANGE,
     apply_views,
     black_litterman,

@@ -8,10 +8,15 @@ import pytest
 from pypfopt.risk_models import CovarianceShrinkage
 from sklearn.covariance import ledoit_wolf as sklearn_ledoit_wolf
 
-from forecasting.dataset import build_training_data
-from forecasting.features import compute_features
-from forecasting.model import IDIO_FLOOR
-from forecasting.prior import factor_prior, factor_priors, ledoit_wolf, prior_at
+from foliocast.forecasting.dataset import build_training_data
+from foliocast.forecasting.features import compute_features
+from foliocast.forecasting.model import IDIO_FLOOR
+from foliocast.forecasting.prior import (
+    factor_prior,
+    factor_priors,
+    ledoit_wolf,
+    prior_at,
+)
 
 HORIZON = 21
 

@@ -13,7 +13,7 @@ FactorProblem = tuple[pd.Series, pd.DataFrame, pd.DataFrame, pd.Series]
 
 def _load_sp500() -> pd.DataFrame:
     try:
-        from data import load_dataset
+        from foliocast.data import load_dataset
 
         return load_dataset("sp500")
     except Exception:  # the project loader is optional for these tests

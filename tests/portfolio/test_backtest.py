@@ -6,10 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data import load_dataset, rebalance_schedule
-from portfolio.backtest import ForecastBook, run_backtest
-from portfolio.errors import OptimizationError
-from portfolio.strategies import BuyAndHold, DecisionContext, EqualWeight
+from foliocast.data import load_dataset, rebalance_schedule
+from foliocast.portfolio.backtest.engine import ForecastBook, run_backtest
+from foliocast.portfolio.backtest.strategies import (
+    BuyAndHold,
+    DecisionContext,
+    EqualWeight,
+)
+from foliocast.portfolio.errors import OptimizationError
 
 
 @dataclass
@@ -214,7 +218,7 @@ class CountingForecaster:
         return self
 
     def predict(self, prices):
-        from forecasting.forecast import Forecast
+        from foliocast.forecasting.forecast import Forecast
 
         returns = prices.pct_change(fill_method=None).iloc[-63:]
         mu = returns.mean() * 21 + 0.001 * self.fits
@@ -292,8 +296,8 @@ def test_checkpoint_of_other_inputs_is_ignored(tmp_path):
 
 
 def test_no_look_ahead_perturbing_the_future_changes_nothing_before():
-    from forecasting.baselines import make_forecaster
-    from portfolio.strategies import MeanVariance
+    from foliocast.forecasting.baselines import make_forecaster
+    from foliocast.portfolio.backtest.strategies import MeanVariance
 
     prices = load_dataset("sp500").loc["2010":"2014"]
     cut = pd.Timestamp("2013-06-28")
@@ -356,8 +360,8 @@ def test_no_look_ahead_perturbing_the_future_changes_nothing_before():
 
 def test_resume_with_the_lstm_is_identical(tmp_path):
     """The LSTM warm-starts from its last fit: its state must survive the restart."""
-    from forecasting.lstm import LSTMForecaster
-    from portfolio.strategies import MeanVariance
+    from foliocast.forecasting.lstm import LSTMForecaster
+    from foliocast.portfolio.backtest.strategies import MeanVariance
 
     prices = load_dataset("sp500").loc["2008":"2012"].iloc[:, :6]
     schedule = rebalance_schedule(prices.index, "Q", min_history=504)
@@ -400,8 +404,8 @@ def test_resume_with_the_lstm_is_identical(tmp_path):
 
 
 def test_no_look_ahead_with_the_lstm():
-    from forecasting.lstm import LSTMForecaster
-    from portfolio.strategies import MeanVariance
+    from foliocast.forecasting.lstm import LSTMForecaster
+    from foliocast.portfolio.backtest.strategies import MeanVariance
 
     prices = load_dataset("sp500").loc["2008":"2012"].iloc[:, :6]
     cut = pd.Timestamp("2011-06-30")
@@ -449,8 +453,8 @@ def _trending_prices(n_days: int = 520, seed: int = 42) -> pd.DataFrame:
 
 
 def _max_sharpe_run(prices, risk_free, *, cash=False):
-    from forecasting.baselines import HistoricalForecaster
-    from portfolio.strategies import MeanVariance
+    from foliocast.forecasting.baselines import HistoricalForecaster
+    from foliocast.portfolio.backtest.strategies import MeanVariance
 
     book = ForecastBook(
         {"hist": HistoricalForecaster(horizon=21, lookback=252)}, retrain_months=6
@@ -472,8 +476,8 @@ def _max_sharpe_run(prices, risk_free, *, cash=False):
 
 
 def test_max_sharpe_uses_the_horizon_risk_free_rate_of_the_run():
-    from data import risk_free_rate
-    from portfolio.optimizer import optimize
+    from foliocast.data import risk_free_rate
+    from foliocast.portfolio.optimize.markowitz import optimize
 
     prices = _trending_prices()
     annual = 0.08
@@ -573,8 +577,8 @@ def test_volume_is_handed_only_to_forecasters_that_use_it_and_only_up_to_t():
 
 def test_no_look_ahead_in_volume_with_the_lstm():
     """Volume after t changes nothing the LSTM forecasts at t, and does matter."""
-    from forecasting.lstm import LSTMForecaster
-    from portfolio.strategies import MeanVariance
+    from foliocast.forecasting.lstm import LSTMForecaster
+    from foliocast.portfolio.backtest.strategies import MeanVariance
 
     prices = _trending_prices(n_days=700).iloc[:, :4]
     volume = _volume(prices)

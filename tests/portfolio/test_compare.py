@@ -15,18 +15,18 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from forecasting.evaluation import diebold_mariano, paired_diebold_mariano
-from portfolio.cli import main
-from portfolio.compare import (
+from foliocast.forecasting.evaluation import diebold_mariano, paired_diebold_mariano
+from foliocast.portfolio.backtest.run import run
+from foliocast.portfolio.backtest.runfolder import save_run
+from foliocast.portfolio.cli import main
+from foliocast.portfolio.sweep.compare import (
     COLUMNS,
     compare_forecasters,
     comparison_markdown,
     write_comparison,
 )
-from portfolio.grid import grid_points, spec_from_dict
-from portfolio.leaderboard import leaderboard
-from portfolio.run import run
-from portfolio.runfolder import save_run
+from foliocast.portfolio.sweep.grid import grid_points, spec_from_dict
+from foliocast.portfolio.sweep.leaderboard import leaderboard
 
 HORIZON = 10
 KINDS = ("historical", "ewma")

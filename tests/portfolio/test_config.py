@@ -5,7 +5,7 @@ import time
 import pytest
 import yaml
 
-from portfolio.config import (
+from foliocast.portfolio.config import (
     ConfigError,
     RunConfig,
     config_from_dict,
@@ -127,7 +127,7 @@ def test_safe_run_names_pass():
 
 
 def test_sweep_names_are_checked_and_point_names_stay_within_the_limit():
-    from portfolio.grid import grid_points, spec_from_dict
+    from foliocast.portfolio.sweep.grid import grid_points, spec_from_dict
 
     with pytest.raises(ConfigError, match=r"name: '\.\.' is not a folder name"):
         spec_from_dict({"name": "..", "grid": {"optimizer.risk_aversion": [1, 2]}})
@@ -307,9 +307,12 @@ def test_min_variance_is_pure_whatever_the_optimizer_settings():
     import numpy as np
     import pandas as pd
 
-    from forecasting.forecast import Forecast
-    from portfolio.run import build_strategies
-    from portfolio.strategies import DecisionContext, describe_strategy
+    from foliocast.forecasting.forecast import Forecast
+    from foliocast.portfolio.backtest.run import build_strategies
+    from foliocast.portfolio.backtest.strategies import (
+        DecisionContext,
+        describe_strategy,
+    )
 
     config = config_from_dict(
         {
@@ -345,7 +348,7 @@ def test_min_variance_is_pure_whatever_the_optimizer_settings():
 
 
 def test_a_sweep_that_sets_one_price_source_replaces_the_other():
-    from portfolio.grid import grid_points, spec_from_dict
+    from foliocast.portfolio.sweep.grid import grid_points, spec_from_dict
 
     spec = spec_from_dict(
         {

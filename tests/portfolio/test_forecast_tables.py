@@ -8,15 +8,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data import load_dataset, rebalance_schedule
-from forecasting.baselines import make_forecaster
-from forecasting.evaluation import evaluate_forecasts
-from forecasting.forecast import Forecast
-from portfolio.backtest import ForecastBook, run_backtest
-from portfolio.config import config_from_dict
-from portfolio.forecast_tables import factor_form, forecast_from_tables
-from portfolio.runfolder import load_run, save_run
-from portfolio.strategies import EqualWeight
+from foliocast.data import load_dataset, rebalance_schedule
+from foliocast.forecasting.baselines import make_forecaster
+from foliocast.forecasting.evaluation import evaluate_forecasts
+from foliocast.forecasting.forecast import Forecast
+from foliocast.portfolio.backtest.engine import ForecastBook, run_backtest
+from foliocast.portfolio.backtest.forecast_tables import (
+    factor_form,
+    forecast_from_tables,
+)
+from foliocast.portfolio.backtest.runfolder import load_run, save_run
+from foliocast.portfolio.backtest.strategies import EqualWeight
+from foliocast.portfolio.config import config_from_dict
 
 HORIZON = 5
 TICKERS = ["AAPL", "AMD", "BAC", "KO", "XOM"]

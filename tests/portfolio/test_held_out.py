@@ -11,10 +11,10 @@ import math
 import numpy as np
 import pytest
 
-from portfolio.config import ConfigError, config_from_dict
-from portfolio.run import model_strategy_name, run
-from portfolio.runfolder import load_run, save_run, staging
-from risk.report import render_report
+from foliocast.portfolio.backtest.run import model_strategy_name, run
+from foliocast.portfolio.backtest.runfolder import load_run, save_run, staging
+from foliocast.portfolio.config import ConfigError, config_from_dict
+from foliocast.risk.report.render import render_report
 
 HELD_OUT = "2017-01-01"
 CONFIG = config_from_dict(

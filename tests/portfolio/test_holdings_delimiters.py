@@ -2,7 +2,7 @@
 
 import pytest
 
-from portfolio.holdings import read_holdings
+from foliocast.portfolio.rebalance.holdings import read_holdings
 
 
 @pytest.mark.parametrize("delimiter", [",", ";", "\t"])

@@ -15,12 +15,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pypfopt import EfficientFrontier, risk_models
 
-from forecasting.forecast import Forecast
-from portfolio import fastsolve
-from portfolio import problem as compiled_problem
-from portfolio.constraints import Constraints
-from portfolio.errors import CovarianceRepairWarning, InfeasibleError, OptimizationError
-from portfolio.optimizer import (
+from foliocast.forecasting.forecast import Forecast
+from foliocast.portfolio.errors import (
+    CovarianceRepairWarning,
+    InfeasibleError,
+    OptimizationError,
+)
+from foliocast.portfolio.optimize import dense as fastsolve
+from foliocast.portfolio.optimize import problem as compiled_problem
+from foliocast.portfolio.optimize.constraints import Constraints
+from foliocast.portfolio.optimize.markowitz import (
     cached_problem,
     clear_problem_cache,
     efficient_frontier,

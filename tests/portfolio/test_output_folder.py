@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from portfolio.output_folder import (
+from foliocast.portfolio.output_folder import (
     MARKER,
     NotOurFolderError,
     OutputLocationError,

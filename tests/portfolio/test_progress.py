@@ -10,10 +10,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from forecasting.train import EpochEnd
-from portfolio import cli
-from portfolio.config import ConfigError
-from portfolio.progress import (
+from foliocast.forecasting.train import EpochEnd
+from foliocast.portfolio import cli
+from foliocast.portfolio.config import ConfigError
+from foliocast.portfolio.progress import (
     DEFAULT_INTERVAL,
     INTERVAL_VARIABLE,
     Reporter,
@@ -57,7 +57,9 @@ def test_lines_are_throttled_but_a_phase_start_and_end_are_kept():
 def test_each_unit_keeps_its_own_clock(monkeypatch):
     # Epochs come often; they must not use up the rebalances' turn to be shown.
     clock = iter(range(0, 10_000, 4))
-    monkeypatch.setattr("portfolio.progress.time.monotonic", lambda: next(clock))
+    monkeypatch.setattr(
+        "foliocast.portfolio.progress.time.monotonic", lambda: next(clock)
+    )
     stream = io.StringIO()
     with Reporter(interval=10, stream=stream) as reporter:
         for done in range(1, 7):

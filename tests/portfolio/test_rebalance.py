@@ -9,13 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data import DataError, load_dataset
-from data.calendar import availability_mask
-from forecasting.baselines import make_forecaster
-from portfolio import rounding
-from portfolio.config import ConfigError, config_from_dict
-from portfolio.constraints import Constraints
-from portfolio.rebalance import (
+from foliocast.data import DataError, load_dataset
+from foliocast.data.calendar import availability_mask
+from foliocast.forecasting.baselines import make_forecaster
+from foliocast.portfolio.backtest.runfolder import RunExistsError
+from foliocast.portfolio.config import ConfigError, config_from_dict
+from foliocast.portfolio.optimize.constraints import Constraints
+from foliocast.portfolio.rebalance import rounding
+from foliocast.portfolio.rebalance.plan import (
     CASH,
     Holdings,
     parse_holdings,
@@ -26,8 +27,7 @@ from portfolio.rebalance import (
     whole_shares,
     write_plan,
 )
-from portfolio.runfolder import RunExistsError
-from portfolio.valuation import account_value
+from foliocast.portfolio.rebalance.valuation import account_value
 from tests.cli_runner import run_main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -729,7 +729,7 @@ def test_cli_absurd_value_exit_2_with_one_line(tmp_path, config_file):
 
 
 def test_max_sharpe_uses_the_risk_free_rate_known_at_as_of(prices):
-    from portfolio.optimizer import optimize_forecast
+    from foliocast.portfolio.optimize.markowitz import optimize_forecast
 
     settings = {**SETTINGS, "data": {"dataset": "sp500", "risk_free": 0.08}}
     settings["optimizer"] = {

@@ -3,11 +3,11 @@
 import pandas as pd
 import pytest
 
-from data import DataError, load_dataset
-from portfolio.cli import main
-from portfolio.config import ConfigError, config_from_dict
-from portfolio.rebalance import CASH, plan_rebalance, resolve_as_of
-from portfolio.valuation import STALE_DAYS
+from foliocast.data import DataError, load_dataset
+from foliocast.portfolio.cli import main
+from foliocast.portfolio.config import ConfigError, config_from_dict
+from foliocast.portfolio.rebalance.plan import CASH, plan_rebalance, resolve_as_of
+from foliocast.portfolio.rebalance.valuation import STALE_DAYS
 
 SETTINGS = {
     "name": "rebalance_dates",

@@ -5,8 +5,8 @@ import json
 import pandas as pd
 import pytest
 
-from data import load_dataset, rebalance_schedule
-from portfolio.resume import CheckpointWarning
+from foliocast.data import load_dataset, rebalance_schedule
+from foliocast.portfolio.backtest.resume import CheckpointWarning
 from tests.portfolio.test_backtest import _resumable_run
 
 

@@ -6,9 +6,9 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from forecasting.forecast import Forecast
-from portfolio import resume
-from portfolio.resume import EngineState, load_state, save_state
+from foliocast.forecasting.forecast import Forecast
+from foliocast.portfolio.backtest import resume
+from foliocast.portfolio.backtest.resume import EngineState, load_state, save_state
 
 TICKERS = ["A", "B", "C"]
 DAY = pd.Timestamp("2020-01-31")

@@ -4,22 +4,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data import load_dataset
-from forecasting.baselines import make_forecaster
-from portfolio.config import (
+from foliocast.data import load_dataset
+from foliocast.forecasting.baselines import make_forecaster
+from foliocast.portfolio.backtest.strategies import describe_strategy
+from foliocast.portfolio.config import (
     STRATEGIES,
     BacktestConfig,
     ForecasterConfig,
     RunConfig,
     config_to_dict,
 )
-from portfolio.errors import InfeasibleError
-from portfolio.risk_parity import (
+from foliocast.portfolio.errors import InfeasibleError
+from foliocast.portfolio.optimize.risk_parity import (
     equal_risk_contribution,
     hierarchical_risk_parity,
     weight_bounds,
 )
-from portfolio.strategies import describe_strategy
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +148,7 @@ def test_bounds_that_cannot_hold_everything_are_refused(lw_cov, method):
 
 
 def test_a_run_with_both_strategies_reports_them():
-    from portfolio.run import run
+    from foliocast.portfolio.backtest.run import run
 
     assert {"risk_parity", "hrp"} <= set(STRATEGIES)
     config = RunConfig(

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import portfolio.run as run_module
-from portfolio.config import config_from_dict
+import foliocast.portfolio.backtest.run as run_module
+from foliocast.portfolio.config import config_from_dict
 
 
 def _long_file(tmp_path, *, with_volume: bool = True):
@@ -72,7 +72,7 @@ def test_load_run_data_returns_volume_aligned_with_prices(tmp_path, with_volume)
 
 
 def test_lstm_bl_alone_builds_the_model_and_is_named_by_its_kind(tmp_path):
-    from portfolio.strategies import Views
+    from foliocast.portfolio.backtest.strategies import Views
 
     values = {
         "name": "views_test",

@@ -6,9 +6,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from portfolio import cli
-from portfolio.runfolder import RunFolderError, load_run
-from risk.report import write_metrics_csv
+from foliocast.portfolio import cli
+from foliocast.portfolio.backtest.runfolder import RunFolderError, load_run
+from foliocast.risk.report.render import write_metrics_csv
 
 # A tiny run folder as save_run writes it (two days, one strategy, one asset).
 FILES = {

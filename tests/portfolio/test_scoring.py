@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from portfolio.backtest import REBALANCE_COLUMNS, BacktestResult
-from portfolio.scoring import strategy_summaries
+from foliocast.portfolio.backtest.engine import REBALANCE_COLUMNS, BacktestResult
+from foliocast.portfolio.backtest.scoring import strategy_summaries
 from tests.risk.test_significance import reference_dsr
 
 STRATEGIES = ["model_mvo", "baseline_mvo", "min_variance", "equal_weight"]

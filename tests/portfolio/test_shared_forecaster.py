@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import portfolio.run as run_module
-from forecasting.baselines import LedoitWolfForecaster, make_forecaster
-from portfolio.config import config_from_dict
+import foliocast.portfolio.backtest.run as run_module
+from foliocast.forecasting.baselines import LedoitWolfForecaster, make_forecaster
+from foliocast.portfolio.config import config_from_dict
 
 
 @pytest.fixture

@@ -5,10 +5,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from forecasting.baselines import HistoricalForecaster, LedoitWolfForecaster
-from portfolio.cli import main
-from portfolio.config import ConfigError, config_from_dict
-from portfolio.run import run
+from foliocast.forecasting.baselines import HistoricalForecaster, LedoitWolfForecaster
+from foliocast.portfolio.backtest.run import run
+from foliocast.portfolio.cli import main
+from foliocast.portfolio.config import ConfigError, config_from_dict
 
 
 @pytest.fixture

@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecasting.forecast import Forecast
-from portfolio.optimizer import optimize
-from portfolio.strategies import DecisionContext, MeanVariance, Views
+from foliocast.forecasting.forecast import Forecast
+from foliocast.portfolio.backtest.strategies import DecisionContext, MeanVariance, Views
+from foliocast.portfolio.optimize.markowitz import optimize
 
 
 @pytest.fixture
@@ -154,8 +154,8 @@ def test_lstm_bl_equilibrium_prior_is_one_over_n_implied(forecast):
 
 
 def test_lstm_bl_is_described_with_its_prior_and_tau():
-    from portfolio.config import config_from_dict, config_to_dict
-    from portfolio.strategies import describe_strategy
+    from foliocast.portfolio.backtest.strategies import describe_strategy
+    from foliocast.portfolio.config import config_from_dict, config_to_dict
 
     config = config_from_dict(
         {"forecaster": {"kind": "ewma", "views": {"prior": "equilibrium", "tau": 0.2}}}

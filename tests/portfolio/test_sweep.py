@@ -13,10 +13,14 @@ import pandas as pd
 import pytest
 import yaml
 
-from portfolio.config import ConfigError
-from portfolio.ray_cluster import CONNECT_ATTEMPTS, RayConnectError, ray_session
-from portfolio.runfolder import RunExistsError, load_run
-from portfolio.sweep import (
+from foliocast.portfolio.backtest.runfolder import RunExistsError, load_run
+from foliocast.portfolio.config import ConfigError
+from foliocast.portfolio.sweep.ray_cluster import (
+    CONNECT_ATTEMPTS,
+    RayConnectError,
+    ray_session,
+)
+from foliocast.portfolio.sweep.runner import (
     SweepError,
     SweepSpec,
     _labels,
@@ -27,7 +31,7 @@ from portfolio.sweep import (
     run_sweep,
     spec_from_dict,
 )
-from risk.significance import deflated_sharpe_ratio
+from foliocast.risk.significance import deflated_sharpe_ratio
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 QUICK = EXPERIMENTS / "sweep_quick.yaml"
@@ -354,7 +358,7 @@ def ray_address():
 
 
 def sweep_parser() -> argparse.ArgumentParser:
-    from portfolio.cli import build_parser
+    from foliocast.portfolio.cli import build_parser
 
     return build_parser()
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from risk.attribution import (
+from foliocast.risk.attribution import (
     effective_number_of_assets,
     ex_ante_volatility,
     group_risk_contributions,

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from risk.drawdown import (
+from foliocast.risk.drawdown import (
     EPISODE_COLUMNS,
     drawdown_episodes,
     max_drawdown,

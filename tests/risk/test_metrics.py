@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from risk.metrics import (
+from foliocast.risk.metrics import (
     BENCHMARK_KEYS,
     SUMMARY_KEYS,
     alpha_beta,

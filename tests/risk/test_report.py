@@ -17,10 +17,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from portfolio.config import config_from_dict
-from portfolio.run import model_strategy_name, run
-from portfolio.runfolder import load_run, save_run, staging
-from risk.report import (
+from foliocast.portfolio.backtest.run import model_strategy_name, run
+from foliocast.portfolio.backtest.runfolder import load_run, save_run, staging
+from foliocast.portfolio.config import config_from_dict
+from foliocast.risk.report.diagnostics import _significance_verdicts, _verdict
+from foliocast.risk.report.render import (
     _embed,
     _figure,
     _label,
@@ -31,7 +32,6 @@ from risk.report import (
     write_metrics_csv,
     write_report,
 )
-from risk.report_diagnostics import _significance_verdicts, _verdict
 
 SECTIONS = [
     "summary",
@@ -414,7 +414,7 @@ def test_limitations_warn_that_one_lstm_run_is_one_draw(run_dir):
 
 
 def test_forecast_uncertainty_summarises_mu_std():
-    from risk.report_diagnostics import forecast_uncertainty
+    from foliocast.risk.report.diagnostics import forecast_uncertainty
 
     forecasts = pd.DataFrame(
         {

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from risk import report_plots
+from foliocast.risk.report import plots as report_plots
 
 STYLES = report_plots.line_styles(["model", "index"], "model", benchmark="index")
 

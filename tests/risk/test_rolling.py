@@ -3,8 +3,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from risk.metrics import sharpe_ratio
-from risk.rolling import (
+from foliocast.risk.metrics import sharpe_ratio
+from foliocast.risk.rolling import (
     calendar_year_returns,
     monthly_returns_table,
     rolling_sharpe,

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from risk.metrics import sharpe_ratio
-from risk.significance import (
+from foliocast.risk.metrics import sharpe_ratio
+from foliocast.risk.significance import (
     EULER_MASCHERONI,
     deflated_sharpe_ratio,
     deflated_sharpe_ratio_from_stats,

@@ -1,0 +1,189 @@
+"""Forecasts as long tables, the form a run folder keeps them in, and back.
+
+A run saves every forecast its forecasters made in two tables:
+
+- ``forecasts.csv``: ``date, forecaster, asset, mu, vol, idio, mu_std``, one row per
+  asset; ``vol`` is the forecast volatility ``sqrt(cov_ii)``, ``idio`` the
+  idiosyncratic variance ``d_i`` and ``mu_std`` the standard error of ``mu`` (NaN
+  for a forecaster that gives none; run folders written before it lack the column);
+- ``forecast_factors.csv``: ``date, forecaster, asset, factor, loading``, one row
+  per asset and factor: the loadings ``B``.
+
+Together they give back each covariance as ``cov = B B^T + diag(d)``, so the
+forecast scores (e.g. the Gaussian NLL and the QLIKE of `forecasting.evaluation`)
+can be recomputed from the run folder. A forecaster with a factor model (the LSTM)
+is saved with its own factors; for one with a plain covariance matrix the loadings
+are its principal components scaled by the square roots of the eigenvalues
+(``pc_1``, ``pc_2``, ...) and ``d = 0``, an exact rewriting of the same matrix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from foliocast.forecasting.forecast import Forecast
+
+__all__ = [
+    "FORECAST_COLUMNS",
+    "FACTOR_COLUMNS",
+    "factor_form",
+    "forecast_tables",
+    "forecast_from_tables",
+]
+
+FORECAST_COLUMNS = ["date", "forecaster", "asset", "mu", "vol", "idio", "mu_std"]
+FACTOR_COLUMNS = ["date", "forecaster", "asset", "factor", "loading"]
+
+
+def factor_form(forecast: Forecast) -> tuple[pd.DataFrame, pd.Series]:
+    """Return loadings ``B`` and idiosyncratic variances ``d`` of a forecast.
+
+    Parameters
+    ----------
+    forecast : Forecast
+        Any forecast.
+
+    Returns
+    -------
+    loadings : pd.DataFrame of shape (n_assets, k)
+        The forecast's own factors, or the principal components of its covariance
+        scaled by ``sqrt(eigenvalue)`` (positive eigenvalues only, largest first,
+        columns ``pc_1..pc_k``); no columns if the covariance is not finite.
+    idio : pd.Series of shape (n_assets,)
+        The forecast's idiosyncratic variances, or 0 for a plain covariance (NaN
+        if it is not finite).
+    """
+    if forecast.factors is not None:
+        return forecast.factors, forecast.idio
+    tickers = forecast.mu.index
+    cov = forecast.cov.to_numpy(dtype=float)
+    if not np.isfinite(cov).all():
+        return pd.DataFrame(index=tickers), pd.Series(np.nan, index=tickers)
+    values, vectors = np.linalg.eigh(cov)
+    order = np.argsort(values)[::-1]
+    keep = order[values[order] > 0.0]
+    loadings = vectors[:, keep] * np.sqrt(values[keep])
+    columns = [f"pc_{j + 1}" for j in range(keep.size)]
+    return (
+        pd.DataFrame(loadings, index=tickers, columns=columns),
+        pd.Series(0.0, index=tickers),
+    )
+
+
+def forecast_tables(
+    history: Iterable[tuple[str, Forecast]],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return the long tables of a run's forecasts (see the module docstring).
+
+    Parameters
+    ----------
+    history : iterable of (str, Forecast)
+        Forecaster name and forecast, in the order they were made.
+
+    Returns
+    -------
+    forecasts : pd.DataFrame
+        Columns `FORECAST_COLUMNS`.
+    factors : pd.DataFrame
+        Columns `FACTOR_COLUMNS`.
+    """
+    rows, factor_rows = [], []
+    for name, forecast in history:
+        vol = np.sqrt(np.clip(np.diag(forecast.cov.to_numpy()), 0, None))
+        loadings, idio = factor_form(forecast)
+        tickers = forecast.tickers
+        std = (
+            np.full(len(tickers), np.nan)
+            if forecast.mu_std is None
+            else forecast.mu_std.to_numpy(dtype=float)
+        )
+        columns = (forecast.mu.to_numpy(), vol, idio.to_numpy(), std)
+        for asset, mu, sigma, d, s in zip(tickers, *columns, strict=True):
+            row = (forecast.as_of, name, asset, float(mu), float(sigma), d, float(s))
+            rows.append(row)
+        values = loadings.to_numpy(dtype=float)
+        for i, asset in enumerate(tickers):
+            for j, factor in enumerate(loadings.columns):
+                row = (forecast.as_of, name, asset, str(factor), float(values[i, j]))
+                factor_rows.append(row)
+    return (
+        pd.DataFrame(rows, columns=FORECAST_COLUMNS).astype(
+            {"idio": float, "mu_std": float}
+        ),
+        pd.DataFrame(factor_rows, columns=FACTOR_COLUMNS),
+    )
+
+
+def forecast_from_tables(
+    forecasts: pd.DataFrame,
+    factors: pd.DataFrame,
+    date: str | pd.Timestamp,
+    forecaster: str,
+    *,
+    horizon: int,
+) -> Forecast:
+    """Rebuild one saved forecast, its covariance as ``B B^T + diag(d)``.
+
+    Parameters
+    ----------
+    forecasts, factors : pd.DataFrame
+        The tables of `forecast_tables` (or read back from a run folder).
+    date : str or pandas.Timestamp
+        Forecast date.
+    forecaster : str
+        Forecaster name (``model`` or ``ledoit_wolf`` in a run).
+    horizon : int
+        Horizon of the forecast in trading days (``forecaster.horizon``).
+
+    Returns
+    -------
+    Forecast
+        With ``factors``, ``idio`` and ``mu_std`` as saved; ``mu_std`` is None when
+        the forecast was saved without one (NaN, or no ``mu_std`` column).
+
+    Raises
+    ------
+    KeyError
+        If the tables hold no forecast of ``forecaster`` at ``date``.
+    """
+    day = pd.Timestamp(date)
+    own = forecasts[
+        (pd.to_datetime(forecasts["date"]) == day)
+        & (forecasts["forecaster"] == forecaster)
+    ]
+    if own.empty:
+        raise KeyError(f"no forecast of {forecaster!r} on {day.date()} in the tables")
+    tickers = pd.Index(own["asset"].astype(str), name=None)
+    mine = factors[
+        (pd.to_datetime(factors["date"]) == day) & (factors["forecaster"] == forecaster)
+    ]
+    loadings = (
+        mine.astype({"asset": str})
+        .pivot(index="asset", columns="factor", values="loading")
+        .reindex(index=tickers)
+    )
+    order = list(dict.fromkeys(mine["factor"]))  # the saved factor order
+    loadings = loadings.reindex(columns=order).fillna(0.0)
+    loadings.columns.name = None
+    return Forecast.from_factors(
+        as_of=day,
+        horizon=horizon,
+        mu=pd.Series(own["mu"].to_numpy(dtype=float), index=tickers),
+        factors=loadings,
+        idio=pd.Series(own["idio"].to_numpy(dtype=float), index=tickers),
+        mu_std=_saved_mu_std(own, tickers),
+    )
+
+
+def _saved_mu_std(own: pd.DataFrame, tickers: pd.Index) -> pd.Series | None:
+    """The saved standard error of ``mu``, or None where none was saved."""
+    if "mu_std" not in own.columns:
+        return None
+    values = pd.to_numeric(own["mu_std"], errors="coerce").to_numpy(dtype=float)
+    # The writer puts NaN on every row of a forecast that has no standard error.
+    if not np.isfinite(values).all():
+        return None
+    return pd.Series(values, index=tickers)

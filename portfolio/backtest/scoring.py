@@ -1,0 +1,251 @@
+"""Score a finished backtest: performance, significance and forecast skill.
+
+Produces the ``metrics.json`` document of a run::
+
+    {"strategies": {name: summary}, "forecast": {...}, "run": {...}}
+
+and, when ``backtest.held_out_from`` is set, ``"held_out": {"from", "start", "end",
+"days", "strategies", "forecast"}``: the same summaries and forecast skill computed
+on the held-out part alone (returns and forecasts dated on or after that day).
+
+Everything in it is a deterministic function of the config and the data (no wall
+times), so the same config and seed give the same file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from foliocast.forecasting.evaluation import evaluate_forecasts
+from foliocast.portfolio.backtest.engine import BacktestResult, ForecastBook
+from foliocast.portfolio.config import ConfigError, RunConfig, config_to_dict
+from foliocast.risk.metrics import (
+    annualised_cost_drag,
+    annualised_turnover,
+    performance_summary,
+    sharpe_ratio,
+)
+
+__all__ = [
+    "run_metrics",
+    "strategy_summaries",
+    "forecast_skill",
+    "held_out_part",
+    "held_out_metrics",
+    "json_ready",
+]
+
+PERIODS_PER_YEAR = 252
+
+
+def json_ready(value: Any) -> Any:
+    """Plain JSON data: NaN/inf become None, numpy scalars become Python numbers."""
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.date().isoformat()
+    return value
+
+
+def strategy_summaries(
+    result: BacktestResult, risk_free: pd.Series, *, n_trials: int | None = None
+) -> dict[str, dict[str, float]]:
+    """Performance summary per strategy (and the index), with significance tests.
+
+    The deflated Sharpe ratio of each strategy counts the run's strategies (the
+    index excluded) as the trials, or ``n_trials`` when given, with the variance of
+    their annualised Sharpe ratios (`risk.significance.trial_sharpe_variance`).
+    """
+    from foliocast.risk.significance import (
+        deflated_sharpe_ratio,
+        probabilistic_sharpe_ratio,
+        sharpe_difference_test,
+        trial_sharpe_variance,
+    )
+
+    returns = result.returns
+    rf = risk_free.reindex(returns.index).fillna(0.0)
+    years = len(returns) / PERIODS_PER_YEAR
+    benchmark = returns["index"] if "index" in returns else None
+    strategies = [c for c in returns.columns if c != "index"]
+    # The trials' spread in the units the DSR expects: annualised Sharpe ratios,
+    # as in the summaries.
+    variance = trial_sharpe_variance(
+        sharpe_ratio(returns[s], rf=rf, periods_per_year=PERIODS_PER_YEAR)
+        for s in strategies
+    )
+    summaries = {}
+    for name in returns.columns:
+        rebalances = result.rebalances[result.rebalances.strategy == name]
+        traded = name != "index"
+        summary = performance_summary(
+            returns[name],
+            rf=rf,
+            periods_per_year=PERIODS_PER_YEAR,
+            benchmark=benchmark if traded and benchmark is not None else None,
+            turnover=annualised_turnover(rebalances.turnover, years)
+            if traded
+            else None,
+            cost_drag=annualised_cost_drag(rebalances.cost, years) if traded else None,
+        )
+        summary["psr"] = probabilistic_sharpe_ratio(returns[name], rf=rf)
+        if name in strategies:
+            summary["dsr"] = deflated_sharpe_ratio(
+                returns[name],
+                n_trials=n_trials or len(strategies),
+                sharpe_variance=variance,
+                rf=rf,
+                periods_per_year=PERIODS_PER_YEAR,
+            )
+        if "equal_weight" in returns and name != "equal_weight":
+            test = sharpe_difference_test(returns[name], returns["equal_weight"], rf=rf)
+            summary["sharpe_diff_vs_equal_weight"] = test.sharpe - test.benchmark_sharpe
+            summary["sharpe_diff_statistic"] = test.statistic
+            summary["sharpe_diff_pvalue"] = test.p_value
+            summary["sharpe_diff_method"] = test.method
+        summary["rebalances_held"] = int((rebalances.status == "held").sum())
+        summary["rebalances_failed"] = int((rebalances.status == "failed").sum())
+        summaries[name] = summary
+    return summaries
+
+
+def forecast_skill(
+    book: ForecastBook,
+    prices: pd.DataFrame,
+    model: str,
+    baseline: str,
+    *,
+    start: str | pd.Timestamp | None = None,
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Skill of the model's forecasts, with a Diebold-Mariano test against a baseline.
+
+    Only forecasts made on or after ``start`` are scored when it is given. Returns
+    the summary dict and the per-date table (as_of rows) of the model.
+    """
+    first = None if start is None else pd.Timestamp(start)
+    by_name: dict[str, list] = {}
+    for name, forecast in book.history:
+        if first is None or pd.Timestamp(forecast.as_of) >= first:
+            by_name.setdefault(name, []).append(forecast)
+    if model not in by_name:
+        return {}, pd.DataFrame()
+    model_result = evaluate_forecasts(
+        by_name[model], prices, baseline=by_name.get(baseline)
+    )
+    baseline_result = evaluate_forecasts(by_name[baseline], prices)
+    skill = {"model": model_result.summary, "baseline": baseline_result.summary}
+    return skill, model_result.per_date
+
+
+def held_out_part(result: BacktestResult, start: str | pd.Timestamp) -> BacktestResult:
+    """The part of a backtest dated on or after ``start``.
+
+    Daily returns from ``start`` on, and the rebalances, weights, trades and
+    forecasts made on or after it: what `strategy_summaries` needs to score that
+    part alone (its turnover and costs are those of its own rebalances).
+    """
+    first = pd.Timestamp(start)
+
+    def since(frame: pd.DataFrame) -> pd.DataFrame:
+        if "date" not in frame.columns:
+            return frame
+        return frame[pd.to_datetime(frame["date"]) >= first]
+
+    return dataclasses.replace(
+        result,
+        returns=result.returns.loc[result.returns.index >= first],
+        gross_returns=result.gross_returns.loc[result.gross_returns.index >= first],
+        weights=since(result.weights),
+        trades=since(result.trades),
+        rebalances=since(result.rebalances),
+        forecasts=since(result.forecasts),
+        forecast_factors=since(result.forecast_factors),
+    )
+
+
+def held_out_metrics(
+    result: BacktestResult,
+    book: ForecastBook,
+    prices: pd.DataFrame,
+    risk_free: pd.Series,
+    start: str,
+) -> dict[str, Any]:
+    """Performance, significance and forecast skill of the held-out part alone.
+
+    The same functions as for the whole run (`strategy_summaries`,
+    `forecast_skill`), applied to the returns and forecasts dated on or after
+    ``start``.
+
+    Raises
+    ------
+    ConfigError
+        If fewer than two days of returns fall on or after ``start``.
+    """
+    part = held_out_part(result, start)
+    if len(part.returns) < 2:
+        last = result.returns.index[-1].date()
+        raise ConfigError(
+            f"backtest.held_out_from: {start} leaves fewer than two days of returns "
+            f"(the backtest ends on {last}); set it earlier"
+        )
+    skill, _ = forecast_skill(book, prices, "model", "ledoit_wolf", start=start)
+    return {
+        "from": start,
+        "start": part.returns.index[0],
+        "end": part.returns.index[-1],
+        "days": len(part.returns),
+        "strategies": strategy_summaries(part, risk_free),
+        "forecast": skill,
+    }
+
+
+def run_metrics(
+    config: RunConfig,
+    result: BacktestResult,
+    book: ForecastBook,
+    prices: pd.DataFrame,
+    risk_free: pd.Series,
+    provenance: dict[str, str],
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """The ``metrics.json`` document of a run and the per-date forecast skill table."""
+    from foliocast.data.datasets import risk_free_info
+
+    skill, per_date = forecast_skill(book, prices, "model", "ledoit_wolf")
+    rebalances = result.rebalances
+    run_info = {
+        "name": config.name,
+        "start": result.returns.index[0],
+        "end": result.returns.index[-1],
+        "days": len(result.returns),
+        "rebalances": int(rebalances.date.nunique()),
+        "retrains": len(book.fit_dates),
+        "retrain_dates": [d.date().isoformat() for d in book.fit_dates],
+        "forecaster": config.forecaster.kind,
+        "data": provenance,
+        "risk_free": risk_free_info()
+        if config.data.risk_free == "fama_french"
+        else f"constant {config.data.risk_free:.4%} a year",
+        "config": config_to_dict(config),
+    }
+    metrics = {
+        "strategies": strategy_summaries(result, risk_free),
+        "forecast": skill,
+        "run": run_info,
+    }
+    held_out = config.backtest.held_out_from
+    if held_out is not None:
+        metrics["held_out"] = held_out_metrics(
+            result, book, prices, risk_free, held_out
+        )
+    return json_ready(metrics), per_date

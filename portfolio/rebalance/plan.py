@@ -1,0 +1,498 @@
+"""The monthly rebalance run: holdings in, target weights, trade list and risk out.
+
+``rebalance(config, holdings, as_of)`` forecasts with the configured forecaster on
+prices up to and including ``as_of`` (nothing later is read), optimises target
+weights from the current ones, rounds them to whole shares within the cash the
+account has, and measures the pre-trade risk of the current and target portfolios.
+``write_plan`` saves the plan into a run folder atomically; ``rebalance_command``
+handles the ``portfolio rebalance`` subcommand.
+
+Holdings file: CSV with columns ``ticker,shares`` and at most one ``CASH`` row (the
+cash in the account); `portfolio.holdings` reads and validates it. Negative shares
+are short positions and only allowed when the config's constraints set
+``long_only: false``; negative cash is never allowed.
+
+Account value ``V``: ``--value`` when given; otherwise the market value of the shares
+at the ``as_of`` close plus the ``CASH`` row. With ``--value``, cash is
+``V - market value``: a value above the holdings plus cash is a deposit, one below is
+a withdrawal met by selling (both are noted in the summary).
+
+Dates: ``as_of`` is ISO (``YYYY-MM-DD``) and must lie within the price data, or at
+most `STALE_DAYS` weekdays after its last day; a date that is not a trading day of
+the data (weekend, holiday, just after the end) snaps to the previous trading day,
+with a note (`portfolio.valuation.resolve_as_of`).
+The universe is the assets with ``backtest.min_history_days`` prices up to ``as_of``
+and a price on it; ``backtest.end`` is ignored (``as_of`` is the cut). A held asset
+outside the universe is sold at its last price. A held asset whose last price is
+more than `STALE_DAYS` trading days before ``as_of`` is an error: its value is
+unknown.
+
+Rounding (`portfolio.rounding.whole_shares`): target weights below `DUST_WEIGHT`
+count as 0 and the others become whole shares that the account's cash pays for,
+costs included, without pushing any upper limit further out; each rounded weight is
+within one share of its target (plus the scaling that leaves room for the costs).
+
+Terms: ``weights`` are fractions of ``V``; ``turnover`` is one-way,
+``0.5 * sum |w_target - w_current|``; the estimated cost is ``cost_bps`` of traded
+notional (``= cost_bps * 2 * turnover * V``). Volatilities are ex-ante from the
+forecast covariance of horizon returns, annualised by ``sqrt(252 / horizon)``; VaR is
+the historical one-day 95% VaR over the last `VAR_DAYS` daily returns, as a return
+(a loss is negative).
+
+Layout: this module plans (forecast, optimise, round to whole shares) and registers
+the command; `portfolio.valuation` resolves the date and values the account,
+`portfolio.trades` builds the book, the trade list and the weights table,
+`portfolio.pretrade` the risk and constraint tables, and `portfolio.plan_output` the
+summary and the plan's files. `portfolio.holdings` reads the holdings file and
+`portfolio.rounding` rounds to whole shares.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from foliocast.data.calendar import availability_mask
+from foliocast.data.errors import DataError
+from foliocast.forecasting.base import Forecaster, fit_forecaster, predict_forecaster
+from foliocast.forecasting.forecast import Forecast
+from foliocast.portfolio.backtest.engine import training_rows
+from foliocast.portfolio.backtest.strategies import compound_risk_free
+from foliocast.portfolio.config import ConfigError, RunConfig
+from foliocast.portfolio.optimize.constraints import Constraints
+from foliocast.portfolio.rebalance.holdings import (
+    CASH,
+    Holdings,
+    as_holdings,
+    check_holdings,
+    parse_holdings,
+    read_holdings,
+)
+from foliocast.portfolio.rebalance.output import plan_summary, write_plan
+from foliocast.portfolio.rebalance.pretrade import (
+    VAR_DAYS,
+    constraint_table,
+    risk_table,
+)
+from foliocast.portfolio.rebalance.rounding import DUST_WEIGHT, whole_shares
+from foliocast.portfolio.rebalance.trades import trade_book, trade_list, weights_table
+from foliocast.portfolio.rebalance.valuation import (
+    STALE_DAYS,
+    account_value,
+    last_prices,
+    resolve_as_of,
+)
+
+if TYPE_CHECKING:
+    from foliocast.forecasting.train import (
+        EpochCallback,  # imports jax: for typing only
+    )
+
+__all__ = [
+    "CASH",
+    "STALE_DAYS",
+    "VAR_DAYS",
+    "DUST_WEIGHT",
+    "Holdings",
+    "RebalancePlan",
+    "read_holdings",
+    "parse_holdings",
+    "resolve_as_of",
+    "whole_shares",
+    "plan_rebalance",
+    "rebalance",
+    "write_plan",
+    "rebalance_command",
+]
+
+
+# ------------------------------------------------------------------------ plan
+
+
+@dataclass(frozen=True)
+class RebalancePlan:
+    """Target weights, trades and pre-trade risk of one rebalance.
+
+    Attributes
+    ----------
+    name : str
+        Config name.
+    as_of : pandas.Timestamp
+        Trading day whose close prices the plan uses.
+    value : float
+        Account value ``V`` (all weights are fractions of it).
+    cash : float
+        Cash before trading.
+    residual_cash : float
+        Cash after the trades and their estimated cost (>= 0).
+    forecast : Forecast
+        The forecast the optimizer used (universe assets, horizon units).
+    trades : pandas.DataFrame
+        ``ticker, current_shares, target_shares, trade_shares, price, notional,
+        side, est_cost``: sells first, then buys, largest first.
+    weights : pandas.DataFrame
+        ``ticker, current_weight, optimizer_weight, target_weight, mu, volatility,
+        risk_contribution, percent_risk``, plus a ``CASH`` row.
+    risk : pandas.DataFrame
+        ``metric, value, unit``: volatilities, VaR, turnover, cost, cash.
+    constraints : pandas.DataFrame
+        ``constraint, lower, upper, optimizer_value, value, tolerance, ok``.
+    notes : tuple of str
+        Things the user should know (date snapped, assets sold, deposits).
+    config : RunConfig
+        The configuration the plan was made with.
+    """
+
+    name: str
+    as_of: pd.Timestamp
+    value: float
+    cash: float
+    residual_cash: float
+    forecast: Forecast
+    trades: pd.DataFrame
+    weights: pd.DataFrame
+    risk: pd.DataFrame
+    constraints: pd.DataFrame
+    notes: tuple[str, ...]
+    config: RunConfig
+
+    def summary(self) -> str:
+        """A short Markdown summary of the plan."""
+        return plan_summary(self)
+
+
+def _constraints(config: RunConfig) -> Constraints:
+    try:
+        return Constraints.from_dict(config.optimizer.constraints)
+    except ValueError as err:
+        raise ConfigError(f"optimizer.constraints: {err}") from None
+
+
+def _forecast(
+    forecaster: Forecaster,
+    past: pd.DataFrame,
+    config: RunConfig,
+    fit: bool,
+    volume: pd.DataFrame | None,
+) -> Forecast:
+    spec = config.forecaster
+    date = past.index[-1]
+    rows = training_rows(spec.window, spec.lookback_days)
+    try:
+        # As in the backtest: volume only for forecasters that declare it.
+        if fit:
+            window_volume = None if volume is None else volume.iloc[rows]
+            fit_forecaster(forecaster, past.iloc[rows], window_volume)
+        return predict_forecaster(forecaster, past, volume)
+    except ValueError as err:
+        raise DataError(
+            f"forecaster {spec.kind!r} could not forecast at {date:%Y-%m-%d}: {err}"
+        ) from None
+
+
+def _optimize(
+    forecast: Forecast, config: RunConfig, prev: pd.Series, risk_free: float
+) -> pd.Series:
+    from foliocast.portfolio.optimize.markowitz import optimize_forecast
+
+    opt = config.optimizer
+    try:
+        return optimize_forecast(
+            forecast,
+            objective=opt.objective,
+            risk_aversion=opt.risk_aversion,
+            constraints=dict(opt.constraints),
+            prev_weights=prev,
+            cost_penalty=opt.cost_penalty_bps / 1e4,
+            target=opt.target,
+            # As the backtest's MeanVariance strategies: the rate known at as_of.
+            risk_free_rate=compound_risk_free(risk_free, forecast.horizon),
+        )
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"optimizer: {err}") from None
+
+
+def plan_rebalance(
+    prices: pd.DataFrame,
+    config: RunConfig,
+    holdings: Holdings | pd.DataFrame | str | Path,
+    as_of: str | pd.Timestamp,
+    *,
+    value: float | None = None,
+    forecaster: Forecaster | None = None,
+    fitted: bool = False,
+    volume: pd.DataFrame | None = None,
+    on_epoch: EpochCallback | None = None,
+) -> RebalancePlan:
+    """Plan a rebalance from given prices (the computation behind `rebalance`).
+
+    Parameters
+    ----------
+    prices : pandas.DataFrame of shape (n_days, n_assets)
+        Daily prices; only rows up to and including ``as_of`` are read.
+    config : RunConfig
+        Forecaster, optimizer, ``backtest.min_history_days`` and ``cost_bps``.
+    holdings : Holdings, DataFrame or path
+        Current holdings (see the module docstring for the format).
+    as_of : date-like
+        Rebalance date (snapped back to a trading day of ``prices``).
+    value : float, optional
+        Account value; default shares at market plus the ``CASH`` row.
+    forecaster : Forecaster, optional
+        Forecaster to use; default the configured kind, built fresh.
+    fitted : bool
+        ``forecaster`` is already fitted (e.g. loaded from a checkpoint): predict
+        only.
+    volume : pandas.DataFrame, optional
+        Daily traded volume (dates x tickers) for forecasters that use it; only rows
+        up to ``as_of`` are read, as for ``prices``.
+    on_epoch : callable, optional
+        Progress callback handed to a forecaster that trains in epochs (the LSTM:
+        `forecasting.train.EpochEnd` after each epoch); ignored by the others.
+
+    Returns
+    -------
+    RebalancePlan
+    """
+    holdings = as_holdings(holdings)
+    constraints = _constraints(config)
+    date, snapped = resolve_as_of(prices.index, as_of)
+    past = prices.loc[:date]  # the only prices anything below sees
+    check_holdings(holdings, past, constraints)
+    notes = [snapped] if snapped else []
+
+    held = holdings.shares[holdings.shares != 0]
+    held_prices = last_prices(past, list(held.index), holdings.source)
+    market_value = float((held * held_prices).sum())
+    value, cash, flow_notes = account_value(holdings, market_value, value)
+    notes += flow_notes
+
+    min_history = config.backtest.min_history_days
+    available = availability_mask(past, min_history).iloc[-1]
+    universe = list(available.index[available.to_numpy()])
+    if not universe:
+        raise DataError(
+            f"no asset has {min_history} days of prices up to {date:%Y-%m-%d}",
+            hint="Rebalance on a later date or lower backtest.min_history_days",
+        )
+    outside = [t for t in held.index if t not in universe]
+    if outside:
+        notes.append(
+            f"{', '.join(outside)} not investable on {date:%Y-%m-%d} (fewer than "
+            f"{min_history} days of prices or no price that day): sold"
+        )
+
+    current_weights = held * held_prices / value
+    if forecaster is None:
+        forecaster = _model_forecaster(config)
+    elif fitted:
+        _check_fit_date(forecaster, date)
+    if on_epoch is not None and hasattr(forecaster, "on_epoch"):
+        # Training the LSTM takes minutes: let the caller show how far it is.
+        forecaster.on_epoch = on_epoch
+    past_volume = (
+        None if volume is None else volume.reindex(index=past.index, columns=universe)
+    )
+    forecast = _forecast(forecaster, past[universe], config, not fitted, past_volume)
+    from foliocast.portfolio.backtest.run import run_risk_free
+
+    risk_free = float(run_risk_free(config, past.index).iloc[-1])
+    optimal = _optimize(forecast, config, current_weights, risk_free)
+    optimal = optimal.reindex(universe)
+
+    price = past[universe].iloc[-1]
+    current = held.reindex(universe, fill_value=0.0)
+    cost_rate = config.backtest.cost_bps / 1e4
+    sold_value = float((held[outside] * held_prices[outside]).sum())
+    sold_cost = cost_rate * float((held[outside].abs() * held_prices[outside]).sum())
+    resolved = constraints.resolve(universe)
+    try:
+        target_shares = whole_shares(
+            optimal,
+            price,
+            current,
+            value,
+            cash=cash + sold_value - sold_cost,
+            cost_rate=cost_rate,
+            resolved=resolved,
+            sold=float(current_weights[outside].abs().sum()),
+        )
+    except ValueError as err:
+        raise ConfigError(f"value: {err} ({value:,.2f})") from None
+
+    book = trade_book(held, held_prices, target_shares, price, cost_rate)
+    residual = cash - float((book["trade_shares"] * book["price"]).sum())
+    residual -= float(book["est_cost"].sum())
+    weights = weights_table(book, optimal, forecast, value)
+    rounded = weights.set_index("ticker")["target_weight"].drop(CASH)
+    risk = risk_table(past, forecast, weights, book, value, cash, residual, outside)
+    checks = constraint_table(
+        resolved, optimal, rounded, current_weights, book, value, cost_rate
+    )
+    if not checks["ok"].all():
+        failed = ", ".join(checks.loc[~checks["ok"], "constraint"])
+        notes.append(f"after rounding to whole shares, not within limits: {failed}")
+    return RebalancePlan(
+        name=config.name,
+        as_of=date,
+        value=value,
+        cash=cash,
+        residual_cash=residual,
+        forecast=forecast,
+        trades=trade_list(book),
+        weights=weights,
+        risk=risk,
+        constraints=checks,
+        notes=tuple(notes),
+        config=config,
+    )
+
+
+def _model_forecaster(config: RunConfig) -> Forecaster:
+    """The configured forecaster, built as the backtest builds ``lstm_mvo``'s."""
+    from foliocast.portfolio.backtest.run import make_model_forecaster
+
+    try:
+        return make_model_forecaster(config)
+    except ValueError as err:
+        raise ConfigError(f"forecaster: {err}") from None
+
+
+# ------------------------------------------------------------------ top level
+
+
+def _load_data(config: RunConfig) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    from foliocast.portfolio.backtest.run import load_run_data
+
+    # as_of is the cut of a rebalance; backtest.end belongs to backtests only.
+    uncut = dataclasses.replace(
+        config, backtest=dataclasses.replace(config.backtest, end=None)
+    )
+    prices, volume, _ = load_run_data(uncut)
+    return prices, volume
+
+
+def _checkpointed(config: RunConfig, checkpoint: str | Path) -> Forecaster:
+    """The trained LSTM saved in ``checkpoint`` (see `forecasting.checkpoint`)."""
+    path = Path(checkpoint)
+    if not path.exists():
+        raise DataError("checkpoint not found", source=str(path))
+    if config.forecaster.kind != "lstm":
+        raise ConfigError(
+            f"forecaster.kind {config.forecaster.kind!r} is fitted on the data, not "
+            "loaded; drop --checkpoint (a checkpoint holds a trained LSTM)"
+        )
+    from foliocast.forecasting.lstm import LSTMForecaster
+
+    try:
+        return LSTMForecaster.load(path)
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise DataError(
+            f"not a readable LSTM checkpoint ({err})",
+            source=str(path),
+            hint="Point --checkpoint at a folder written by LSTMForecaster.save",
+        ) from None
+
+
+def _check_fit_date(forecaster: Forecaster, date: pd.Timestamp) -> None:
+    """A loaded model trained on prices after ``date`` would carry look-ahead."""
+    fit_date = getattr(forecaster, "fit_date_", None)
+    if fit_date is not None and pd.Timestamp(fit_date) > date:
+        raise DataError(
+            f"the checkpoint was trained on prices up to {fit_date:%Y-%m-%d}, after "
+            f"as_of {date:%Y-%m-%d}: it has seen the future",
+            hint="Use a checkpoint trained up to as_of, or drop --checkpoint to fit",
+        )
+
+
+def rebalance(
+    config: RunConfig,
+    holdings: Holdings | pd.DataFrame | str | Path,
+    as_of: str | pd.Timestamp,
+    *,
+    value: float | None = None,
+    checkpoint: str | Path | None = None,
+    on_epoch: EpochCallback | None = None,
+) -> RebalancePlan:
+    """Plan the rebalance of an account on ``as_of`` with the configured model.
+
+    Parameters
+    ----------
+    config : RunConfig
+        Data source, forecaster, optimizer and costs.
+    holdings : Holdings, DataFrame or path
+        Current holdings; a path is read with `read_holdings`.
+    as_of : date-like
+        Rebalance date; only prices up to and including it are used.
+    value : float, optional
+        Account value; default the holdings at market plus the ``CASH`` row.
+    checkpoint : path, optional
+        Folder of a trained LSTM (``LSTMForecaster.save``) to predict with instead of
+        training; it must have been trained on prices up to ``as_of`` at the latest.
+    on_epoch : callable, optional
+        Progress callback for the LSTM's training epochs (see `plan_rebalance`).
+
+    Returns
+    -------
+    RebalancePlan
+
+    Raises
+    ------
+    DataError, ConfigError
+        On bad holdings, dates, prices or settings (one clear message).
+    """
+    holdings = as_holdings(holdings)  # a bad file fails before the data loads
+    prices, volume = _load_data(config)
+    forecaster = _checkpointed(config, checkpoint) if checkpoint else None
+    return plan_rebalance(
+        prices,
+        config,
+        holdings,
+        as_of,
+        value=value,
+        forecaster=forecaster,
+        fitted=checkpoint is not None,
+        volume=volume,
+        on_epoch=on_epoch,
+    )
+
+
+# ------------------------------------------------------------------------ CLI
+
+
+def rebalance_command(args: argparse.Namespace) -> int:
+    """Handle ``portfolio rebalance`` (arguments parsed by `portfolio.cli`)."""
+    from foliocast.portfolio.config import load_config
+    from foliocast.portfolio.output_folder import check_output
+
+    config = load_config(args.config)
+    out = Path(args.out)
+    check_output(out, force=args.force, kind="plan")  # fail before the slow part
+    from foliocast.portfolio.progress import Reporter
+
+    # Training shows its epochs: a bar on a terminal, lines on stderr otherwise.
+    with warnings.catch_warnings(), Reporter(quiet=args.quiet) as reporter:
+        if args.quiet:
+            warnings.simplefilter("ignore")
+        plan = rebalance(
+            config,
+            args.holdings,
+            args.as_of,
+            value=args.value,
+            checkpoint=args.checkpoint,
+            on_epoch=reporter.epoch,
+        )
+    write_plan(plan, out, force=args.force)
+    if args.quiet:
+        print(out)
+    else:
+        sys.stdout.write(plan.summary())
+        print(f"plan: {out}")
+    return 0
