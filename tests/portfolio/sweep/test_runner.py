@@ -33,7 +33,7 @@ from foliocast.portfolio.sweep.runner import (
 )
 from foliocast.risk.significance import deflated_sharpe_ratio
 
-EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
+EXPERIMENTS = Path(__file__).resolve().parents[3] / "experiments"
 QUICK = EXPERIMENTS / "sweep_quick.yaml"
 
 

@@ -30,7 +30,7 @@ from foliocast.portfolio.rebalance.plan import (
 from foliocast.portfolio.rebalance.valuation import account_value
 from tests.cli_runner import run_main
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "experiments" / "holdings_example.csv"
 AS_OF = "2022-06-30"
 SETTINGS = {

@@ -7,7 +7,7 @@ import pytest
 
 from foliocast.data import load_dataset, rebalance_schedule
 from foliocast.portfolio.backtest.resume import CheckpointWarning
-from tests.portfolio.test_backtest import _resumable_run
+from tests.portfolio.backtest.test_backtest import _resumable_run
 
 
 @pytest.fixture(scope="module")
