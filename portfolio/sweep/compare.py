@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from foliocast.data.csv_safety import write_csv
+from foliocast.data.validation import parse_iso_date
 from foliocast.forecasting.evaluation import (
     PER_DATE_LOSSES,
     evaluate_forecasts,
@@ -45,9 +46,12 @@ from foliocast.forecasting.evaluation import (
 )
 from foliocast.forecasting.forecast import Forecast
 from foliocast.portfolio.backtest.forecast_tables import forecast_from_tables
+from foliocast.portfolio.backtest.run import load_run_data
 from foliocast.portfolio.backtest.runfolder import RunFolder, load_run
+from foliocast.portfolio.backtest.scoring import held_out_part, strategy_summaries
 from foliocast.portfolio.config import ConfigError, RunConfig, config_from_dict
 from foliocast.portfolio.errors import RunFolderError
+from foliocast.portfolio.sweep.leaderboard import point_strategy
 
 __all__ = [
     "CLASSICAL",
@@ -204,8 +208,6 @@ def _load_points(
 
 def _prices(points: Sequence[_Point]) -> pd.DataFrame:
     """The prices every point ran on (checked against each run's fingerprint)."""
-    from foliocast.portfolio.backtest.run import load_run_data
-
     prices, _, provenance = load_run_data(points[0].config)
     for point in points:
         saved = ((point.run.metrics.get("run") or {}).get("data") or {}).get(
@@ -221,9 +223,6 @@ def _prices(points: Sequence[_Point]) -> pd.DataFrame:
 
 def _performance(point: _Point, start: pd.Timestamp | None) -> dict[str, Any]:
     """Summary of the point's mean-variance strategy over the compared period."""
-    from foliocast.portfolio.backtest.scoring import held_out_part, strategy_summaries
-    from foliocast.portfolio.sweep.leaderboard import point_strategy
-
     strategy = point_strategy("lstm_mvo", point.config)
     if start is None:
         summaries = point.run.metrics["strategies"]
@@ -389,8 +388,6 @@ def compare_command(args: argparse.Namespace) -> int:
     """Handle ``portfolio compare``; print the Markdown table, return 0."""
     start = args.start
     if start is not None:
-        from foliocast.data.validation import parse_iso_date
-
         try:
             parse_iso_date(start)
         except (TypeError, ValueError) as err:

@@ -57,6 +57,7 @@ from foliocast.portfolio.config import (
     load_config,
     read_yaml,
 )
+from foliocast.portfolio.optimize.constraints import Constraints
 
 __all__ = [
     "METRICS",
@@ -306,8 +307,6 @@ def _dotted_mapping(where: str, values: Any) -> dict[str, Any]:
 
 def _free_sections() -> dict[str, type]:
     """Config mappings typed ``dict`` whose keys a dataclass still defines."""
-    from foliocast.portfolio.optimize.constraints import Constraints
-
     return {"optimizer.constraints": Constraints}
 
 

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from foliocast.data.csv_safety import write_csv
+from foliocast.portfolio.backtest.run import model_strategy_name
 from foliocast.portfolio.sweep.grid import (
     METRICS,
     SweepSpec,
@@ -30,6 +31,7 @@ from foliocast.portfolio.sweep.grid import (
     grid_points,
     point_values,
 )
+from foliocast.risk.significance import deflated_sharpe_ratio, trial_sharpe_variance
 
 __all__ = [
     "LEADERBOARD_METRICS",
@@ -82,8 +84,6 @@ def point_strategy(strategy: str, config: Any) -> str:
     another forecaster (``ewma_mvo``; `portfolio.run.model_strategy_name`), so a
     sweep over ``forecaster.kind`` ranks the model strategy of every point.
     """
-    from foliocast.portfolio.backtest.run import model_strategy_name
-
     return model_strategy_name(config) if strategy == "lstm_mvo" else strategy
 
 
@@ -105,8 +105,6 @@ def leaderboard(spec: SweepSpec, points_dir: str | Path) -> pd.DataFrame:
         the ranking metric if not among them, ``seconds`` and ``error``. Finished
         points come first, best first by ``spec.metric``; ties keep grid order.
     """
-    from foliocast.risk.significance import deflated_sharpe_ratio, trial_sharpe_variance
-
     points_dir = Path(points_dir)
     shown = list(LEADERBOARD_METRICS)
     if spec.metric not in shown:

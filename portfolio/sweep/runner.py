@@ -47,7 +47,9 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from foliocast.portfolio.backtest.runfolder import staging
 from foliocast.portfolio.config import RunConfig, config_from_dict, config_to_dict
+from foliocast.portfolio.sweep.compare import compare_forecasters, write_comparison
 from foliocast.portfolio.sweep.grid import (
     METRICS,
     SweepSpec,
@@ -114,6 +116,8 @@ def _run_point(
     not each take them all. A count the user set in the environment wins.
     """
     os.environ.setdefault("JAX_NUM_CPU_DEVICES", str(cores))
+    # Imported in the worker, after the device count is set: JAX reads it when the
+    # run first loads it, and the parent process never needs the backtest's modules.
     from foliocast.portfolio.backtest.run import run
     from foliocast.portfolio.backtest.runfolder import save_run
 
@@ -285,8 +289,6 @@ def run_sweep(
     SweepError
         If every point failed.
     """
-    from foliocast.portfolio.backtest.runfolder import staging
-
     points = grid_points(spec)
     values = {name: point_values(spec, config) for name, config in points}
     jobs = [(name, _portable(config)) for name, config in points]
@@ -323,8 +325,6 @@ def _write_comparison(folder: Path) -> None:
     The points are finished and paid for: a comparison that cannot be made (no
     point ran lstm_mvo, say) is a warning, and ``portfolio compare`` can redo it.
     """
-    from foliocast.portfolio.sweep.compare import compare_forecasters, write_comparison
-
     try:
         write_comparison(folder, compare_forecasters(folder))
     except Exception as err:  # whatever went wrong, the sweep itself is kept
