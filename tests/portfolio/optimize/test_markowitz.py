@@ -21,12 +21,11 @@ from foliocast.portfolio.errors import (
     InfeasibleError,
     OptimizationError,
 )
-from foliocast.portfolio.optimize import dense as fastsolve
+from foliocast.portfolio.optimize import active_set, dense, direct
 from foliocast.portfolio.optimize import problem as compiled_problem
+from foliocast.portfolio.optimize.cache import DEFAULT_CACHE
 from foliocast.portfolio.optimize.constraints import Constraints
 from foliocast.portfolio.optimize.markowitz import (
-    cached_problem,
-    clear_problem_cache,
     efficient_frontier,
     forecast_covariance,
     markowitz,
@@ -35,7 +34,6 @@ from foliocast.portfolio.optimize.markowitz import (
     portfolio_return,
     portfolio_variance,
     portfolio_volatility,
-    problem_cache_info,
 )
 from tests.portfolio.conftest import factor_problem
 
@@ -579,16 +577,16 @@ def test_constraints_validate_and_round_trip():
 
 
 def test_second_call_reuses_the_compiled_dpp_problem():
-    clear_problem_cache()
+    DEFAULT_CACHE.clear()
     mu1, cov1, _, _ = factor_problem(10, seed=22)
     mu2, cov2, _, _ = factor_problem(10, seed=23)
     first = markowitz(mu1, cov1, risk_aversion=2.0, constraints={"max_weight": 0.3})
-    compiled = cached_problem(first.spec)
+    compiled = DEFAULT_CACHE.peek(first.spec)
     assert compiled is not None and compiled.problem.is_dpp()
     second = markowitz(mu2, cov2, risk_aversion=7.0, constraints={"max_weight": 0.4})
     assert second.spec == first.spec
-    assert cached_problem(second.spec) is compiled
-    info = problem_cache_info()
+    assert DEFAULT_CACHE.peek(second.spec) is compiled
+    info = DEFAULT_CACHE.info()
     assert (info.misses, info.hits, info.currsize) == (1, 1, 1)
     unit = np.diag(cov2).mean()  # the problem works in units of mean variance
     np.testing.assert_allclose(
@@ -596,7 +594,7 @@ def test_second_call_reuses_the_compiled_dpp_problem():
     )
     np.testing.assert_allclose(compiled.parameters["upper"].value, 0.4)
     # The re-solve equals a solve on a freshly compiled problem.
-    clear_problem_cache()
+    DEFAULT_CACHE.clear()
     fresh = optimize(mu2, cov2, risk_aversion=7.0, constraints={"max_weight": 0.4})
     np.testing.assert_allclose(second.weights, fresh, atol=1e-7)
 
@@ -610,7 +608,7 @@ def test_weights_do_not_depend_on_earlier_calls(n, form, solver):
     for seed in range(30, 34):
         mu, cov, b, d = factor_problem(n, seed=seed)
         problems.append((mu, cov if form == "full" else (b, d)))
-    clear_problem_cache()
+    DEFAULT_CACHE.clear()
     first = markowitz(*problems[-1], risk_aversion=3.0)
     assert first.solver == solver
     for mu, cov in problems[:-1]:
@@ -621,14 +619,14 @@ def test_weights_do_not_depend_on_earlier_calls(n, form, solver):
 
 
 def test_a_new_structure_compiles_a_new_problem():
-    clear_problem_cache()
+    DEFAULT_CACHE.clear()
     mu, cov, b, d = factor_problem(6, seed=24)
     optimize(mu, cov)
     optimize(mu, (b, d))
     optimize(mu, cov, objective="min_variance")
     optimize(mu, cov, constraints={"max_weight": 0.5})
     optimize(mu.iloc[:5], cov.iloc[:5, :5])
-    assert problem_cache_info().currsize == 5
+    assert DEFAULT_CACHE.info().currsize == 5
 
 
 # ---------------------------------------------------------- direct solver path
@@ -683,16 +681,15 @@ def test_direct_path_gives_the_plain_cvxpy_weights(
     mu, cov, b, d = factor_problem(n, seed=seed)
     covariance = cov if form == "full" else (b, d)
     cvxpy_solves = _spy_on_cvxpy_solves(monkeypatch)
-    clear_problem_cache()
+    DEFAULT_CACHE.clear()
     fast = markowitz(mu, covariance, objective=objective, **kwargs)
-    if fast.solver in (*fastsolve.DIRECT_SOLVERS, "QUADPROG"):
+    if fast.solver in (*direct.DIRECT_SOLVERS, "QUADPROG"):
         assert cvxpy_solves == []  # the direct path answered
     # quadprog answers OSQP's attempt on the dense form; cvxpy has no quadprog.
     attempted = "OSQP" if fast.solver == "QUADPROG" else fast.solver
-    monkeypatch.setattr(compiled_problem, "FAST_PATH", False)
-    clear_problem_cache()
-    plain = markowitz(mu, covariance, objective=objective, **kwargs)
-    assert cvxpy_solves[-1] == plain.solver
+    DEFAULT_CACHE.clear()
+    plain = markowitz(mu, covariance, objective=objective, fast_path=False, **kwargs)
+    assert cvxpy_solves[-1] == plain.solver and plain.path == "cvxpy"
     assert attempted == plain.solver and fast.status == plain.status == "optimal"
     np.testing.assert_allclose(fast.weights, plain.weights, atol=1e-7, rtol=0)
 
@@ -713,17 +710,17 @@ def _spy_on_cvxpy_solves(monkeypatch) -> list[str]:
 def test_direct_path_failure_falls_back_to_cvxpy(monkeypatch):
     mu, _, b, d = factor_problem(10, seed=60)
     cov = (b, d)  # CLARABEL leads on the factor form
-    clear_problem_cache()
+    DEFAULT_CACHE.clear()
     reference = markowitz(mu, cov, risk_aversion=2.0)
-    assert cached_problem(reference.spec).direct_solvers == ("CLARABEL",)
+    assert DEFAULT_CACHE.peek(reference.spec).direct_solvers == ("CLARABEL",)
     cvxpy_solves = _spy_on_cvxpy_solves(monkeypatch)
 
     def broken(self, arrays, options):
         raise RuntimeError("solver exploded")
 
-    monkeypatch.setattr(fastsolve._ClarabelSolve, "_run", broken)
+    monkeypatch.setattr(direct._ClarabelSolve, "_run", broken)
     crashed = markowitz(mu, cov, risk_aversion=2.0)
-    monkeypatch.setattr(fastsolve._ClarabelSolve, "_run", lambda *args: None)
+    monkeypatch.setattr(direct._ClarabelSolve, "_run", lambda *args: None)
     not_optimal = markowitz(mu, cov, risk_aversion=2.0)
     assert cvxpy_solves == ["CLARABEL", "CLARABEL"]
     for result in (crashed, not_optimal):
@@ -735,24 +732,24 @@ def test_direct_path_leaves_failures_to_cvxpy():
     # Statuses other than an accurate optimum come from cvxpy's own solve, so
     # the messages and the fallback chain are unchanged.
     mu, cov, _, _ = factor_problem(6, seed=12)
-    clear_problem_cache()
+    DEFAULT_CACHE.clear()
     with pytest.raises(InfeasibleError, match="CLARABEL: infeasible"):
         optimize(mu, cov, objective="target_return", target=5.0)
     starved = {"CLARABEL": {"max_iter": 1}}
     factor = markowitz(mu, factor_problem(6, seed=12)[2:], solver_options=starved)
     assert factor.solver == "OSQP"
-    assert cached_problem(factor.spec).direct_solvers == ("CLARABEL", "OSQP")
+    assert DEFAULT_CACHE.peek(factor.spec).direct_solvers == ("CLARABEL", "OSQP")
     # On a full covariance OSQP leads and quadprog answers on the dense form, so
     # no compiled direct path was needed.
     result = markowitz(mu, cov, solver_options=starved)
     assert result.solver == "QUADPROG"
-    assert cached_problem(result.spec).direct_solvers == ()
-    assert cached_problem(result.spec).dense_osqp
+    assert DEFAULT_CACHE.peek(result.spec).direct_solvers == ()
+    assert DEFAULT_CACHE.peek(result.spec).dense_osqp
 
 
 def test_options_for_cvxpy_itself_skip_the_direct_path():
     mu, cov, _, _ = factor_problem(6, seed=61)
-    clear_problem_cache()
+    DEFAULT_CACHE.clear()
     reference = optimize(mu, cov)
     verbose_off = {"CLARABEL": {"verbose": False}}
     np.testing.assert_array_equal(
@@ -815,36 +812,37 @@ def test_dense_osqp_path_matches_the_cvxpy_problem(
     mu, cov, _, _ = factor_problem(n, seed=seed)
     kwargs = _constraints_for(n, kwargs)
     answered = []
-    solve = fastsolve.DenseQpSolve.solve
+    solve = dense.DenseQpSolve.solve
 
     def spy(self, values, options):
-        weights = solve(self, values, options)
-        answered.append(weights is not None)
-        return weights
+        answer = solve(self, values, options)
+        answered.append(answer is not None)
+        return answer
 
-    monkeypatch.setattr(fastsolve.DenseQpSolve, "solve", spy)
+    monkeypatch.setattr(dense.DenseQpSolve, "solve", spy)
     cvxpy_solves = _spy_on_cvxpy_solves(monkeypatch)
-    clear_problem_cache()
-    dense = markowitz(mu, cov, objective=objective, solvers=["OSQP"], **kwargs)
-    problem = cached_problem(dense.spec)
+    DEFAULT_CACHE.clear()
+    result = markowitz(mu, cov, objective=objective, solvers=["OSQP"], **kwargs)
+    problem = DEFAULT_CACHE.peek(result.spec)
     assert problem.dense_osqp and problem.problem.is_dpp()
     assert answered == [True] and cvxpy_solves == []
     assert problem.direct_solvers == ()  # the compiled path was not needed
-    assert problem.dense_answered_by == "quadprog"  # the exact solve answered
-    assert dense.solver == "QUADPROG"
+    # The exact solve answered, on the dense form.
+    assert (result.solver, result.path) == ("QUADPROG", "dense")
     # OSQP on the same dense data agrees with quadprog's exact answer.
     values = {name: p.value for name, p in problem.parameters.items()}
     osqp_weights = problem._dense.solve_osqp(
         values, compiled_problem.DEFAULT_SOLVER_OPTIONS["OSQP"]
     )
-    np.testing.assert_allclose(dense.weights, osqp_weights, atol=1e-7, rtol=0)
+    np.testing.assert_allclose(result.weights, osqp_weights, atol=1e-7, rtol=0)
     # The oracle: the DPP problem through cvxpy, with OSQP and with CLARABEL.
-    monkeypatch.setattr(compiled_problem, "FAST_PATH", False)
     for solver in ("OSQP", "CLARABEL"):
-        clear_problem_cache()
-        plain = markowitz(mu, cov, objective=objective, solvers=[solver], **kwargs)
-        assert plain.status == dense.status == "optimal"
-        np.testing.assert_allclose(dense.weights, plain.weights, atol=1e-7, rtol=0)
+        DEFAULT_CACHE.clear()
+        plain = markowitz(
+            mu, cov, objective=objective, solvers=[solver], fast_path=False, **kwargs
+        )
+        assert plain.status == result.status == "optimal"
+        np.testing.assert_allclose(result.weights, plain.weights, atol=1e-7, rtol=0)
 
 
 def test_quadprog_data_is_the_osqp_data():
@@ -857,11 +855,11 @@ def test_quadprog_data_is_the_osqp_data():
         "groups": {"g0": (0.2, 0.5), "g1": (0.0, 0.3)},
         "max_weight": 0.3,
     }
-    clear_problem_cache()
+    DEFAULT_CACHE.clear()
     result = markowitz(
         mu, cov, objective="target_return", target=0.08, constraints=constraints
     )
-    problem = cached_problem(result.spec)
+    problem = DEFAULT_CACHE.peek(result.spec)
     values = {name: p.value for name, p in problem.parameters.items()}
     p, q, a, low, high = problem._dense.data(values)
     g, lin, c, b, meq = problem._dense.exact_data(values)
@@ -892,32 +890,30 @@ def test_singular_covariance_falls_back_from_quadprog_to_osqp(monkeypatch):
     mu = pd.Series(rng.normal(0.08, 0.05, n), index=tickers)
     assert np.linalg.matrix_rank(cov.to_numpy()) < n
     exact_answers = []
-    solve_exact = fastsolve.DenseQpSolve.solve_exact
+    solve_exact = dense.DenseQpSolve.solve_exact
 
     def spy(self, values):
         weights = solve_exact(self, values)
         exact_answers.append(weights)
         return weights
 
-    monkeypatch.setattr(fastsolve.DenseQpSolve, "solve_exact", spy)
-    clear_problem_cache()
-    dense = markowitz(mu, cov, risk_aversion=3.0, solvers=["OSQP"])
-    problem = cached_problem(dense.spec)
+    monkeypatch.setattr(dense.DenseQpSolve, "solve_exact", spy)
+    DEFAULT_CACHE.clear()
+    result = markowitz(mu, cov, risk_aversion=3.0, solvers=["OSQP"])
     assert exact_answers == [None]  # quadprog was tried and gave no answer
-    assert dense.status == "optimal" and problem.dense_answered_by == "osqp"
-    assert dense.solver == "OSQP"
-    monkeypatch.setattr(compiled_problem, "FAST_PATH", False)
-    clear_problem_cache()
-    plain = markowitz(mu, cov, risk_aversion=3.0, solvers=["CLARABEL"])
+    assert result.status == "optimal"
+    assert (result.solver, result.path) == ("OSQP", "dense")
+    DEFAULT_CACHE.clear()
+    plain = markowitz(mu, cov, risk_aversion=3.0, solvers=["CLARABEL"], fast_path=False)
     assert plain.status == "optimal"
-    np.testing.assert_allclose(dense.weights, plain.weights, atol=1e-7, rtol=0)
+    np.testing.assert_allclose(result.weights, plain.weights, atol=1e-7, rtol=0)
 
 
 def test_quadprog_failure_falls_back_to_osqp(monkeypatch):
     mu, cov, _, _ = factor_problem(20, seed=98)
-    clear_problem_cache()
+    DEFAULT_CACHE.clear()
     reference = markowitz(mu, cov, risk_aversion=2.0, solvers=["OSQP"])
-    assert cached_problem(reference.spec).dense_answered_by == "quadprog"
+    assert (reference.solver, reference.path) == ("QUADPROG", "dense")
 
     def inconsistent(*args, **kwargs):
         raise ValueError("constraints are inconsistent, no solution")
@@ -929,9 +925,9 @@ def test_quadprog_failure_falls_back_to_osqp(monkeypatch):
     for broken in (inconsistent, off_the_budget):
         monkeypatch.setattr("quadprog.solve_qp", broken)
         result = markowitz(mu, cov, risk_aversion=2.0, solvers=["OSQP"])
-        problem = cached_problem(result.spec)
+        problem = DEFAULT_CACHE.peek(result.spec)
         assert (result.solver, result.status) == ("OSQP", "optimal")
-        assert problem.dense_answered_by == "osqp"
+        assert result.path == "dense"
         assert problem.direct_solvers == ()  # the dense OSQP solve answered
         np.testing.assert_allclose(result.weights, reference.weights, atol=1e-7)
 
@@ -955,62 +951,58 @@ def test_guessed_active_set_gives_the_full_quadprog_answer(monkeypatch, constrai
         {**groups, "long_only": False, "min_weight": -0.02, "max_weight": 0.04},
         {"allow_cash": True, **groups},
     ][constraint_set]
-    clear_problem_cache()
+    DEFAULT_CACHE.clear()
     result = markowitz(mu, cov, risk_aversion=3.0, constraints=constraints)
-    problem = cached_problem(result.spec)
-    assert problem.dense_answered_by == "quadprog"
-    dense = problem._dense
-    assert dense.n >= fastsolve._GUESS_FROM
+    problem = DEFAULT_CACHE.peek(result.spec)
+    assert (result.solver, result.path) == ("QUADPROG", "dense")
+    dense_qp = problem._dense
+    assert dense_qp.n >= active_set._GUESS_FROM
     values = {name: p.value for name, p in problem.parameters.items()}
-    whole = quadprog.solve_qp(*dense.exact_data(values))[0]
-    np.testing.assert_allclose(dense.solve_exact(values), whole, atol=1e-9, rtol=0)
+    whole = quadprog.solve_qp(*dense_qp.exact_data(values))[0]
+    np.testing.assert_allclose(dense_qp.solve_exact(values), whole, atol=1e-9, rtol=0)
     np.testing.assert_allclose(result.weights, whole, atol=1e-9, rtol=0)
     # A wrong guess: every asset but the first fixed at its lower bound.
-    monkeypatch.setattr(fastsolve, "_refine_sides", lambda *args: None)
+    monkeypatch.setattr(active_set, "_refine_sides", lambda *args: None)
     monkeypatch.setattr(
-        fastsolve,
+        active_set,
         "_equality_minimum",
         lambda g, *args: np.r_[0.5, np.full(n - 1, -9.0)],
     )
-    np.testing.assert_allclose(dense.solve_exact(values), whole, atol=1e-9, rtol=0)
+    np.testing.assert_allclose(dense_qp.solve_exact(values), whole, atol=1e-9, rtol=0)
 
 
 def test_osqp_options_skip_quadprog():
     # Options of one's own ask for OSQP's behaviour: quadprog is not tried.
     mu, cov, _, _ = factor_problem(20, seed=99)
-    clear_problem_cache()
+    DEFAULT_CACHE.clear()
     exact = markowitz(mu, cov, risk_aversion=2.0)
-    assert cached_problem(exact.spec).dense_answered_by == "quadprog"
+    assert (exact.solver, exact.path) == ("QUADPROG", "dense")
     tight = {"OSQP": {"eps_abs": 1e-7, "eps_rel": 1e-7}}
     result = markowitz(mu, cov, risk_aversion=2.0, solver_options=tight)
-    assert result.solver == "OSQP"
-    assert cached_problem(result.spec).dense_answered_by == "osqp"
+    assert (result.solver, result.path) == ("OSQP", "dense")
     np.testing.assert_allclose(result.weights, exact.weights, atol=1e-7)
 
 
-def test_result_names_the_solver_that_produced_the_weights(monkeypatch):
+def test_result_names_the_solver_that_produced_the_weights():
     # The report names who answered, not the chain entry that was attempted:
     # quadprog answers OSQP's attempt on a full covariance under default options.
     mu, cov, b, d = factor_problem(20, seed=99)
-    clear_problem_cache()
+    DEFAULT_CACHE.clear()
     exact = markowitz(mu, cov, risk_aversion=2.0)
-    assert cached_problem(exact.spec).dense_answered_by == "quadprog"
-    assert (exact.solver, exact.status) == ("QUADPROG", "optimal")
+    assert (exact.solver, exact.status, exact.path) == ("QUADPROG", "optimal", "dense")
     # Options keyed by the requested name still reach OSQP, which then answers.
     tight = {"OSQP": {"eps_abs": 1e-7, "eps_rel": 1e-7}}
     dense_osqp = markowitz(mu, cov, risk_aversion=2.0, solver_options=tight)
-    assert cached_problem(dense_osqp.spec).dense_answered_by == "osqp"
-    assert dense_osqp.solver == "OSQP"
+    assert (dense_osqp.solver, dense_osqp.path) == ("OSQP", "dense")
     factor = markowitz(mu, (b, d), risk_aversion=2.0)
-    assert factor.solver == "CLARABEL"
+    assert (factor.solver, factor.path) == ("CLARABEL", "direct")
     # A quadprog answer in an earlier solve does not leak into a later report.
     clarabel = markowitz(mu, cov, risk_aversion=2.0, solvers=["CLARABEL"])
-    assert clarabel.solver == "CLARABEL"
+    assert (clarabel.solver, clarabel.path) == ("CLARABEL", "direct")
     # Without the fast path cvxpy's OSQP answers the same problem.
-    monkeypatch.setattr(compiled_problem, "FAST_PATH", False)
-    clear_problem_cache()
-    plain = markowitz(mu, cov, risk_aversion=2.0)
-    assert plain.solver == "OSQP"
+    DEFAULT_CACHE.clear()
+    plain = markowitz(mu, cov, risk_aversion=2.0, fast_path=False)
+    assert (plain.solver, plain.path) == ("OSQP", "cvxpy")
     for result in (dense_osqp, factor, clarabel, plain):
         np.testing.assert_allclose(result.weights, exact.weights, atol=1e-6)
 
@@ -1018,9 +1010,9 @@ def test_result_names_the_solver_that_produced_the_weights(monkeypatch):
 def test_dense_osqp_data_is_the_compiled_objective():
     # 0.5 w'Pw + q'w equals the cvxpy objective at random points.
     mu, cov, _, _ = factor_problem(12, seed=90)
-    clear_problem_cache()
+    DEFAULT_CACHE.clear()
     result = markowitz(mu, cov, risk_aversion=3.0, constraints={"max_weight": 0.3})
-    problem = cached_problem(result.spec)
+    problem = DEFAULT_CACHE.peek(result.spec)
     values = {name: p.value for name, p in problem.parameters.items()}
     p, q, a, low, high = problem._dense.data(values)
     upper = p.toarray()
@@ -1041,9 +1033,9 @@ def test_dense_osqp_data_is_the_compiled_objective():
 
 def test_dense_osqp_path_is_deterministic():
     mu, cov, _, _ = factor_problem(60, seed=91)
-    clear_problem_cache()
+    DEFAULT_CACHE.clear()
     first = markowitz(mu, cov, risk_aversion=2.0)
-    assert first.solver == "QUADPROG" and cached_problem(first.spec).dense_osqp
+    assert first.solver == "QUADPROG" and DEFAULT_CACHE.peek(first.spec).dense_osqp
     for seed in (92, 93):
         optimize(*factor_problem(60, seed=seed)[:2], risk_aversion=2.0)
     again = optimize(mu, cov, risk_aversion=2.0)
@@ -1052,14 +1044,18 @@ def test_dense_osqp_path_is_deterministic():
 
 def test_dense_osqp_failure_falls_back_to_the_compiled_path(monkeypatch):
     mu, cov, _, _ = factor_problem(60, seed=94)
-    clear_problem_cache()
+    DEFAULT_CACHE.clear()
     reference = markowitz(mu, cov, risk_aversion=2.0, constraints={"max_weight": 0.1})
     cvxpy_solves = _spy_on_cvxpy_solves(monkeypatch)
     for broken in (lambda *args: None, lambda *args: 1 / 0):
-        monkeypatch.setattr(fastsolve.DenseQpSolve, "solve", broken)
+        monkeypatch.setattr(dense.DenseQpSolve, "solve", broken)
         result = markowitz(mu, cov, risk_aversion=2.0, constraints={"max_weight": 0.1})
-        assert (result.solver, result.status) == ("OSQP", "optimal")
-        assert cached_problem(result.spec).direct_solvers == ("OSQP",)
+        assert (result.solver, result.status, result.path) == (
+            "OSQP",
+            "optimal",
+            "direct",
+        )
+        assert DEFAULT_CACHE.peek(result.spec).direct_solvers == ("OSQP",)
         np.testing.assert_allclose(result.weights, reference.weights, atol=1e-7)
     assert cvxpy_solves == []  # the compiled direct path answered
 
@@ -1079,6 +1075,6 @@ def test_dense_osqp_path_only_for_plain_full_covariance_qps(form, kwargs):
     mu, cov, b, d = factor_problem(8, seed=95)
     if kwargs.get("prev_weights") == "equal":
         kwargs = kwargs | {"prev_weights": pd.Series(1 / 8, index=mu.index)}
-    clear_problem_cache()
+    DEFAULT_CACHE.clear()
     result = markowitz(mu, cov if form == "full" else (b, d), **kwargs)
-    assert not cached_problem(result.spec).dense_osqp
+    assert not DEFAULT_CACHE.peek(result.spec).dense_osqp
