@@ -7,11 +7,11 @@ long-only, fully invested utility problem ``max mu^T w - (gamma/2) w^T cov w`` w
 - ``portfolio.optimize`` on a warm compiled problem (compiled once on a first draw,
   then timed on fresh draws; the Cholesky factor of a full covariance is computed in
   each timed call), through its direct solver path (for OSQP on a full covariance
-  the dense form, ``P`` = the covariance, of ``portfolio.fastsolve.DenseQpSolve``,
+  the dense form, ``P`` = the covariance, of ``portfolio.optimize.dense.DenseQpSolve``,
   solved by quadprog or else OSQP: ``dense_path_answered_by`` counts which; "None"
   where the dense form gave no answer or does not apply)
-  and, for reference, through cvxpy's own ``Problem.solve``
-  (``portfolio.problem.FAST_PATH = False``), and
+  and, for reference, through cvxpy's own ``Problem.solve`` (``fast_path=False``),
+  and
 - a fresh ``EfficientFrontier(...).max_quadratic_utility`` per draw (built and
   solved each time, given the full covariance), with tight CLARABEL tolerances so
   that both sides solve the same problem to the same accuracy; PyPortfolioOpt's own
@@ -48,12 +48,8 @@ import numpy as np
 import pandas as pd
 from pypfopt import EfficientFrontier
 
-from foliocast.portfolio.optimize import problem as compiled
-from foliocast.portfolio.optimize.markowitz import (
-    cached_problem,
-    clear_problem_cache,
-    markowitz,
-)
+from foliocast.portfolio.optimize.cache import DEFAULT_CACHE
+from foliocast.portfolio.optimize.markowitz import markowitz
 
 GAMMA = 5.0
 N_FACTORS = 10
@@ -97,24 +93,18 @@ def timed(call: Callable[[], pd.Series]) -> tuple[float, pd.Series]:
     return time.perf_counter() - start, result
 
 
-@contextlib.contextmanager
-def cvxpy_path() -> Iterator[None]:
-    """Send every solve through cvxpy's ``Problem.solve`` (no direct path)."""
-    compiled.FAST_PATH = False
-    try:
-        yield
-    finally:
-        compiled.FAST_PATH = True
-
-
 def _via_cvxpy(problem: dict, form: str, solvers: list[str] | None) -> Any:
-    with cvxpy_path():
-        return ours(problem, form, solvers)
+    """Every solve through cvxpy's ``Problem.solve`` (no direct path)."""
+    return ours(problem, form, solvers, fast_path=False)
 
 
-def ours(problem: dict, form: str, solvers: list[str] | None) -> Any:
+def ours(
+    problem: dict, form: str, solvers: list[str] | None, fast_path: bool = True
+) -> Any:
     cov = problem["cov"] if form == "full" else problem["factors"]
-    return markowitz(problem["mu"], cov, risk_aversion=GAMMA, solvers=solvers)
+    return markowitz(
+        problem["mu"], cov, risk_aversion=GAMMA, solvers=solvers, fast_path=fast_path
+    )
 
 
 def pypfopt(problem: dict, tight: bool) -> pd.Series:
@@ -171,12 +161,11 @@ def summarise(times: list[float]) -> dict:
 
 def run_case(n_assets: int, form: str, repeats: int, solvers: list[str] | None) -> dict:
     problems = [draw_problem(n_assets, seed) for seed in range(repeats + 1)]
-    clear_problem_cache()
+    DEFAULT_CACHE.clear()
     compile_s, first = timed(lambda: ours(problems[0], form, solvers))
-    direct = cached_problem(first.spec).direct_solvers
-    dense = cached_problem(first.spec).dense_osqp
-    with cvxpy_path():
-        ours(problems[0], form, solvers)  # compiles the cvxpy path's chain too
+    direct = DEFAULT_CACHE.peek(first.spec).direct_solvers
+    dense = DEFAULT_CACHE.peek(first.spec).dense_osqp
+    _via_cvxpy(problems[0], form, solvers)  # compiles the cvxpy path's chain too
     pypfopt(problems[0], tight=True)  # warm imports on their side too
     sides: dict[str, Callable[[dict], pd.Series]] = {
         "ours": lambda p: ours(p, form, solvers),
@@ -197,8 +186,8 @@ def run_case(n_assets: int, form: str, repeats: int, solvers: list[str] | None) 
                 times[side].append(elapsed)
                 answers[side].append(answer)
                 if side == "ours":  # which dense solver answered (untimed)
-                    solved = cached_problem(answer.spec)
-                    dense_by.append(str(solved.dense_answered_by))
+                    by_dense = answer.path == "dense"
+                    dense_by.append(answer.solver.lower() if by_dense else "None")
     used = {result.solver for result in answers["ours"]}
     worst = {"ref": 0.0, "def": 0.0, "cvxpy": 0.0, "exact": 0.0, "ref_exact": 0.0}
     for i, result in enumerate(answers["ours"]):

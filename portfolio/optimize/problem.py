@@ -3,69 +3,67 @@
 Compile once: the numbers of a problem (mu, the covariance factor, bounds, group
 limits, previous weights, costs, targets) are ``cp.Parameter`` s, so a problem is
 built per *structure* (:class:`ProblemSpec`: objective, size, risk form and which
-constraints are present) and kept in a small LRU cache; a loop of solves only sets
-parameter values and re-solves. Risk is written ``sum_squares(U @ w)`` with ``U``
-the upper-triangular Cholesky factor (``cov = U^T U``), or
-``sum_squares(B^T w) + d^T w^2`` in factor form; both are DPP, unlike
-``quad_form(w, Parameter)``.
+constraints are present) and kept in a small LRU cache (:mod:`.cache`); a loop of
+solves only sets parameter values and re-solves. Risk is written
+``sum_squares(U @ w)`` with ``U`` the upper-triangular Cholesky factor
+(``cov = U^T U``), or ``sum_squares(B^T w) + d^T w^2`` in factor form; both are
+DPP, unlike ``quad_form(w, Parameter)``.
 
 Solving: a chain of solvers (:data:`DEFAULT_SOLVERS`) is tried until one returns an
 accurate answer. For CLARABEL and OSQP each attempt first takes the direct path of
-:mod:`portfolio.fastsolve` (cvxpy's compiled data, the solver's own API, no
-per-call cvxpy pipeline); any answer but an accurate optimum, and any surprise,
-sends the attempt through ``Problem.solve`` instead, so statuses, fallbacks and
-error messages are cvxpy's. The direct path is only used where its arrays were
-checked equal to the ones cvxpy passes, so both paths give the same weights bit for
-bit. For OSQP on a full covariance with a utility, minimum-variance or
-target-return objective and linear constraints, an attempt first solves the dense
-form (:class:`~portfolio.fastsolve.DenseQpSolve`: ``P`` the scaled covariance on
-the weights, instead of the Cholesky factor's auxiliary variables; a 100-asset
-solve takes less than half the time), under the default OSQP options first with
-quadprog's exact active-set method, then with OSQP; only a checked quadprog answer
-or a polished OSQP optimum counts, which equals the compiled problem's to rounding
-(tested to 1e-7), and anything else goes on to the compiled path. Solves are not
-warm-started and every solve sets a solver up afresh, so the weights are a pure
-function of the inputs (a rerun reproduces them exactly).
+:mod:`.direct` (cvxpy's compiled data, the solver's own API, no per-call cvxpy
+pipeline); any answer but an accurate optimum, and any surprise, sends the attempt
+through ``Problem.solve`` instead, so statuses, fallbacks and error messages are
+cvxpy's. The direct path is only used where its arrays were checked equal to the
+ones cvxpy passes, so both paths give the same weights bit for bit. For OSQP on a
+full covariance with a utility, minimum-variance or target-return objective and
+linear constraints, an attempt first solves the dense form (:mod:`.dense`: ``P``
+the scaled covariance on the weights, instead of the Cholesky factor's auxiliary
+variables; a 100-asset solve takes less than half the time), under the default
+OSQP options first with quadprog's exact active-set method, then with OSQP; only a
+checked quadprog answer or a polished OSQP optimum counts, which equals the
+compiled problem's to rounding (tested to 1e-7), and anything else goes on to the
+compiled path. The outcome names the solver and the path that answered. Solves are
+not warm-started and every solve sets a solver up afresh, so the weights are a pure
+function of the inputs (a rerun reproduces them exactly). ``fast_path=False``
+(an argument of :meth:`MarkowitzProblem.solve`) sends every attempt through
+``Problem.solve``.
 """
 
 from __future__ import annotations
 
 import threading
 import warnings
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from types import MappingProxyType
-from typing import Any, Literal, NamedTuple, get_args
+from typing import Any, Literal, get_args
 
 import cvxpy as cp
 import numpy as np
 
 from foliocast.portfolio.optimize.dense import (
     DENSE_OBJECTIVES,
-    DIRECT_SOLVERS,
+    DenseAnswer,
     DenseQpSolve,
+)
+from foliocast.portfolio.optimize.direct import (
+    DIRECT_SOLVERS,
     DirectSolve,
     compile_direct,
 )
 
 __all__ = [
-    "CACHE_SIZE",
     "DEFAULT_SOLVERS",
     "DEFAULT_SOLVER_OPTIONS",
     "OBJECTIVES",
-    "CacheInfo",
     "MarkowitzProblem",
     "Objective",
     "ProblemSpec",
     "SolveOutcome",
-    "cached_problem",
-    "clear_problem_cache",
     "default_chain",
     "installed_solvers",
-    "problem_cache_info",
-    "problem_for",
 ]
 
 Objective = Literal[
@@ -84,10 +82,9 @@ exact solution on the active set it found) keeps the weights as accurate. An OSQ
 answer that was not polished counts as inaccurate and the next solver is tried.
 L1 terms make polishing fail often, and on small or factor-form problems fixed
 costs dominate, so CLARABEL leads there. The exception is a full covariance with an
-objective of :data:`~portfolio.fastsolve.DENSE_OBJECTIVES`, where OSQP leads at any
-size: it solves the dense form (``P`` = the covariance, no auxiliary variables;
-see :class:`~portfolio.fastsolve.DenseQpSolve`), about 1.7x faster than CLARABEL
-at 20 assets.
+objective of :data:`.dense.DENSE_OBJECTIVES`, where OSQP leads at any size: it
+solves the dense form (``P`` = the covariance, no auxiliary variables; see
+:class:`.dense.DenseQpSolve`), about 1.7x faster than CLARABEL at 20 assets.
 """
 
 # CLARABEL: on flat utility problems (many assets of similar merit) weights move by
@@ -127,16 +124,6 @@ _CONE_OPTIONS: Mapping[str, Mapping[str, Any]] = MappingProxyType(
         )
     }
 )
-
-CACHE_SIZE = 32
-"""Compiled problems kept by the cache (least recently used dropped)."""
-
-FAST_PATH = True
-"""Whether CLARABEL and OSQP attempts try the direct path first.
-
-``False`` sends every solve through ``Problem.solve`` (for debugging, and for the
-tests that compare the two paths).
-"""
 
 _MIN_SCALE = 1e-12
 
@@ -189,15 +176,6 @@ class ProblemSpec:
     costs: bool
 
 
-class CacheInfo(NamedTuple):
-    """Statistics of the compiled-problem cache (as ``functools.lru_cache``)."""
-
-    hits: int
-    misses: int
-    maxsize: int
-    currsize: int
-
-
 @dataclass(frozen=True)
 class SolveOutcome:
     """What a chain of solvers produced: weights, or why there are none.
@@ -208,13 +186,17 @@ class SolveOutcome:
     solver : str
         Solver that produced the weights ("" without weights): the cvxpy name of
         the chain's solver, or ``"QUADPROG"`` where the exact dense solve answered
-        an OSQP attempt (see :attr:`MarkowitzProblem.dense_answered_by`).
+        an OSQP attempt.
     status : str
         cvxpy status of that solve ("" without weights).
     attempts : list of str
         ``"SOLVER: status"`` for every solver tried, in order.
     verdict : {"infeasible", "unbounded"} or None
         Why there are no weights, when the solvers agreed on a reason.
+    path : {"dense", "direct", "cvxpy"} or ""
+        How the weights were computed ("" without weights): the dense QP form
+        (:mod:`.dense`), the compiled problem's data handed straight to the
+        solver (:mod:`.direct`), or cvxpy's ``Problem.solve``.
     """
 
     weights: np.ndarray | None
@@ -222,6 +204,7 @@ class SolveOutcome:
     status: str
     attempts: list[str]
     verdict: str | None
+    path: str
 
 
 class MarkowitzProblem:
@@ -267,34 +250,26 @@ class MarkowitzProblem:
 
     @property
     def direct_solvers(self) -> tuple[str, ...]:
-        """Solvers whose direct path (:mod:`portfolio.fastsolve`) is compiled."""
+        """Solvers whose direct path (:mod:`.direct`) is compiled."""
         return tuple(name for name, direct in self._direct.items() if direct)
 
     @property
     def dense_osqp(self) -> bool:
         """Whether OSQP attempts first solve the dense form (``P`` = covariance).
 
-        See :class:`portfolio.fastsolve.DenseQpSolve`: full-covariance problems
-        with a utility, minimum-variance or target-return objective and linear
+        See :class:`.dense.DenseQpSolve`: full-covariance problems with a
+        utility, minimum-variance or target-return objective and linear
         constraints only (no leverage, turnover or cost term).
         """
         return self._dense is not None
-
-    @property
-    def dense_answered_by(self) -> str | None:
-        """Which solver answered the last dense solve: quadprog, osqp or ``None``.
-
-        quadprog is tried first under the default OSQP options (see
-        :class:`portfolio.fastsolve.DenseQpSolve`); ``None`` when the dense form
-        gave no answer (or does not apply) and the compiled path went on.
-        """
-        return None if self._dense is None else self._dense.answered_by
 
     def solve(
         self,
         values: Mapping[str, np.ndarray | float],
         solvers: Sequence[str],
         solver_options: Mapping[str, Mapping[str, Any]],
+        *,
+        fast_path: bool = True,
     ) -> SolveOutcome:
         """Set every parameter and solve, trying each solver until one succeeds.
 
@@ -306,6 +281,10 @@ class MarkowitzProblem:
             cvxpy solver names, tried in order.
         solver_options : mapping of solver name -> options
             Options passed to that solver (on top of :data:`DEFAULT_SOLVER_OPTIONS`).
+        fast_path : bool, default True
+            Whether CLARABEL and OSQP attempts try the dense and direct paths
+            first; ``False`` sends every attempt through ``Problem.solve`` (for
+            debugging, and to compare the paths).
 
         Returns
         -------
@@ -320,9 +299,7 @@ class MarkowitzProblem:
         with self._lock:  # parameters and solver caches are shared state
             for name, value in values.items():
                 _assign(self.parameters[name], value)
-            if self._dense is not None:
-                self._dense.answered_by = None
-            return self._solve_chain(solvers, solver_options)
+            return self._solve_chain(solvers, solver_options, fast_path)
 
     # ------------------------------------------------------------ formulation
 
@@ -426,6 +403,7 @@ class MarkowitzProblem:
         self,
         solvers: Sequence[str],
         solver_options: Mapping[str, Mapping[str, Any]],
+        fast_path: bool,
     ) -> SolveOutcome:
         attempts: list[str] = []
         inaccurate: SolveOutcome | None = None
@@ -441,13 +419,13 @@ class MarkowitzProblem:
                 **self._default_options.get(solver, {}),
                 **solver_options.get(solver, {}),
             }
-            weights = self._solve_direct(solver, options)
-            if weights is not None:
+            fast = self._solve_fast(solver, options) if fast_path else None
+            if fast is not None:
                 attempts.append(f"{solver}: {cp.OPTIMAL}")
                 # Report who produced the weights: an OSQP attempt may have been
                 # answered by quadprog on the dense form.
-                answered = (self.dense_answered_by or solver).upper()
-                return SolveOutcome(weights, answered, cp.OPTIMAL, attempts, None)
+                weights, answered, path = fast
+                return SolveOutcome(weights, answered, cp.OPTIMAL, attempts, None, path)
             problem = self._problem_for(solver)
             error = _run_solver(problem, solver, options)
             if error is not None:
@@ -460,12 +438,14 @@ class MarkowitzProblem:
                 if weights is None:
                     attempts[-1] += " but the Sharpe scale k collapsed to 0"
                 elif status == cp.OPTIMAL and _polished(problem, solver):
-                    return SolveOutcome(weights, solver, status, attempts, None)
+                    return SolveOutcome(
+                        weights, solver, status, attempts, None, "cvxpy"
+                    )
                 elif inaccurate is None:
                     if status == cp.OPTIMAL:
                         attempts[-1] += " without polishing (tolerance accuracy)"
                     inaccurate = SolveOutcome(
-                        weights, solver, cp.OPTIMAL_INACCURATE, attempts, None
+                        weights, solver, cp.OPTIMAL_INACCURATE, attempts, None, "cvxpy"
                     )
                 continue
             for failure, statuses in _FAILURES.items():
@@ -475,22 +455,32 @@ class MarkowitzProblem:
                     if verdict == failure or (
                         solver in _CERTIFYING_SOLVERS and status == statuses[0]
                     ):
-                        return SolveOutcome(None, "", "", attempts, failure)
+                        return SolveOutcome(None, "", "", attempts, failure, "")
                     verdict = failure
         if inaccurate is not None:
             return inaccurate
-        return SolveOutcome(None, "", "", attempts, verdict)
+        return SolveOutcome(None, "", "", attempts, verdict, "")
+
+    def _solve_fast(
+        self, solver: str, options: Mapping[str, Any]
+    ) -> tuple[np.ndarray, str, str] | None:
+        """Weights, who answered and how, or ``None`` to take ``Problem.solve``.
+
+        The dense form first where it applies, then the direct path.
+        """
+        if solver not in DIRECT_SOLVERS:
+            return None
+        if solver == DenseQpSolve.solver and self._dense is not None:
+            answer = self._solve_dense(options)
+            if answer is not None:
+                return answer.weights, answer.solver, "dense"
+        weights = self._solve_direct(solver, options)
+        return None if weights is None else (weights, solver, "direct")
 
     def _solve_direct(
         self, solver: str, options: Mapping[str, Any]
     ) -> np.ndarray | None:
         """Weights from the direct path, or ``None`` to take ``Problem.solve``."""
-        if not FAST_PATH or solver not in DIRECT_SOLVERS:
-            return None
-        if solver == DenseQpSolve.solver and self._dense is not None:
-            weights = self._solve_dense(options)
-            if weights is not None:
-                return weights
         direct = self._direct.get(solver, _NOT_COMPILED)
         if direct is _NOT_COMPILED:
             direct = self._compile_direct(solver)
@@ -506,7 +496,7 @@ class MarkowitzProblem:
         weights, *scale = values
         return self._weights_from(weights, scale[0] if scale else None)
 
-    def _solve_dense(self, options: Mapping[str, Any]) -> np.ndarray | None:
+    def _solve_dense(self, options: Mapping[str, Any]) -> DenseAnswer | None:
         """Weights from quadprog or OSQP on the dense form, or ``None`` to go on."""
         dense = self._dense
         if not dense.accepts(options):
@@ -658,81 +648,3 @@ def default_chain(spec: ProblemSpec) -> tuple[str, ...]:
         chain = ("OSQP", *(s for s in chain if s != "OSQP"))
     installed = installed_solvers()
     return tuple(s for s in chain if s in installed)
-
-
-# ------------------------------------------------------------------------ cache
-
-
-class _ProblemCache:
-    """LRU cache of compiled problems keyed by :class:`ProblemSpec`."""
-
-    def __init__(self, maxsize: int) -> None:
-        self.maxsize = maxsize
-        self._problems: OrderedDict[ProblemSpec, MarkowitzProblem] = OrderedDict()
-        self._lock = threading.Lock()
-        self._hits = 0
-        self._misses = 0
-
-    def get(self, spec: ProblemSpec) -> MarkowitzProblem:
-        with self._lock:
-            problem = self._problems.get(spec)
-            if problem is not None:
-                self._problems.move_to_end(spec)
-                self._hits += 1
-                return problem
-            self._misses += 1
-        built = MarkowitzProblem(spec)  # outside the lock: building takes a while
-        with self._lock:
-            problem = self._problems.setdefault(spec, built)
-            self._problems.move_to_end(spec)
-            while len(self._problems) > self.maxsize:
-                self._problems.popitem(last=False)
-        return problem
-
-    def peek(self, spec: ProblemSpec) -> MarkowitzProblem | None:
-        with self._lock:
-            return self._problems.get(spec)
-
-    def info(self) -> CacheInfo:
-        with self._lock:
-            return CacheInfo(
-                self._hits, self._misses, self.maxsize, len(self._problems)
-            )
-
-    def clear(self) -> None:
-        with self._lock:
-            self._problems.clear()
-            self._hits = self._misses = 0
-
-
-_CACHE = _ProblemCache(CACHE_SIZE)
-
-
-def problem_for(spec: ProblemSpec) -> MarkowitzProblem:
-    """The compiled problem for ``spec``, built on a cache miss."""
-    return _CACHE.get(spec)
-
-
-def problem_cache_info() -> CacheInfo:
-    """Hits, misses and size of the compiled-problem cache used by ``optimize``."""
-    return _CACHE.info()
-
-
-def clear_problem_cache() -> None:
-    """Drop every compiled problem and reset the cache statistics."""
-    _CACHE.clear()
-
-
-def cached_problem(spec: ProblemSpec) -> MarkowitzProblem | None:
-    """The compiled problem for ``spec`` if the cache holds it (statistics unchanged).
-
-    Parameters
-    ----------
-    spec : ProblemSpec
-        E.g. ``OptimizationResult.spec``.
-
-    Returns
-    -------
-    MarkowitzProblem or None
-    """
-    return _CACHE.peek(spec)

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from foliocast.portfolio.errors import InfeasibleError, OptimizationError
+from foliocast.portfolio.optimize.constraints import Constraints
 
 __all__ = ["equal_risk_contribution", "hierarchical_risk_parity", "weight_bounds"]
 
@@ -56,8 +57,6 @@ def weight_bounds(
     lower, upper : ndarray of shape (n_assets,)
         Limits clipped to [0, 1]: these methods never short nor lever.
     """
-    from foliocast.portfolio.optimize.constraints import Constraints
-
     resolved = Constraints.from_dict(constraints).resolve(tickers)
     lower = np.clip(np.nan_to_num(resolved.lower, neginf=0.0), 0.0, 1.0)
     upper = np.clip(np.nan_to_num(resolved.upper, posinf=1.0), 0.0, 1.0)
