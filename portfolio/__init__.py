@@ -23,6 +23,7 @@ _EXPORTS = {
     "OptimizationError": "foliocast.portfolio.errors",
     "efficient_frontier": "foliocast.portfolio.optimize.markowitz",
     "markowitz": "foliocast.portfolio.optimize.markowitz",
+    "MarkowitzOptions": "foliocast.portfolio.optimize.options",
     "optimize": "foliocast.portfolio.optimize.markowitz",
     "optimize_forecast": "foliocast.portfolio.optimize.markowitz",
     "portfolio_return": "foliocast.portfolio.optimize.markowitz",
