@@ -1,40 +1,51 @@
-"""Prices in: bundled real datasets, user files, validation, calendars and returns."""
+"""Prices in: bundled real datasets, user files, validation, calendars and returns.
 
-from foliocast.data.calendar import (
-    align_prices,
-    availability_mask,
-    log_returns,
-    period_ends,
-    rebalance_schedule,
-    simple_returns,
-)
-from foliocast.data.datasets import (
-    asset_classes,
-    list_datasets,
-    load_dataset,
-    risk_free_info,
-    risk_free_rate,
-    sectors,
-)
-from foliocast.data.errors import DataError
-from foliocast.data.loaders import load_prices
-from foliocast.data.quality import DataQualityWarning, check_prices
+The names below load their module on first use (PEP 562): ``foliocast.data.errors``
+and ``foliocast.data.catalogue`` are imported by the command line before it knows
+whether pandas is needed, and importing them must not load it.
+"""
 
-__all__ = [
-    "DataError",
-    "DataQualityWarning",
-    "align_prices",
-    "asset_classes",
-    "availability_mask",
-    "check_prices",
-    "list_datasets",
-    "load_dataset",
-    "load_prices",
-    "log_returns",
-    "period_ends",
-    "rebalance_schedule",
-    "risk_free_info",
-    "risk_free_rate",
-    "sectors",
-    "simple_returns",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# Public name -> the module that defines it.
+_EXPORTS = {
+    "align_prices": "foliocast.data.calendar",
+    "availability_mask": "foliocast.data.calendar",
+    "log_returns": "foliocast.data.calendar",
+    "period_ends": "foliocast.data.calendar",
+    "rebalance_schedule": "foliocast.data.calendar",
+    "simple_returns": "foliocast.data.calendar",
+    "asset_classes": "foliocast.data.datasets",
+    "list_datasets": "foliocast.data.datasets",
+    "load_dataset": "foliocast.data.datasets",
+    "risk_free_info": "foliocast.data.datasets",
+    "risk_free_rate": "foliocast.data.datasets",
+    "sectors": "foliocast.data.datasets",
+    "DataError": "foliocast.data.errors",
+    "load_prices": "foliocast.data.loaders",
+    "DataQualityWarning": "foliocast.data.quality",
+    "check_prices": "foliocast.data.quality",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    """Load a public name, or a submodule, on first use."""
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    try:
+        return importlib.import_module(f"{__name__}.{name}")
+    except ModuleNotFoundError as err:
+        if err.name != f"{__name__}.{name}":
+            raise
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from foliocast.data.calendar import align_prices
+from foliocast.data.catalogue import CATALOGUE, catalogue_rows, risk_free_description
 from foliocast.data.errors import DataError
 from foliocast.data.validation import validate_price_frame
 
@@ -129,51 +130,16 @@ def _stock_class(ticker: str) -> str:
 
 
 DATASETS: dict[str, DatasetInfo] = {
-    info.name: info
-    for info in [
-        DatasetInfo(
-            "sp500",
-            "20 large US stocks, daily adjusted close",
-            "skfolio.datasets.load_sp500_dataset",
-            _sp500,
-            _stock_class,
-        ),
-        DatasetInfo(
-            "factors",
-            "5 iShares factor ETFs (momentum, quality, size, min-vol, value)",
-            "skfolio.datasets.load_factors_dataset",
-            _factors,
-            lambda ticker: "equity_factor_etf",
-        ),
-        DatasetInfo(
-            "sp500_index",
-            "S&P 500 index level",
-            "skfolio.datasets.load_sp500_index",
-            _sp500_index,
-            lambda ticker: "equity_index",
-        ),
-        DatasetInfo(
-            "wti",
-            "WTI crude oil spot price (FRED DCOILWTICO)",
-            "arch.data.wti",
-            _wti,
-            lambda ticker: "commodity",
-        ),
-        DatasetInfo(
-            "nasdaq",
-            "NASDAQ Composite index, adjusted close",
-            "arch.data.nasdaq",
-            _nasdaq,
-            lambda ticker: "equity_index",
-        ),
-        DatasetInfo(
-            "multi_asset",
-            "sp500 stocks + crude + NASDAQ + factor ETFs on the US stock calendar; "
-            "assets enter as their history starts (1990, 1999, 2014)",
-            "skfolio + arch",
-            _multi_asset,
-            lambda ticker: _multi_asset_class(ticker),
-        ),
+    name: DatasetInfo(
+        name, CATALOGUE[name].description, CATALOGUE[name].source, load, asset_class
+    )
+    for name, load, asset_class in [
+        ("sp500", _sp500, _stock_class),
+        ("factors", _factors, lambda ticker: "equity_factor_etf"),
+        ("sp500_index", _sp500_index, lambda ticker: "equity_index"),
+        ("wti", _wti, lambda ticker: "commodity"),
+        ("nasdaq", _nasdaq, lambda ticker: "equity_index"),
+        ("multi_asset", _multi_asset, lambda ticker: _multi_asset_class(ticker)),
     ]
 }
 
@@ -239,41 +205,14 @@ def sectors(name: str) -> pd.Series:
 def list_datasets() -> pd.DataFrame:
     """Describe every bundled dataset: assets, classes, dates, frequency, source.
 
+    The table is `data.catalogue.CATALOGUE`: no dataset is loaded.
+
     Returns
     -------
     pandas.DataFrame
         One row per dataset (plus the risk-free rate), indexed by name.
     """
-    rows = []
-    for name, info in DATASETS.items():
-        prices = _load_cached(name)
-        classes = sorted(set(asset_classes(name)))
-        rows.append(
-            {
-                "name": name,
-                "assets": prices.shape[1],
-                "asset_classes": ", ".join(classes),
-                "first_date": prices.index[0].date().isoformat(),
-                "last_date": prices.index[-1].date().isoformat(),
-                "frequency": "daily",
-                "source": info.source,
-                "description": info.description,
-            }
-        )
-    rf = _fama_french_rf()
-    rows.append(
-        {
-            "name": "risk_free",
-            "assets": 0,
-            "asset_classes": "rate",
-            "first_date": rf.index[0].date().isoformat(),
-            "last_date": (rf.index[-1] + pd.offsets.MonthEnd(0)).date().isoformat(),
-            "frequency": "monthly",
-            "source": "arch.data.frenchdata (RF)",
-            "description": risk_free_info(),
-        }
-    )
-    return pd.DataFrame(rows).set_index("name")
+    return pd.DataFrame(catalogue_rows()).set_index("name")
 
 
 @functools.cache
@@ -289,12 +228,7 @@ def _fama_french_rf() -> pd.Series:
 
 def risk_free_info() -> str:
     """How the daily risk-free rate is made, in one sentence for reports."""
-    last = _fama_french_rf().index[-1].strftime("%Y-%m")
-    return (
-        "Fama-French one-month T-bill return, monthly, converted to a daily rate as "
-        f"(1 + r_month)^(12/252) - 1; after its last month ({last}) the last rate "
-        "is carried forward"
-    )
+    return risk_free_description(_fama_french_rf().index[-1].strftime("%Y-%m"))
 
 
 def risk_free_rate(

@@ -5,6 +5,11 @@ Each subcommand parses its arguments and calls a library function; user mistakes
 never a traceback. Ctrl-C ends with one line and exit code 130 at any point, start-up
 included: importing this module loads nothing heavy (the ``portfolio`` package loads
 its modules on first use), everything else is imported inside `main`.
+
+Start-up is instant (``benchmarks/bench_startup.py`` measures it): ``--help`` and
+``datasets`` load no numerical library, and each command reads its config before it
+imports what the work needs (cvxpy, JAX, arch, matplotlib take seconds), so a
+mistake in the config answers at once.
 """
 
 from __future__ import annotations
@@ -39,42 +44,32 @@ def user_errors() -> tuple[type[Exception], ...]:
 
 
 def _datasets(args: argparse.Namespace) -> int:
-    import warnings
-
     from rich.console import Console
     from rich.table import Table
 
-    from foliocast.data import list_datasets
+    # The static catalogue: listing loads neither a dataset nor skfolio and arch.
+    from foliocast.data.catalogue import catalogue_rows
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        table_data = list_datasets()
+    rows = catalogue_rows()
     table = Table(title="Bundled datasets (offline)")
-    for column in [
-        "name",
-        "assets",
-        "asset classes",
-        "first",
-        "last",
-        "freq",
-        "source",
-    ]:
-        table.add_column(column)
-    for name, row in table_data.iterrows():
-        table.add_row(
-            str(name),
-            str(row["assets"]),
-            row["asset_classes"],
-            row["first_date"],
-            row["last_date"],
-            row["frequency"],
-            row["source"],
-        )
+    columns = {
+        "name": "name",
+        "assets": "assets",
+        "asset_classes": "asset classes",
+        "first_date": "first",
+        "last_date": "last",
+        "frequency": "freq",
+        "source": "source",
+    }
+    for title in columns.values():
+        table.add_column(title)
+    for row in rows:
+        table.add_row(*(str(row[key]) for key in columns))
     console = Console(width=max(Console().width, 120))
     console.print(table)
     if args.verbose:
-        for name, row in table_data.iterrows():
-            console.print(f"[bold]{name}[/bold]: {row['description']}")
+        for row in rows:
+            console.print(f"[bold]{row['name']}[/bold]: {row['description']}")
     return 0
 
 
@@ -125,12 +120,15 @@ def _print_metrics(metrics: dict, report: Path) -> None:
 
 
 def _backtest(args: argparse.Namespace) -> int:
+    from foliocast.portfolio.config import load_config
+
+    # Read the config before the backtest's libraries load (seconds): a mistake in
+    # it answers at once.
+    config = load_config(args.config)
     from foliocast.portfolio.backtest.run import run
     from foliocast.portfolio.backtest.runfolder import save_run, staging
-    from foliocast.portfolio.config import load_config
     from foliocast.portfolio.progress import Reporter
 
-    config = load_config(args.config)
     out = Path(args.out) if args.out else Path("runs") / config.name
     with staging(out, force=args.force) as folder:
         checkpoint = folder / "checkpoint"
@@ -234,12 +232,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _rebalance(args: argparse.Namespace) -> int:
+    from foliocast.portfolio.config import load_config
+
+    # A config mistake answers before the rebalance's libraries load (seconds);
+    # reading the small file again in the command costs nothing.
+    load_config(args.config)
     from foliocast.portfolio.rebalance.plan import rebalance_command
 
     return rebalance_command(args)
 
 
 def _sweep(args: argparse.Namespace) -> int:
+    from foliocast.portfolio.sweep.grid import load_grid
+
+    # A mistake in the sweep file answers before the runner's libraries load.
+    load_grid(args.grid)
     from foliocast.portfolio.sweep.runner import sweep_command
 
     return sweep_command(args)

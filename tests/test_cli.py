@@ -1,47 +1,13 @@
-"""The command line as a user runs it."""
+"""The command line: one subprocess smoke test per command, the rest in process."""
 
-import subprocess
-import sys
+import json
 
 import pytest
 
-from tests.cli_runner import run_main
+from foliocast.portfolio import cli
+from tests.cli_runner import run_cli, run_main
 
-
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "portfolio", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-def test_datasets_prints_the_table():
-    result = run_cli("datasets")
-    assert result.returncode == 0, result.stderr
-    for name in ["sp500", "factors", "sp500_index", "wti", "multi_asset", "risk_free"]:
-        assert name in result.stdout
-    assert "Traceback" not in result.stderr
-
-
-def test_unknown_command_exits_2():
-    result = run_cli("frobnicate")
-    assert result.returncode == 2
-    assert "invalid choice" in result.stderr
-
-
-# The default config, shortened: one year, a small LSTM trained for few epochs.
-QUICK = """\
-name: quick
-backtest: {start: 2016-01-01, end: 2016-12-31}
-forecaster:
-  lookback_days: 756
-  retrain_months: 12
-  model: {hidden: 8, seq_len: 21, factors: 2, ensemble: 2}
-  train: {max_epochs: 2, batch_size: 128}
-"""
-STRATEGIES = [
+DEFAULT_STRATEGIES = [
     "lstm_mvo",
     "lstm_bl",
     "baseline_mvo",
@@ -50,25 +16,105 @@ STRATEGIES = [
     "buy_and_hold",
 ]
 
-
-@pytest.fixture(scope="module")
-def quick_runs(tmp_path_factory):
-    """The shortened default run twice, as a user runs it (the slow part, shared)."""
-    folder = tmp_path_factory.mktemp("quick")
-    config = folder / "quick.yaml"
-    config.write_text(QUICK)
-    runs = []
-    for out in ["a", "b"]:
-        result = run_cli(
-            "backtest", "--config", str(config), "--out", str(folder / out), "--quiet"
-        )
-        assert result.returncode == 0, result.stderr
-        runs.append(folder / out)
-    return config, runs
+# The shortest useful backtest: two monthly rebalances, no LSTM.
+CHEAP = """\
+name: cheap
+backtest: {start: 2016-01-01, end: 2016-03-31}
+forecaster: {kind: ledoit_wolf, lookback_days: 252}
+strategies: [baseline_mvo, equal_weight]
+"""
 
 
-def test_backtest_writes_a_run_folder(quick_runs):
-    _, (out, _) = quick_runs
+@pytest.fixture
+def cheap_config(tmp_path):
+    path = tmp_path / "cheap.yaml"
+    path.write_text(CHEAP)
+    return path
+
+
+# ------------------------------------------------ smoke: one process per command
+
+
+def test_smoke_datasets(tmp_path):
+    result = run_cli("datasets", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    for name in ["sp500", "factors", "sp500_index", "wti", "multi_asset", "risk_free"]:
+        assert name in result.stdout
+    assert result.stderr == ""
+
+
+def test_smoke_backtest_then_report(tmp_path, cheap_config):
+    result = run_cli(
+        *["backtest", "--config", str(cheap_config), "--out", "run", "--quiet"],
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "run/report.html"
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert list(metrics["strategies"])[:2] == ["baseline_mvo", "equal_weight"]
+
+    # `report` rebuilds the same page from the files of the run folder.
+    report = tmp_path / "run" / "report.html"
+    original = report.read_bytes()
+    report.unlink()
+    result = run_cli("report", "run", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "run/report.html"
+    assert report.read_bytes() == original
+
+
+def test_smoke_rebalance(tmp_path, cheap_config):
+    (tmp_path / "holdings.csv").write_text("ticker,shares\nAAPL,10\nCASH,10000\n")
+    result = run_cli(
+        "rebalance",
+        *["--config", str(cheap_config), "--holdings", "holdings.csv"],
+        *["--as-of", "2016-03-31", "--out", "plan", "--quiet"],
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "plan"
+    assert (tmp_path / "plan").is_dir()
+
+
+def test_smoke_sweep_then_compare(tmp_path):
+    (tmp_path / "grid.yaml").write_text(
+        "name: smoke\n"
+        "base:\n"
+        "  backtest: {start: 2016-01-01, end: 2016-03-31}\n"
+        "  forecaster: {lookback_days: 252}\n"
+        "  strategies: [lstm_mvo, equal_weight]\n"
+        "grid: {forecaster.kind: [historical, ledoit_wolf]}\n"
+    )
+    sweep = run_cli(
+        "sweep",
+        "grid.yaml",
+        "--out",
+        "sweep",
+        "--workers",
+        "1",
+        "--quiet",
+        cwd=tmp_path,
+    )
+    assert sweep.returncode == 0, sweep.stderr
+    compare = run_cli("compare", "sweep", "--quiet", cwd=tmp_path)
+    assert compare.returncode == 0, compare.stderr
+    assert compare.stdout.strip() == "sweep/forecasters.md"
+    table = (tmp_path / "sweep" / "forecasters.md").read_text()
+    assert "historical" in table and "ledoit_wolf" in table
+
+
+# ------------------------------------------------------------------- in process
+
+
+def test_unknown_command_exits_2(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["frobnicate"])
+    assert exit_.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_backtest_writes_a_run_folder(lstm_run):
+    out, result = lstm_run
     for name in [
         "config.yaml",
         "metrics.json",
@@ -78,23 +124,21 @@ def test_backtest_writes_a_run_folder(quick_runs):
     ]:
         assert (out / name).is_file(), name
     returns = (out / "returns.csv").read_text().splitlines()
-    assert returns[0] == ",".join(["date", *STRATEGIES, "index"])
+    assert returns[0] == ",".join(["date", *DEFAULT_STRATEGIES, "index"])
     assert (out / "report.html").stat().st_size > 100_000
     assert [p.name for p in out.parent.iterdir() if p.name.startswith(".")] == []
+    # The summary table names every strategy and the report.
+    assert all(name in result.stdout for name in DEFAULT_STRATEGIES)
+    assert f"report: {out / 'report.html'}" in result.stdout
 
 
-def test_same_config_gives_same_metrics(quick_runs):
-    _, (first, second) = quick_runs
-    assert (first / "metrics.json").read_text() == (second / "metrics.json").read_text()
-
-
-def test_an_existing_run_is_kept_without_force_and_replaced_with_it(tmp_path, capsys):
-    from foliocast.portfolio import cli
-
-    config = tmp_path / "quick.yaml"
-    config.write_text(QUICK.replace("lookback_days: 756", "kind: ewma"))
+def test_an_existing_run_is_kept_without_force_and_replaced_with_it(
+    tmp_path, capsys, monkeypatch, cheap_config
+):
+    # Drawing the report adds seconds and nothing to what is checked here.
+    monkeypatch.setattr(cli, "_write_report", lambda folder: folder / "report.html")
     out = tmp_path / "run"
-    argv = ["backtest", "--config", str(config), "--out", str(out), "--quiet"]
+    argv = ["backtest", "--config", str(cheap_config), "--out", str(out), "--quiet"]
     assert cli.main(argv) == 0
     stamp = (out / "metrics.json").stat().st_mtime_ns
 
@@ -132,20 +176,7 @@ def test_bad_data_file_exits_2_and_leaves_nothing(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml", "prices.csv"]
 
 
-def test_report_rebuilds_from_the_run_folder(quick_runs, tmp_path):
-    import shutil
-
-    _, (made, _) = quick_runs
-    out = tmp_path / "run"
-    shutil.copytree(made, out)
-    report = out / "report.html"
-    original = report.read_bytes()
-    report.unlink()
-    result = run_cli("report", str(out))
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == str(report)
-    assert report.read_bytes() == original
-
+def test_report_of_what_is_not_a_run_folder_is_one_line(tmp_path):
     missing = run_main("report", str(tmp_path / "nope"))
     assert missing.returncode == 2
     assert "no such run folder" in missing.stderr and "Traceback" not in missing.stderr
@@ -159,8 +190,6 @@ SHORT = "backtest: {start: 2016-01-01, end: 2017-12-31}\n"
 
 
 def _refused(tmp_path, capsys, text: str) -> str:
-    from foliocast.portfolio import cli
-
     config = tmp_path / "c.yaml"
     config.write_text(text)
     out = tmp_path / "run"
@@ -210,8 +239,6 @@ def test_constraints_no_portfolio_can_meet_are_refused(
 
 
 def test_the_summary_counts_failed_rebalances(capsys, tmp_path):
-    from foliocast.portfolio import cli
-
     metrics = {
         "run": {
             "name": "r",

@@ -71,21 +71,3 @@ def test_warnings_read_as_one_line(monkeypatch, capsys):
     assert capsys.readouterr().err == (
         "warning: AAA on 2021-02-15 x996.7 from 2021-02-12\n"
     )
-
-
-def test_help_imports_no_heavy_library():
-    # `portfolio --help` and every argument mistake answer at once: building the
-    # parser loads neither pandas nor the numerical stack.
-    import subprocess
-    import sys
-
-    code = (
-        "import sys, portfolio.cli as cli; cli.build_parser().format_help(); "
-        "heavy = {'pandas', 'numpy', 'jax', 'cvxpy', 'yaml', 'rich'} & set(sys.modules)"
-        "; print(sorted(heavy))"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"
