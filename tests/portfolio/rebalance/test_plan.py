@@ -645,7 +645,7 @@ def test_write_plan_is_atomic_and_never_overwrites(tmp_path, plan):
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     """The command as a user runs it, in a new process (one smoke test uses it)."""
-    command = [sys.executable, "-m", "portfolio", *args]
+    command = [sys.executable, "-m", "foliocast", *args]
     return subprocess.run(
         command, capture_output=True, text=True, timeout=120, cwd=ROOT
     )

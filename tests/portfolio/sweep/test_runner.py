@@ -364,7 +364,7 @@ def sweep_parser() -> argparse.ArgumentParser:
 
 
 def cli_command() -> list[str]:
-    return [sys.executable, "-m", "portfolio"]
+    return [sys.executable, "-m", "foliocast"]
 
 
 def test_cli_sweep_on_ray_records_a_failed_point(ray_address, local_sweep, tmp_path):
