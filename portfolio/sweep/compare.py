@@ -45,6 +45,7 @@ from foliocast.forecasting.evaluation import (
 )
 from foliocast.forecasting.forecast import Forecast
 from foliocast.portfolio.backtest.forecast_tables import forecast_from_tables
+from foliocast.portfolio.backtest.names import LSTM_MVO
 from foliocast.portfolio.backtest.runfolder import RunFolder, load_run
 from foliocast.portfolio.config import ConfigError, RunConfig, config_from_dict
 from foliocast.portfolio.errors import RunFolderError
@@ -224,7 +225,7 @@ def _performance(point: _Point, start: pd.Timestamp | None) -> dict[str, Any]:
     from foliocast.portfolio.backtest.scoring import held_out_part, strategy_summaries
     from foliocast.portfolio.sweep.leaderboard import point_strategy
 
-    strategy = point_strategy("lstm_mvo", point.config)
+    strategy = point_strategy(LSTM_MVO, point.config)
     if start is None:
         summaries = point.run.metrics["strategies"]
     else:
