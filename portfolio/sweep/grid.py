@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from foliocast.portfolio.backtest.names import INDEX, main_strategy
+from foliocast.portfolio.backtest.names import INDEX, LSTM_MVO, main_strategy
 from foliocast.portfolio.config import (
     MAX_NAME_LENGTH,
     ConfigError,
@@ -115,7 +115,7 @@ class SweepSpec:
     base: dict[str, Any]
     grid: tuple[tuple[str, tuple[Any, ...]], ...]
     metric: str = "sharpe"
-    strategy: str = "lstm_mvo"
+    strategy: str = LSTM_MVO
     source: str = field(default="<mapping>", compare=False)
     points: tuple[tuple[tuple[str, Any], ...], ...] = ()
 
