@@ -174,15 +174,13 @@ def _backtest(args: argparse.Namespace) -> int:
 
 
 def _write_report(folder: Path) -> Path:
-    from foliocast.risk.report import write_report
+    from foliocast.portfolio.backtest.report_input import write_run_report
 
-    return write_report(folder)
+    return write_run_report(folder)
 
 
 def _report(args: argparse.Namespace) -> int:
-    from foliocast.portfolio.backtest.runfolder import load_run
-
-    load_run(args.run_dir)  # a clear error if it is not a run folder
+    # A folder that is not a run, or a damaged file, is a one-line error.
     print(_write_report(Path(args.run_dir)))
     return 0
 

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
+from foliocast.portfolio.backtest.names import STRATEGY_NAMES
+
 if TYPE_CHECKING:
     from foliocast.portfolio.optimize.constraints import Constraints
 
@@ -54,17 +56,7 @@ MAX_DEPTH = 50
 # Run names become folder names (runs/<name>); well below any file-system limit.
 MAX_NAME_LENGTH = 100
 
-STRATEGIES = (
-    "lstm_mvo",
-    "lstm_bl",
-    "baseline_mvo",
-    "min_variance",
-    "risk_parity",
-    "hrp",
-    "equal_weight",
-    "buy_and_hold",
-    "index",
-)
+STRATEGIES = STRATEGY_NAMES  # the strategies a config may list
 
 
 class ConfigError(ValueError):

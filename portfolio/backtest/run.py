@@ -26,6 +26,19 @@ from foliocast.portfolio.backtest.engine import (
     ForecastBook,
     run_backtest,
 )
+from foliocast.portfolio.backtest.names import (
+    BASELINE_MVO,
+    BUY_AND_HOLD,
+    EQUAL_WEIGHT,
+    HRP,
+    INDEX,
+    LSTM_BL,
+    LSTM_MVO,
+    MIN_VARIANCE,
+    MODEL_STRATEGIES,
+    RISK_PARITY,
+    model_strategy_name,
+)
 from foliocast.portfolio.backtest.strategies import (
     MIN_VARIANCE_COST_PENALTY_BPS,
     BuyAndHold,
@@ -54,9 +67,8 @@ __all__ = [
 # Benchmark index of each bundled dataset that has one.
 DEFAULT_INDEX = {"sp500": "sp500_index", "multi_asset": "sp500_index"}
 # Strategies that solve the optimizer under optimizer.constraints.
-CONSTRAINED = ("lstm_mvo", "lstm_bl", "baseline_mvo", "min_variance")
+CONSTRAINED = (LSTM_MVO, LSTM_BL, BASELINE_MVO, MIN_VARIANCE)
 MODEL = "model"  # forecaster behind lstm_mvo and lstm_bl (the configured kind)
-MODEL_STRATEGIES = ("lstm_mvo", "lstm_bl")  # the strategies that need it
 SHRINKAGE = "ledoit_wolf"  # historical mean + Ledoit-Wolf: baselines and risk model
 
 
@@ -162,7 +174,7 @@ def load_benchmark(config: RunConfig, index: pd.DatetimeIndex) -> pd.Series | No
     """
     name = config.data.index or DEFAULT_INDEX.get(config.data.dataset or "")
     if name is None:
-        if "index" in config.strategies:
+        if INDEX in config.strategies:
             raise data.DataError(
                 "strategy 'index' needs a benchmark index",
                 hint="Set data.index to a bundled index dataset such as sp500_index",
@@ -288,16 +300,6 @@ def check_min_history(config: RunConfig, forecasters: dict[str, Forecaster]) -> 
             )
 
 
-def model_strategy_name(config: RunConfig, strategy: str = "lstm_mvo") -> str:
-    """Result name of a model strategy: honest about the forecaster it used.
-
-    ``lstm_mvo`` and ``lstm_bl`` keep their names with the LSTM and become
-    ``{kind}_mvo`` and ``{kind}_bl`` with another ``forecaster.kind``.
-    """
-    kind = config.forecaster.kind
-    return strategy.replace("lstm", kind, 1)
-
-
 def _with_asset_groups(config: RunConfig) -> dict:
     """Constraints, with group membership filled from the dataset's asset classes.
 
@@ -327,18 +329,18 @@ def build_strategies(config: RunConfig) -> list[Strategy]:
         "target": opt.target,
     }
     makers: dict[str, Callable[[], Strategy]] = {
-        "lstm_mvo": lambda: MeanVariance(model_strategy_name(config), MODEL, **mvo),
-        "lstm_bl": lambda: MeanVariance(
-            model_strategy_name(config, "lstm_bl"),
+        LSTM_MVO: lambda: MeanVariance(model_strategy_name(config), MODEL, **mvo),
+        LSTM_BL: lambda: MeanVariance(
+            model_strategy_name(config, LSTM_BL),
             MODEL,
             **mvo,
             views=Views(views.prior, views.tau, historical=SHRINKAGE),
         ),
-        "baseline_mvo": lambda: MeanVariance("baseline_mvo", SHRINKAGE, **mvo),
+        BASELINE_MVO: lambda: MeanVariance(BASELINE_MVO, SHRINKAGE, **mvo),
         # Pure minimum variance: the constraints only, not the utility's risk
         # aversion or cost penalty (gamma only scales the objective without costs).
-        "min_variance": lambda: MeanVariance(
-            "min_variance",
+        MIN_VARIANCE: lambda: MeanVariance(
+            MIN_VARIANCE,
             SHRINKAGE,
             objective="min_variance",
             risk_aversion=1.0,
@@ -346,14 +348,14 @@ def build_strategies(config: RunConfig) -> list[Strategy]:
             cost_penalty_bps=MIN_VARIANCE_COST_PENALTY_BPS,
         ),
         # Risk-based baselines read the risk model's covariance, not its mean.
-        "risk_parity": lambda: RiskBased(
-            "risk_parity", SHRINKAGE, "risk_parity", mvo["constraints"]
+        RISK_PARITY: lambda: RiskBased(
+            RISK_PARITY, SHRINKAGE, "risk_parity", mvo["constraints"]
         ),
-        "hrp": lambda: RiskBased("hrp", SHRINKAGE, "hrp", mvo["constraints"]),
-        "equal_weight": EqualWeight,
-        "buy_and_hold": BuyAndHold,
+        HRP: lambda: RiskBased(HRP, SHRINKAGE, "hrp", mvo["constraints"]),
+        EQUAL_WEIGHT: EqualWeight,
+        BUY_AND_HOLD: BuyAndHold,
     }
-    return [makers[name]() for name in config.strategies if name != "index"]
+    return [makers[name]() for name in config.strategies if name != INDEX]
 
 
 def run_risk_free(config: RunConfig, index: pd.DatetimeIndex) -> pd.Series:

@@ -15,6 +15,15 @@ from typing import Any, Literal, Protocol
 import pandas as pd
 
 from foliocast.forecasting.forecast import Forecast
+from foliocast.portfolio.backtest.names import (
+    BASELINE_MVO,
+    BUY_AND_HOLD,
+    EQUAL_WEIGHT,
+    HRP,
+    INDEX,
+    MIN_VARIANCE,
+    RISK_PARITY,
+)
 
 __all__ = [
     "DecisionContext",
@@ -95,27 +104,27 @@ def describe_strategy(name: str, config: Mapping[str, Any]) -> str:
         f"{optimizer.get('cost_penalty_bps')} bp, optimizer.constraints"
     )
     fixed = {
-        "baseline_mvo": f"historical mean and Ledoit-Wolf covariance ({settings})",
-        "min_variance": (
+        BASELINE_MVO: f"historical mean and Ledoit-Wolf covariance ({settings})",
+        MIN_VARIANCE: (
             "minimum variance of the Ledoit-Wolf covariance under "
             "optimizer.constraints; no expected returns, no risk aversion, cost "
             f"penalty {MIN_VARIANCE_COST_PENALTY_BPS:g} bp"
         ),
-        "risk_parity": (
+        RISK_PARITY: (
             "equal risk contribution to the variance of the Ledoit-Wolf covariance "
             "(skfolio RiskBudgeting), long-only and fully invested; of "
             "optimizer.constraints only the per-asset min_weight, max_weight and "
             "bounds apply"
         ),
-        "hrp": (
+        HRP: (
             "hierarchical risk parity of the Ledoit-Wolf covariance (skfolio, single "
             "linkage, inverse-variance bisection), long-only and fully invested; of "
             "optimizer.constraints only the per-asset min_weight, max_weight and "
             "bounds apply"
         ),
-        "equal_weight": "1/N of the investable assets at every rebalance",
-        "buy_and_hold": "1/N at the first rebalance, never traded again",
-        "index": "the benchmark index: not traded, no costs",
+        EQUAL_WEIGHT: "1/N of the investable assets at every rebalance",
+        BUY_AND_HOLD: "1/N at the first rebalance, never traded again",
+        INDEX: "the benchmark index: not traded, no costs",
     }
     if name in fixed:
         return fixed[name]
@@ -153,7 +162,7 @@ class Strategy(Protocol):
 class EqualWeight:
     """1/N over the assets investable at each rebalance."""
 
-    name: str = "equal_weight"
+    name: str = EQUAL_WEIGHT
     forecaster: str | None = None
 
     def decide(self, context: DecisionContext) -> pd.Series:
@@ -166,7 +175,7 @@ class EqualWeight:
 class BuyAndHold:
     """Buy 1/N at the first rebalance, then never trade (weights drift freely)."""
 
-    name: str = "buy_and_hold"
+    name: str = BUY_AND_HOLD
     forecaster: str | None = None
     _bought: bool = field(default=False, repr=False)
 

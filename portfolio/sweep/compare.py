@@ -46,6 +46,7 @@ from foliocast.forecasting.evaluation import (
 )
 from foliocast.forecasting.forecast import Forecast
 from foliocast.portfolio.backtest.forecast_tables import forecast_from_tables
+from foliocast.portfolio.backtest.names import LSTM_MVO
 from foliocast.portfolio.backtest.run import load_run_data
 from foliocast.portfolio.backtest.runfolder import RunFolder, load_run
 from foliocast.portfolio.backtest.scoring import held_out_part, strategy_summaries
@@ -223,7 +224,7 @@ def _prices(points: Sequence[_Point]) -> pd.DataFrame:
 
 def _performance(point: _Point, start: pd.Timestamp | None) -> dict[str, Any]:
     """Summary of the point's mean-variance strategy over the compared period."""
-    strategy = point_strategy("lstm_mvo", point.config)
+    strategy = point_strategy(LSTM_MVO, point.config)
     if start is None:
         summaries = point.run.metrics["strategies"]
     else:

@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from foliocast.portfolio.backtest.names import INDEX, LSTM_MVO, main_strategy
 from foliocast.portfolio.config import (
     MAX_NAME_LENGTH,
     ConfigError,
@@ -115,7 +116,7 @@ class SweepSpec:
     base: dict[str, Any]
     grid: tuple[tuple[str, tuple[Any, ...]], ...]
     metric: str = "sharpe"
-    strategy: str = "lstm_mvo"
+    strategy: str = LSTM_MVO
     source: str = field(default="<mapping>", compare=False)
     points: tuple[tuple[tuple[str, Any], ...], ...] = ()
 
@@ -248,7 +249,7 @@ def spec_from_dict(
     configs = grid_points(spec)  # validates every point's config
     strategy = spec.strategy or _default_strategy(configs)
     for point, config in configs:
-        if strategy not in config.strategies or strategy == "index":
+        if strategy not in config.strategies or strategy == INDEX:
             raise ConfigError(
                 f"strategy: {strategy!r} is not a traded strategy of point {point} "
                 f"({', '.join(config.strategies)})"
@@ -413,10 +414,10 @@ def _one_source(config: dict[str, Any], assigned: Sequence[str]) -> None:
 
 
 def _default_strategy(configs: Sequence[tuple[str, RunConfig]]) -> str:
-    if all("lstm_mvo" in config.strategies for _, config in configs):
-        return "lstm_mvo"
-    traded = [s for s in configs[0][1].strategies if s != "index"]
-    return traded[0] if traded else "index"
+    """The main strategy among those every point runs (`names.main_strategy`)."""
+    first = configs[0][1].strategies
+    common = [s for s in first if all(s in c.strategies for _, c in configs)]
+    return main_strategy(common or first)
 
 
 # ---------------------------------------------------------------------- the points

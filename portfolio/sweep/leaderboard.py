@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from foliocast.data.csv_safety import write_csv
-from foliocast.portfolio.backtest.run import model_strategy_name
+from foliocast.portfolio.backtest.names import MODEL_STRATEGIES, model_strategy_name
 from foliocast.portfolio.sweep.grid import (
     METRICS,
     SweepSpec,
@@ -81,10 +81,12 @@ def point_strategy(strategy: str, config: Any) -> str:
     """The result name of ``strategy`` in a point's run.
 
     ``lstm_mvo`` is reported under its forecaster's name when the point runs
-    another forecaster (``ewma_mvo``; `portfolio.run.model_strategy_name`), so a
-    sweep over ``forecaster.kind`` ranks the model strategy of every point.
+    another forecaster (``ewma_mvo``; `names.model_strategy_name`), so a sweep
+    over ``forecaster.kind`` ranks the model strategy of every point.
     """
-    return model_strategy_name(config) if strategy == "lstm_mvo" else strategy
+    if strategy in MODEL_STRATEGIES:
+        return model_strategy_name(config, strategy)
+    return strategy
 
 
 def leaderboard(spec: SweepSpec, points_dir: str | Path) -> pd.DataFrame:

@@ -1,5 +1,10 @@
-"""The risk-committee report: one self-contained ``report.html`` from a run."""
+"""The risk-committee report: one self-contained ``report.html`` from a record.
 
-from foliocast.risk.report.render import write_report
+Build a `ReportInput` (plain frames, dicts and numbers; `RunSettings` for the run's
+settings) and call `render_report` or `write_report`.
+"""
 
-__all__ = ["write_report"]
+from foliocast.risk.report.record import ReportInput, RunSettings
+from foliocast.risk.report.render import render_report, write_report
+
+__all__ = ["ReportInput", "RunSettings", "render_report", "write_report"]

@@ -1,21 +1,22 @@
 """Diagnostic sections of the risk report: where risk comes from and what to doubt.
 
-The section builders after the performance ones (`risk.report_sections` holds the page
+The section builders after the performance ones (`risk.report.sections` holds the page
 model and the run facts they share): risk contributions of the main strategy and
 concentration over time, forecast skill and the calibration of predicted volatility,
 significance of the Sharpe ratios against 1/N (PSR, DSR and the difference test, in
 plain words), held and failed rebalances, and the limitations of the backtest
 (`limitations`).
 
-Units as in `risk.report`: ``predicted_vol`` (rebalances.csv) and
-``risk_contribution`` (weights.csv) are volatilities over the forecast horizon,
+Units as in `risk.report.record`: ``predicted_vol`` (rebalances) and
+``risk_contribution`` (weights) are volatilities over the forecast horizon,
 annualised by ``sqrt(252 / horizon)`` for display.
 """
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,16 +31,13 @@ from foliocast.risk.report.plots import (
     plot_risk_split,
     plot_volatility_calibration,
 )
+from foliocast.risk.report.record import ReportInput
 from foliocast.risk.report.sections import (
-    BENCHMARK,
     PERIODS_PER_YEAR,
     Section,
     _annualiser,
-    _cfg,
-    _horizon,
     _ordered,
     _run_styles,
-    _traded,
     held_out,
 )
 from foliocast.risk.report.tables import (
@@ -54,11 +52,7 @@ from foliocast.risk.report.tables import (
     text_cell,
 )
 
-if TYPE_CHECKING:
-    from foliocast.portfolio.backtest.runfolder import RunFolder
-
 __all__ = [
-    "ONE_OVER_N",
     "SIGNIFICANCE_LEVEL",
     "DUST",
     "MAX_LISTED_REBALANCES",
@@ -67,7 +61,6 @@ __all__ = [
     "limitations",
 ]
 
-ONE_OVER_N = "equal_weight"
 SIGNIFICANCE_LEVEL = 0.05
 DUST = 5e-5  # weights and risk shares below this are not listed as holdings
 MAX_LISTED_REBALANCES = 200  # rows of the held/failed table before it is cut
@@ -110,12 +103,12 @@ _RISK_FREE_END = re.compile(r"last month \((\d{4}-\d{2})\)")
 # ------------------------------------------------------------------- sections
 
 
-def _latest_risk(run: RunFolder, main: str) -> tuple[str, pd.DataFrame] | None:
+def _latest_risk(record: ReportInput, main: str) -> tuple[str, pd.DataFrame] | None:
     """Weight, annualised risk contribution and risk share per asset of ``main``.
 
     At its last rebalance; None when no risk contribution was recorded.
     """
-    weights = run.result.weights
+    weights = record.weights
     own = weights[weights["strategy"] == main]
     if own.empty or "risk_contribution" not in own:
         return None
@@ -127,11 +120,11 @@ def _latest_risk(run: RunFolder, main: str) -> tuple[str, pd.DataFrame] | None:
         return None
     # Solver dust (weights of 1e-9) would list every asset of the universe.
     held = (latest["weight"].abs() > DUST) | ((contribution / total).abs() > DUST)
-    groups = run.assets.astype({"asset": str}).set_index("asset")
+    groups = record.assets.astype({"asset": str}).set_index("asset")
     table = pd.DataFrame(
         {
             "weight": latest["weight"].astype(float),
-            "contribution": contribution * _annualiser(run),
+            "contribution": contribution * _annualiser(record),
             "share": contribution / total,
         }
     )[held]
@@ -143,22 +136,23 @@ def _latest_risk(run: RunFolder, main: str) -> tuple[str, pd.DataFrame] | None:
     return format_date(date), table
 
 
-def _effective_assets(run: RunFolder) -> pd.DataFrame:
-    weights = run.result.weights
+def _effective_assets(record: ReportInput) -> pd.DataFrame:
+    weights = record.weights
     columns = {
         name: weights[weights["strategy"] == name]
         .groupby("date", sort=True)["weight"]
         .apply(effective_number_of_assets)
-        for name in _traded(run)
+        for name in record.traded
         if (weights["strategy"] == name).any()
     }
     return pd.DataFrame(columns)
 
 
-def _risk_section(run: RunFolder, main: str) -> Section:
+def _risk_section(record: ReportInput) -> Section:
     """Risk contributions of the main strategy and concentration of all."""
+    main = record.main
     section = Section("risk", "Risk contributions")
-    latest = _latest_risk(run, main)
+    latest = _latest_risk(record, main)
     if latest is None:
         section.add("note", f"No predicted risk is recorded for {main}'s weights.")
     else:
@@ -203,30 +197,30 @@ def _risk_section(run: RunFolder, main: str) -> Section:
         )
     section.add("heading", "Concentration over time")
     section.add(
-        "plot", plot_effective_assets(_effective_assets(run), _run_styles(run, main))
+        "plot", plot_effective_assets(_effective_assets(record), _run_styles(record))
     )
     return section
 
 
-def _calibration(run: RunFolder) -> dict[str, pd.DataFrame]:
+def _calibration(record: ReportInput) -> dict[str, pd.DataFrame]:
     """Predicted (ex ante, annualised) against realised volatility per strategy."""
-    rebalances = run.result.rebalances
+    rebalances = record.rebalances
     tables = {}
-    for name in _traded(run):
+    for name in record.traded:
         own = rebalances[rebalances["strategy"] == name].sort_values("date")
         predicted = own.set_index("date")["predicted_vol"].astype(float)
-        predicted = predicted[np.isfinite(predicted.to_numpy())] * _annualiser(run)
+        predicted = predicted[np.isfinite(predicted.to_numpy())] * _annualiser(record)
         if predicted.empty:
             continue
         table = realised_vs_predicted_volatility(
-            run.result.returns[name], predicted, periods_per_year=PERIODS_PER_YEAR
+            record.returns[name], predicted, periods_per_year=PERIODS_PER_YEAR
         )
         if table["realised"].notna().any():
             tables[name] = table
     return tables
 
 
-def _skill_table(run: RunFolder, skill: dict[str, Any]) -> Table:
+def _skill_table(record: ReportInput, skill: dict[str, Any]) -> Table:
     """Model and baseline forecast skill side by side (`FORECAST_ROWS`)."""
     model, baseline = skill.get("model") or {}, skill.get("baseline") or {}
     rows = [
@@ -238,7 +232,7 @@ def _skill_table(run: RunFolder, skill: dict[str, Any]) -> Table:
         for key, label, kind in FORECAST_ROWS
         if key in model or key in baseline
     ]
-    kind = _cfg(run.config, "forecaster", "kind", default="model")
+    kind = record.settings.forecaster
     return Table(["Measure", f"model ({kind})", "baseline"], rows)
 
 
@@ -248,7 +242,7 @@ def forecast_uncertainty(forecasts: pd.DataFrame) -> pd.DataFrame:
     Parameters
     ----------
     forecasts : pandas.DataFrame
-        The long table of `portfolio.forecast_tables` (``forecaster``, ``date``,
+        The long table of a run's forecasts (``forecaster``, ``date``,
         ``mu`` and ``mu_std`` columns; older run folders have no ``mu_std``).
 
     Returns
@@ -272,12 +266,12 @@ def forecast_uncertainty(forecasts: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index", columns=columns)
 
 
-def _uncertainty_table(run: RunFolder) -> Table | None:
+def _uncertainty_table(record: ReportInput) -> Table | None:
     """`forecast_uncertainty` of the run's forecasters, or None if none has one."""
-    summary = forecast_uncertainty(run.result.forecasts)
+    summary = forecast_uncertainty(record.forecasts)
     if summary.empty:
         return None
-    kind = _cfg(run.config, "forecaster", "kind", default="model")
+    kind = record.settings.forecaster
     rows = [
         [
             text_cell(f"model ({kind})" if name == "model" else name),
@@ -292,10 +286,10 @@ def _uncertainty_table(run: RunFolder) -> Table | None:
     return Table(headers, rows)
 
 
-def _forecast_section(run: RunFolder, main: str) -> Section:
+def _forecast_section(record: ReportInput) -> Section:
     """Skill of the model's return forecasts and calibration of predicted risk."""
     section = Section("forecast", "Forecast skill")
-    skill = run.metrics.get("forecast") or {}
+    skill = record.metrics.get("forecast") or {}
     model = skill.get("model") or {}
     if model:
         section.cards = [
@@ -307,15 +301,15 @@ def _forecast_section(run: RunFolder, main: str) -> Section:
                 ("r2_oos", "Out-of-sample R\u00b2", "pct2"),
             )
         ]
-        section.add("table", _skill_table(run, skill))
-        part = held_out(run)
+        section.add("table", _skill_table(record, skill))
+        part = held_out(record)
         if part is not None and (part.get("forecast") or {}).get("model"):
             section.add("heading", f"Held-out part, from {part['from']}")
-            section.add("table", _skill_table(run, part["forecast"]))
+            section.add("table", _skill_table(record, part["forecast"]))
         section.add(
             "note",
-            f"Returns over the {_horizon(run)}-day horizon, scored at each forecast "
-            "date against what followed. Baseline: historical mean with a "
+            f"Returns over the {record.settings.horizon}-day horizon, scored at each "
+            "forecast date against what followed. Baseline: historical mean with a "
             "Ledoit-Wolf covariance. IC t-statistics ignore the overlap of horizons "
             "and overstate significance. Gaussian NLL: negative log-likelihood of "
             "the realised returns under the forecast mean and covariance. QLIKE "
@@ -324,31 +318,31 @@ def _forecast_section(run: RunFolder, main: str) -> Section:
             "Diebold-Mariano test of squared errors: model against the baseline, "
             "baseline against the historical mean.",
         )
-        section.add("plot", plot_information_coefficient(run.forecast_skill))
+        section.add("plot", plot_information_coefficient(record.forecast_skill))
     else:
         section.add(
             "note",
             "The run has no model forecaster (neither lstm_mvo nor lstm_bl was "
             "configured): return forecasts are not scored.",
         )
-    uncertainty = _uncertainty_table(run)
+    uncertainty = _uncertainty_table(record)
     if uncertainty is not None:
         section.add("heading", "Forecast uncertainty")
         section.add("table", uncertainty)
         section.add(
             "note",
-            f"mu_std: the forecaster's standard error of its {_horizon(run)}-day "
-            "expected returns (an ensemble's spread of member means, calibrated on "
-            "the training window); lstm_bl weighs each view by it. Ratio: median "
-            "mu_std over median |mu|; above 1 the typical forecast is smaller than "
-            "its own uncertainty.",
+            "mu_std: the forecaster's standard error of its "
+            f"{record.settings.horizon}-day expected returns (an ensemble's spread "
+            "of member means, calibrated on the training window); lstm_bl weighs "
+            "each view by it. Ratio: median mu_std over median |mu|; above 1 the "
+            "typical forecast is smaller than its own uncertainty.",
         )
     section.add("heading", "Predicted against realised volatility")
-    calibration = _calibration(run)
+    calibration = _calibration(record)
     if calibration:
         section.add(
             "plot",
-            plot_volatility_calibration(calibration, main, _run_styles(run, main)),
+            plot_volatility_calibration(calibration, record.main, _run_styles(record)),
         )
         section.add("table", calibration_table(calibration))
     else:
@@ -422,24 +416,33 @@ def _dsr_verdict(name: str, summary: dict[str, Any], trials: int) -> str | None:
 
 
 def _significance_verdicts(
-    summaries: dict[str, dict[str, Any]], names: list[str], main: str
+    summaries: Mapping[str, Mapping[str, Any]],
+    names: list[str],
+    main: str,
+    *,
+    one_over_n: str | None,
+    benchmark: str | None,
 ) -> list[str]:
-    """The answer to "did it beat 1/N?" first, then what each test asks."""
-    one_over_n = summaries.get(ONE_OVER_N)
-    trials = len([name for name in names if name != BENCHMARK])
-    if one_over_n is None:
+    """The answer to "did it beat 1/N?" first, then what each test asks.
+
+    ``one_over_n`` names the 1/N strategy every test compares with, ``benchmark``
+    the untraded index (not a trial of the deflated Sharpe ratio).
+    """
+    reference = summaries.get(one_over_n) if one_over_n is not None else None
+    trials = len([name for name in names if name != benchmark])
+    if reference is None:
         verdicts = [
-            f"The run has no {ONE_OVER_N} strategy: no Sharpe ratio is tested "
-            "against 1/N."
+            f"The run has no {one_over_n or '1/N'} strategy: no Sharpe ratio is "
+            "tested against 1/N."
         ]
     else:
-        others = [name for name in names if name not in (main, ONE_OVER_N)]
+        others = [name for name in names if name not in (main, one_over_n)]
         verdicts = []
-        if main in summaries and main != ONE_OVER_N:
-            first = _verdict(main, summaries[main], one_over_n)
+        if main in summaries and main != one_over_n:
+            first = _verdict(main, summaries[main], reference)
             verdicts.append(f"Did {main} beat 1/N? {first}")
         verdicts += [
-            _verdict(name, summaries[name], one_over_n)
+            _verdict(name, summaries[name], reference)
             for name in others
             if name in summaries
         ]
@@ -456,25 +459,29 @@ def _significance_verdicts(
     return verdicts
 
 
-def _significance_section(run: RunFolder, main: str) -> Section:
+def _significance_section(record: ReportInput) -> Section:
     """PSR, DSR and the Sharpe-difference test against 1/N, in plain words."""
-    summaries = run.metrics.get("strategies") or {}
-    names = _ordered(summaries, list(run.result.returns.columns))
+    summaries = record.summaries
+    names = _ordered(summaries, list(record.returns.columns))
     section = Section("significance", "Significance")
-    section.verdicts = _significance_verdicts(summaries, names, main)
+    main = record.main
+    names_of = {"one_over_n": record.one_over_n, "benchmark": record.benchmark}
+    section.verdicts = _significance_verdicts(summaries, names, main, **names_of)
     section.add("table", _significance_table(summaries, names))
-    part = held_out(run)
+    part = held_out(record)
     if part is not None and part.get("strategies"):
         held = part["strategies"]
         section.add("heading", f"Held-out part, from {part['from']}")
-        held_names = _ordered(held, list(run.result.returns.columns))
+        held_names = _ordered(held, list(record.returns.columns))
         # The answer for the main strategy; the caveats above hold here too.
-        section.add("text", _significance_verdicts(held, held_names, main)[0])
+        verdicts = _significance_verdicts(held, held_names, main, **names_of)
+        section.add("text", verdicts[0])
         section.add("table", _significance_table(held, held_names))
     section.add(
         "note",
         "Sharpe minus 1/N, z and p-value: two-sided test of equal Sharpe ratios "
-        f"against {ONE_OVER_N} on the same days (is the strategy different from "
+        f"against {record.one_over_n or '1/N'} on the same days (is the strategy "
+        "different from "
         "1/N?). PSR: probability that the true Sharpe ratio is above 0, given the "
         "track record's length, skewness and kurtosis (Bailey and Lopez de Prado, "
         "2012). DSR: the same probability against the Sharpe ratio that the best "
@@ -511,16 +518,16 @@ def _significance_table(
     return Table([*headers, "Test"], rows)
 
 
-def _rebalance_section(run: RunFolder) -> Section:
+def _rebalance_section(record: ReportInput) -> Section:
     """Rebalances that did not trade: counts per strategy and the reasons."""
-    rebalances = run.result.rebalances
+    rebalances = record.rebalances
     section = Section("rebalances", "Held and failed rebalances")
     counts = rebalances.groupby(["strategy", "status"]).size()
     statuses = ("traded", "held", "failed")
     rows = [
         [text_cell(name)]
         + [number_cell(counts.get((name, s), 0), "int") for s in statuses]
-        for name in _traded(run)
+        for name in record.traded
     ]
     section.add("table", Table(["Strategy", "Traded", "Held", "Failed"], rows))
     # An all-empty reason column reads back as float NaN; make it text first.
@@ -557,12 +564,12 @@ def _rebalance_section(run: RunFolder) -> Section:
     return section
 
 
-def limitations(run: RunFolder) -> list[str]:
+def limitations(record: ReportInput) -> list[str]:
     """Return the caveats a reader must keep in mind, specific to the run.
 
     Parameters
     ----------
-    run : RunFolder
+    record : ReportInput
         The run the report is about.
 
     Returns
@@ -570,8 +577,8 @@ def limitations(run: RunFolder) -> list[str]:
     list of str
         One sentence each, in a fixed order.
     """
-    config, info = run.config, run.metrics.get("run") or {}
-    if _cfg(config, "data", "dataset") in ("sp500", "multi_asset"):
+    settings, info = record.settings, record.provenance
+    if settings.dataset in ("sp500", "multi_asset"):
         universe = (
             "Survivorship bias: the stocks are skfolio's sample of 20 large S&P 500 "
             "companies picked with hindsight, all still listed at the end of the "
@@ -586,20 +593,20 @@ def limitations(run: RunFolder) -> list[str]:
         universe,
         "Execution at the close of the rebalance day, at the same close the "
         "forecast saw (close-to-close): no delay, no partial fills, no slippage.",
-        f"Costs are proportional only ({_cfg(config, 'backtest', 'cost_bps')} bp of "
+        f"Costs are proportional only ({settings.cost_bps} bp of "
         "the value traded): no market impact, no spread that widens in stress, no "
         "borrow fees, taxes or financing costs.",
     ]
-    if _cfg(config, "data", "risk_free") == "fama_french":
+    if settings.risk_free == "fama_french":
         found = _RISK_FREE_END.search(str(info.get("risk_free", "")))
         if found and str(info.get("end", ""))[:7] > found.group(1):
             items.append(
                 "The risk-free rate (Fama-French one-month T-bill) ends in "
                 f"{found.group(1)}; later days carry its last rate forward."
             )
-    if not _cfg(config, "backtest", "cash", default=False):
+    if settings.cash is False:
         items.append("Weight left uninvested earns nothing (backtest.cash is off).")
-    if _cfg(config, "forecaster", "kind") == "lstm":
+    if settings.forecaster == "lstm":
         items.append(
             "The LSTM is one training run: its seed, and the number of CPU devices "
             "that split its batches, change the training path and with it the "
@@ -615,8 +622,8 @@ def limitations(run: RunFolder) -> list[str]:
     return items
 
 
-def _limitations_section(run: RunFolder) -> Section:
+def _limitations_section(record: ReportInput) -> Section:
     """A short list of what the backtest does not capture."""
     section = Section("limitations", "Limitations")
-    section.add("list", limitations(run))
+    section.add("list", limitations(record))
     return section

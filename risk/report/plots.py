@@ -98,7 +98,7 @@ def _embed(fig: Figure, alt: str, caption: str = "") -> Plot:
     return Plot(uri, alt, int(width), int(height), caption)
 
 
-def line_styles(names: Sequence[str], main: str, *, benchmark: str) -> Styles:
+def line_styles(names: Sequence[str], main: str, *, benchmark: str | None) -> Styles:
     """Line style per strategy, the same in every plot; ``main`` drawn thicker.
 
     Parameters
@@ -107,8 +107,8 @@ def line_styles(names: Sequence[str], main: str, *, benchmark: str) -> Styles:
         Strategy names in run order, ``benchmark`` among them or not.
     main : str
         The strategy the report looks at closely.
-    benchmark : str
-        Name of the untraded benchmark, drawn dashed grey.
+    benchmark : str or None
+        Name of the untraded benchmark, drawn dashed grey (None: the run has none).
 
     Returns
     -------
@@ -127,12 +127,13 @@ def line_styles(names: Sequence[str], main: str, *, benchmark: str) -> Styles:
         }
         for position, name in enumerate(traded)
     }
-    styles[benchmark] = {
-        "color": "#7b8794",
-        "linewidth": 1.1,
-        "linestyle": "--",
-        "label": _label(benchmark),
-    }
+    if benchmark is not None:
+        styles[benchmark] = {
+            "color": "#7b8794",
+            "linewidth": 1.1,
+            "linestyle": "--",
+            "label": _label(benchmark),
+        }
     return styles
 
 

@@ -1,28 +1,26 @@
-"""The risk-committee report of a run folder: one self-contained ``report.html``.
+"""The risk-committee report: one self-contained ``report.html`` from a record.
 
-`write_report` reads a run folder (`portfolio.runfolder.load_run`) and writes
-``report.html`` into it. The page stands alone: plots are PNG data URIs drawn on
-matplotlib's Agg canvas, the CSS is inline, there is no script, and a
-Content-Security-Policy forbids loading anything else, so it opens offline and can be
-mailed as one file. Every string from the run (tickers, strategy names, config
-values, failure reasons) goes through jinja2 with autoescaping; the template is
-``risk/templates/report.html``.
+`render_report` turns a `ReportInput` (`risk.report.record`: plain frames, dicts and
+numbers) into one HTML page and `write_report` writes it into a folder. The page
+stands alone: plots are PNG data URIs drawn on matplotlib's Agg canvas, the CSS is
+inline, there is no script, and a Content-Security-Policy forbids loading anything
+else, so it opens offline and can be mailed as one file. Every string of the record
+(tickers, strategy names, config values, failure reasons) goes through jinja2 with
+autoescaping; the template is ``risk/report/templates/report.html``.
 
-Units: returns are daily simple returns. ``predicted_vol`` (rebalances.csv) and
-``risk_contribution`` (weights.csv) are volatilities over the forecast horizon of
-``forecaster.horizon`` trading days; the report annualises them by
-``sqrt(252 / horizon)``. The main strategy is the model's (``lstm_mvo``, or
-``{kind}_mvo`` with another forecaster) when the run has it, else the first strategy;
-1/N is ``equal_weight``; ``index`` is the untraded benchmark.
+The record names the main strategy, the 1/N strategy and the untraded benchmark;
+this package knows no strategy names of its own and imports nothing of
+`foliocast.portfolio` (the backtest fills the record from a run folder,
+`foliocast.portfolio.backtest.report_input`).
 
-The output is a deterministic function of the run folder (no timestamps, PNGs without
-software metadata, strategies in the run's order, assets sorted), so two reports of
-the same run are byte-identical.
+The output is a deterministic function of the record (no timestamps, PNGs without
+software metadata, strategies in the order of the returns' columns, assets sorted),
+so two reports of the same record are byte-identical.
 
-This module checks the run, orders the sections and renders and writes the page;
-`risk.report_sections` holds the page model, the run facts and the performance
-sections, `risk.report_diagnostics` the risk, forecast, significance, rebalance and
-limitation sections, `risk.report_plots` draws the figures and `risk.report_tables`
+This module orders the sections and renders and writes the page;
+`risk.report.sections` holds the page model, the run facts and the performance
+sections, `risk.report.diagnostics` the risk, forecast, significance, rebalance and
+limitation sections, `risk.report.plots` draws the figures and `risk.report.tables`
 formats the cells and builds the frame-only tables.
 """
 
@@ -30,8 +28,9 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from foliocast.data.csv_safety import safe_frame
 from foliocast.risk.report.diagnostics import (
@@ -45,9 +44,9 @@ from foliocast.risk.report.diagnostics import (
 from foliocast.risk.report.plots import _embed as _embed  # re-export
 from foliocast.risk.report.plots import _figure as _figure  # re-export
 from foliocast.risk.report.plots import _label as _label  # re-export
+from foliocast.risk.report.record import ReportInput, RunSettings
 from foliocast.risk.report.sections import (
     _calendar_section,
-    _cfg,
     _drawdown_section,
     _equity_section,
     _metrics_section,
@@ -55,22 +54,19 @@ from foliocast.risk.report.sections import (
     _summary_section,
     _turnover_section,
     _weights_section,
-    main_strategy,
     metrics_frame,
 )
 from foliocast.risk.report.tables import format_date
 
-if TYPE_CHECKING:
-    from foliocast.portfolio.backtest.runfolder import RunFolder
-
 __all__ = [
     "REPORT_NAME",
     "METRICS_CSV_NAME",
+    "ReportInput",
+    "RunSettings",
     "write_report",
     "render_report",
     "write_metrics_csv",
     "metrics_frame",
-    "main_strategy",
     "limitations",
 ]
 
@@ -93,66 +89,52 @@ def _environment() -> Any:
     )
 
 
-def render_report(run: RunFolder) -> str:
-    """Return the report of a loaded run as one HTML document.
+def render_report(record: ReportInput) -> str:
+    """Return the report of a run as one HTML document.
 
     Parameters
     ----------
-    run : RunFolder
-        A run read back by `portfolio.runfolder.load_run`.
+    record : ReportInput
+        Everything the report shows (`risk.report.record`).
 
     Returns
     -------
     str
         A self-contained HTML page: plots as ``data:`` URIs, no script, no URL.
-
-    Raises
-    ------
-    RunFolderError
-        If the run has no returns (a `ValueError`).
     """
-    from foliocast.portfolio.backtest.runfolder import RunFolderError
-
-    returns = run.result.returns
-    if returns.empty or returns.shape[1] == 0:
-        raise RunFolderError(
-            f"{run.path / 'returns.csv'}: no returns to report; rerun the backtest"
-        )
-    kind = _cfg(run.config, "forecaster", "kind")
-    main = main_strategy(list(returns.columns), kind)
+    returns, settings = record.returns, record.settings
     sections = [
-        _summary_section(run, main),
-        _metrics_section(run, main),
-        _equity_section(run, main),
-        _drawdown_section(run, main),
-        _rolling_section(run, main),
-        _calendar_section(run, main),
-        _weights_section(run, main),
-        _turnover_section(run, main),
-        _risk_section(run, main),
-        _forecast_section(run, main),
-        _significance_section(run, main),
-        _rebalance_section(run),
-        _limitations_section(run),
+        _summary_section(record),
+        _metrics_section(record),
+        _equity_section(record),
+        _drawdown_section(record),
+        _rolling_section(record),
+        _calendar_section(record),
+        _weights_section(record),
+        _turnover_section(record),
+        _risk_section(record),
+        _forecast_section(record),
+        _significance_section(record),
+        _rebalance_section(record),
+        _limitations_section(record),
     ]
-    name = (run.metrics.get("run") or {}).get("name") or _cfg(run.config, "name")
     subtitle = " \u00b7 ".join(
         [
             f"{format_date(returns.index[0])} to {format_date(returns.index[-1])}",
             f"{len(returns):,} trading days",
-            f"{kind} forecaster",
-            f"main strategy {main}",
+            f"{settings.forecaster} forecaster",
+            f"main strategy {record.main}",
         ]
     )
     return (
         _environment()
         .get_template("report.html")
         .render(
-            title=str(name or run.path.name),
+            title=settings.name,
             subtitle=subtitle,
             sections=sections,
-            footer="Written by risk.report from the run folder; self-contained: it "
-            "opens without a network.",
+            footer="Written by foliocast.risk.report; self-contained: it opens "
+            "without a network.",
         )
     )
 
@@ -168,61 +150,59 @@ def _write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def write_report(run_dir: str | Path) -> Path:
-    """Write ``report.html`` into a run folder and return its path.
+def _folder(out_dir: str | Path) -> Path:
+    folder = Path(out_dir)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such folder to write the report into")
+    return folder
+
+
+def write_report(record: ReportInput, out_dir: str | Path) -> Path:
+    """Write ``report.html`` of ``record`` into a folder and return its path.
 
     Parameters
     ----------
-    run_dir : str or Path
-        A run folder written by `portfolio.runfolder.save_run`.
+    record : ReportInput
+        Everything the report shows.
+    out_dir : str or Path
+        An existing folder (normally the run folder).
 
     Returns
     -------
     Path
-        ``run_dir / "report.html"``, replaced atomically if it existed.
+        ``out_dir / "report.html"``, replaced atomically if it existed.
 
     Raises
     ------
     FileNotFoundError
-        If ``run_dir`` is not a run folder (the message names what is missing).
-    RunFolderError
-        If a file of the run folder cannot be read back (the message names it).
+        If ``out_dir`` is not a folder.
     """
-    from foliocast.portfolio.backtest.runfolder import load_run
-
-    run = load_run(run_dir)
-    path = Path(run_dir) / REPORT_NAME
-    _write_atomic(path, render_report(run))
+    path = _folder(out_dir) / REPORT_NAME
+    _write_atomic(path, render_report(record))
     return path
 
 
-def write_metrics_csv(run_dir: str | Path) -> Path:
-    """Write the per-strategy summaries of ``metrics.json`` as ``metrics.csv``.
+def write_metrics_csv(metrics: Mapping[str, Any], out_dir: str | Path) -> Path:
+    """Write the per-strategy summaries of a run's metrics as ``metrics.csv``.
 
     Parameters
     ----------
-    run_dir : str or Path
-        A run folder with a ``metrics.json``.
+    metrics : mapping
+        ``{"strategies": {name: summary}, ...}`` (`ReportInput.metrics`).
+    out_dir : str or Path
+        An existing folder (normally the run folder).
 
     Returns
     -------
     Path
-        ``run_dir / "metrics.csv"``: one row per strategy, one column per key.
+        ``out_dir / "metrics.csv"``: one row per strategy, one column per key.
 
     Raises
     ------
     FileNotFoundError
-        If ``run_dir`` has no ``metrics.json``.
-    RunFolderError
-        If ``metrics.json`` is not the metrics of a run (garbled, edited).
+        If ``out_dir`` is not a folder.
     """
-    from foliocast.portfolio.backtest.runfolder import read_metrics
-
-    folder = Path(run_dir)
-    source = folder / "metrics.json"
-    if not source.is_file():
-        raise FileNotFoundError(f"{folder}: not a run folder (metrics.json is missing)")
-    frame = metrics_frame(read_metrics(source))
-    path = folder / METRICS_CSV_NAME
+    frame = metrics_frame(metrics)
+    path = _folder(out_dir) / METRICS_CSV_NAME
     _write_atomic(path, safe_frame(frame).to_csv(float_format="%.12g"))
     return path

@@ -1,25 +1,25 @@
 """Sections of the risk report on performance, and what every section builder shares.
 
-A section builder turns a loaded run into one `Section` of the page: summary cards,
-verdicts and blocks (text, tables, plots) for the template of `risk.report`. This
-module holds the page model (`Block`, `Section`), the run facts every builder reads
-(the main strategy, config look-ups, the horizon annualiser, the metrics frame) and
-the builders of the performance sections: run summary, metrics, equity curves,
+A section builder turns a `ReportInput` into one `Section` of the page: summary
+cards, verdicts and blocks (text, tables, plots) for the template of
+`risk.report.render`. This module holds the page model (`Block`, `Section`), the run
+facts every builder reads (the horizon annualiser, the metrics frame) and the
+builders of the performance sections: run summary, metrics, equity curves,
 drawdowns, rolling risk, calendar returns, weights, turnover and costs.
-`risk.report_diagnostics` builds the other sections (risk contributions, forecast
+`risk.report.diagnostics` builds the other sections (risk contributions, forecast
 skill, significance, held and failed rebalances, limitations).
 
-Units as in `risk.report`: daily simple returns; ``predicted_vol`` and
-``risk_contribution`` are over the forecast horizon of ``forecaster.horizon`` trading
-days and annualised by ``sqrt(252 / horizon)``; ``index`` is the untraded benchmark.
+Units as in `risk.report.record`: daily simple returns; ``predicted_vol`` and
+``risk_contribution`` are over the forecast horizon of ``settings.horizon`` trading
+days and annualised by ``sqrt(252 / horizon)``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
@@ -33,6 +33,7 @@ from foliocast.risk.report.plots import (
     plot_underwater,
     plot_weights,
 )
+from foliocast.risk.report.record import ReportInput, RunSettings
 from foliocast.risk.report.tables import (
     DASH,
     FORMATS,
@@ -47,25 +48,17 @@ from foliocast.risk.report.tables import (
 )
 from foliocast.risk.rolling import calendar_year_returns, monthly_returns_table
 
-if TYPE_CHECKING:
-    from foliocast.portfolio.backtest.runfolder import RunFolder
-
 __all__ = [
     "PERIODS_PER_YEAR",
-    "MAIN_STRATEGY",
-    "BENCHMARK",
     "METRIC_ROWS",
     "Block",
     "Section",
-    "main_strategy",
     "metrics_frame",
     "held_out",
     "held_out_text",
 ]
 
 PERIODS_PER_YEAR = 252
-MAIN_STRATEGY = "lstm_mvo"
-BENCHMARK = "index"  # benchmark column of returns.csv, never traded
 
 # (summary key, row label, format) of the metrics table, in display order.
 METRIC_ROWS: tuple[tuple[str, str, str], ...] = (
@@ -128,61 +121,16 @@ class Section:
 
 def _plain(value: Any) -> str:
     """A config value on one line: mappings as ``key: value`` pairs."""
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return ", ".join(f"{key}: {_plain(item)}" for key, item in value.items())
     if isinstance(value, list | tuple):
         return ", ".join(_plain(item) for item in value)
     return DASH if value is None else str(value)
 
 
-def main_strategy(strategies: Sequence[str], forecaster: str | None = None) -> str:
-    """Return the strategy the report looks at closely: the model's, if run.
-
-    Parameters
-    ----------
-    strategies : sequence of str
-        Strategy names in run order.
-    forecaster : str, optional
-        ``forecaster.kind`` of the run. The model strategy is ``lstm_mvo`` with the
-        LSTM and ``{kind}_mvo`` with another forecaster (as
-        `portfolio.run.model_strategy_name` names it).
-
-    Returns
-    -------
-    str
-        The model strategy if present, else the first strategy that is not the
-        benchmark ``index`` (the index only when it is all there is).
-    """
-    traded = [name for name in strategies if name != BENCHMARK]
-    for model in (MAIN_STRATEGY, f"{forecaster}_mvo" if forecaster else None):
-        if model in traded:
-            return model
-    if traded or strategies:
-        return (traded or list(strategies))[0]
-    raise ValueError("the run has no strategy returns; is returns.csv empty?")
-
-
-def _cfg(config: dict[str, Any], *keys: str, default: Any = None) -> Any:
-    """``config[k1][k2]...``, or ``default`` when a level is missing."""
-    node: Any = config
-    for key in keys:
-        if not isinstance(node, dict) or key not in node:
-            return default
-        node = node[key]
-    return node
-
-
-def _horizon(run: RunFolder) -> int:
-    return int(_cfg(run.config, "forecaster", "horizon", default=None) or 21)
-
-
-def _annualiser(run: RunFolder) -> float:
+def _annualiser(record: ReportInput) -> float:
     """Factor from horizon volatility to annual volatility, ``sqrt(252 / h)``."""
-    return math.sqrt(PERIODS_PER_YEAR / _horizon(run))
-
-
-def _traded(run: RunFolder) -> list[str]:
-    return [name for name in run.result.returns.columns if name != BENCHMARK]
+    return math.sqrt(PERIODS_PER_YEAR / record.settings.horizon)
 
 
 def _ordered(names: Iterable[str], order: Sequence[str]) -> list[str]:
@@ -192,13 +140,14 @@ def _ordered(names: Iterable[str], order: Sequence[str]) -> list[str]:
     return known + sorted(name for name in names if name not in known)
 
 
-def metrics_frame(metrics: dict[str, Any]) -> pd.DataFrame:
+def metrics_frame(metrics: Mapping[str, Any]) -> pd.DataFrame:
     """Return the per-strategy summaries of ``metrics.json`` as a table.
 
     Parameters
     ----------
-    metrics : dict
-        The ``metrics.json`` document, ``{"strategies": {name: summary}, ...}``.
+    metrics : mapping
+        The metrics of a run, ``{"strategies": {name: summary}, ...}``
+        (`ReportInput.metrics`).
 
     Returns
     -------
@@ -219,13 +168,13 @@ def metrics_frame(metrics: dict[str, Any]) -> pd.DataFrame:
     return frame.rename_axis("strategy")
 
 
-def held_out(run: RunFolder) -> dict[str, Any] | None:
-    """The ``held_out`` section of ``metrics.json``, or None when nothing is held out.
+def held_out(record: ReportInput) -> dict[str, Any] | None:
+    """The ``held_out`` part of the metrics, or None when nothing is held out.
 
-    Present when the run set ``backtest.held_out_from``: the summaries and forecast
-    skill of the part from that day on (`portfolio.scoring.held_out_metrics`).
+    Present when the run holds out its later part: ``from`` (first day), ``start``,
+    ``end``, and the ``strategies`` summaries and ``forecast`` skill of that part.
     """
-    part = run.metrics.get("held_out")
+    part = record.metrics.get("held_out")
     return part if isinstance(part, dict) and part.get("from") else None
 
 
@@ -239,62 +188,58 @@ def held_out_text(part: dict[str, Any]) -> str:
     )
 
 
-def _run_styles(run: RunFolder, main: str) -> Styles:
-    return line_styles(list(run.result.returns.columns), main, benchmark=BENCHMARK)
+def _run_styles(record: ReportInput) -> Styles:
+    return line_styles(
+        list(record.returns.columns), record.main, benchmark=record.benchmark
+    )
 
 
 # -------------------------------------------------------------------- sections
 
 
-def _forecaster_text(config: dict[str, Any]) -> str:
-    spec = _cfg(config, "forecaster", default={}) or {}
+def _forecaster_text(settings: RunSettings) -> str:
     text = (
-        f"{spec.get('kind', DASH)}; horizon {spec.get('horizon', DASH)} trading "
-        f"days; refit every {spec.get('retrain_months', DASH)} months on an "
-        f"{spec.get('window', DASH)} window"
+        f"{settings.forecaster}; horizon {settings.horizon} trading days; refit "
+        f"every {_plain(settings.retrain_months)} months on an "
+        f"{_plain(settings.window)} window"
     )
-    if spec.get("window") == "rolling":
-        text += f" of {spec.get('lookback_days', DASH)} days"
-    if spec.get("kind") == "lstm":
-        text += f"; model {_plain(spec.get('model'))}"
-        text += f"; training {_plain(spec.get('train'))}"
+    if settings.window == "rolling":
+        text += f" of {_plain(settings.lookback_days)} days"
+    if settings.forecaster == "lstm":
+        text += f"; model {_plain(settings.model)}"
+        text += f"; training {_plain(settings.train)}"
     return text
 
 
-def _strategies_text(run: RunFolder) -> str:
+def _strategies_text(record: ReportInput) -> str:
     """Each strategy of the run and what it is, in one line."""
-    from foliocast.portfolio.backtest.strategies import describe_strategy
-
-    config = run.config if isinstance(run.config, dict) else {}
     return "; ".join(
-        f"{name}: {describe_strategy(str(name), config)}"
-        for name in run.result.returns.columns
+        f"{name}: {record.descriptions[name]}" if name in record.descriptions else name
+        for name in map(str, record.returns.columns)
     )
 
 
-def _run_facts(run: RunFolder) -> list[tuple[str, Any]]:
-    info = run.metrics.get("run") or {}
-    config = run.config
+def _run_facts(record: ReportInput) -> list[tuple[str, Any]]:
+    info, settings = record.provenance, record.settings
     data = info.get("data") or {}
-    test = _cfg(config, "backtest", default={}) or {}
     source = {k: data[k] for k in ("source", "dataset", "path") if k in data}
     return [
-        ("Run name", info.get("name", _cfg(config, "name"))),
+        ("Run name", settings.name),
         (
             "Backtest",
             f"{info.get('start')} to {info.get('end')} (configured start "
-            f"{test.get('start')}, end {test.get('end') or 'end of data'})",
+            f"{settings.start}, end {settings.end or 'end of data'})",
         ),
         (
             "Rebalancing",
-            f"{_FREQUENCY.get(test.get('rebalance'), test.get('rebalance'))}; costs "
-            f"{test.get('cost_bps')} bp of the value traded; at least "
-            f"{test.get('min_history_days')} days of prices to be investable; on "
-            f"optimizer failure: {test.get('on_failure')}",
+            f"{_FREQUENCY.get(settings.rebalance, _plain(settings.rebalance))}; "
+            f"costs {settings.cost_bps} bp of the value traded; at least "
+            f"{_plain(settings.min_history_days)} days of prices to be investable; "
+            f"on optimizer failure: {_plain(settings.on_failure)}",
         ),
-        ("Strategies", _strategies_text(run)),
-        ("Forecaster", _forecaster_text(config)),
-        ("Optimizer", _plain(_cfg(config, "optimizer", default={}))),
+        ("Strategies", _strategies_text(record)),
+        ("Forecaster", _forecaster_text(settings)),
+        ("Optimizer", _plain(settings.optimizer)),
         ("Data source", _plain(source)),
         ("Price history", f"{data.get('first_date')} to {data.get('last_date')}"),
         ("Data fingerprint (SHA-256)", data.get("fingerprint")),
@@ -303,12 +248,13 @@ def _run_facts(run: RunFolder) -> list[tuple[str, Any]]:
     ]
 
 
-def _summary_section(run: RunFolder, main: str) -> Section:
+def _summary_section(record: ReportInput) -> Section:
     """Run facts: dates, configuration, data provenance, universe, retrains."""
+    main = record.main
     import yaml
 
-    info = run.metrics.get("run") or {}
-    returns = run.result.returns
+    info = record.provenance
+    returns = record.returns
     section = Section("summary", "Run summary")
     section.cards = [
         (
@@ -322,24 +268,25 @@ def _summary_section(run: RunFolder, main: str) -> Section:
     ]
     rows = [
         [text_cell(label), text_cell(value, "mono" if "SHA" in label else "")]
-        for label, value in _run_facts(run)
+        for label, value in _run_facts(record)
     ]
     section.add("table", Table(["Item", "Value"], rows, css="kv"))
-    part = held_out(run)
+    part = held_out(record)
     if part is not None:
         section.verdicts = [held_out_text(part)]
-    if not run.assets.empty:
-        section.add("heading", f"Universe ({len(run.assets)} assets)")
-        section.add("table", universe_table(run.assets))
-    config_text = yaml.safe_dump(run.config, sort_keys=False)
+    if not record.assets.empty:
+        section.add("heading", f"Universe ({len(record.assets)} assets)")
+        section.add("table", universe_table(record.assets))
+    config_text = yaml.safe_dump(dict(record.config), sort_keys=False)
     section.add("code", ("Resolved configuration (config.yaml)", config_text))
     return section
 
 
-def _metrics_section(run: RunFolder, main: str) -> Section:
+def _metrics_section(record: ReportInput) -> Section:
     """All strategies side by side: returns, risk, costs, ratios."""
-    frame = metrics_frame(run.metrics)
-    names = _ordered(frame.index, list(run.result.returns.columns))
+    main = record.main
+    frame = metrics_frame(record.metrics)
+    names = _ordered(frame.index, list(record.returns.columns))
     section = Section("metrics", "Performance metrics")
     if main in frame.index:
         section.cards = [
@@ -362,7 +309,7 @@ def _metrics_section(run: RunFolder, main: str) -> Section:
         if key in frame and frame[key].notna().any()
     ]
     if not rows:
-        section.add("note", "metrics.json holds no strategy summaries.")
+        section.add("note", "The run's metrics hold no strategy summaries.")
         return section
     section.add("table", Table(["Metric", *names], rows))
     section.add(
@@ -370,28 +317,33 @@ def _metrics_section(run: RunFolder, main: str) -> Section:
         "Daily returns net of trading costs. Annual figures compound (CAGR) or scale "
         f"by sqrt({PERIODS_PER_YEAR}); Sharpe and Sortino ratios are in excess of the "
         "risk-free rate. VaR and CVaR: historical one-day returns in the 5% tail. "
-        "Turnover is one-way (half the sum of absolute weight changes), per year. "
-        f"'{BENCHMARK}', when present, is the benchmark index: not traded, no costs.",
+        "Turnover is one-way (half the sum of absolute weight changes), per year."
+        + (
+            f" '{record.benchmark}' is the benchmark index: not traded, no costs."
+            if record.benchmark in record.returns.columns
+            else ""
+        ),
     )
     return section
 
 
-def _equity_section(run: RunFolder, main: str) -> Section:
+def _equity_section(record: ReportInput) -> Section:
     """Wealth curves of every strategy on a log scale."""
     section = Section("equity", "Equity curves")
-    part = held_out(run)
+    part = held_out(record)
     start = None if part is None else pd.Timestamp(part["from"])
-    section.add("plot", plot_equity(run.result.returns, _run_styles(run, main), start))
+    section.add("plot", plot_equity(record.returns, _run_styles(record), start))
     if part is not None:
         section.add("note", held_out_text(part))
     return section
 
 
-def _drawdown_section(run: RunFolder, main: str) -> Section:
+def _drawdown_section(record: ReportInput) -> Section:
     """Underwater curves and the five worst drawdowns of each strategy."""
-    returns = run.result.returns
+    main = record.main
+    returns = record.returns
     section = Section("drawdowns", "Drawdowns")
-    section.add("plot", plot_underwater(returns, main, _run_styles(run, main)))
+    section.add("plot", plot_underwater(returns, main, _run_styles(record)))
     section.add("heading", "Five worst drawdowns")
     names = [main] + [name for name in returns.columns if name != main]
     section.add("grid", [drawdown_table(returns[name], name) for name in names])
@@ -403,12 +355,12 @@ def _drawdown_section(run: RunFolder, main: str) -> Section:
     return section
 
 
-def _rolling_section(run: RunFolder, main: str) -> Section:
+def _rolling_section(record: ReportInput) -> Section:
     """Trailing twelve-month Sharpe ratio and volatility."""
-    returns = run.result.returns
-    rf = run.risk_free.reindex(returns.index).fillna(0.0).astype(float)
+    returns = record.returns
+    rf = record.risk_free.reindex(returns.index).fillna(0.0).astype(float)
     section = Section("rolling", "Rolling 12-month risk")
-    plot = plot_rolling(returns, rf, _run_styles(run, main))
+    plot = plot_rolling(returns, rf, _run_styles(record))
     if plot is None:
         section.add(
             "note",
@@ -419,9 +371,10 @@ def _rolling_section(run: RunFolder, main: str) -> Section:
     return section
 
 
-def _calendar_section(run: RunFolder, main: str) -> Section:
+def _calendar_section(record: ReportInput) -> Section:
     """Calendar-year returns of every strategy and the main strategy's months."""
-    returns = run.result.returns
+    main = record.main
+    returns = record.returns
     yearly = calendar_year_returns(returns)
     total = (1.0 + returns.fillna(0.0)).prod() - 1.0
     section = Section("calendar", "Calendar returns")
@@ -451,25 +404,26 @@ def _calendar_section(run: RunFolder, main: str) -> Section:
     return section
 
 
-def _weights_section(run: RunFolder, main: str) -> Section:
+def _weights_section(record: ReportInput) -> Section:
     """Stacked target weights of the main strategy."""
+    main = record.main
     section = Section("weights", "Weights over time")
-    end = run.result.returns.index[-1]
-    plot = plot_weights(run.result.weights, main, end)
+    end = record.returns.index[-1]
+    plot = plot_weights(record.weights, main, end)
     if plot is None:
-        section.add("note", f"weights.csv holds no weights of {main}.")
+        section.add("note", f"No weights of {main} are recorded.")
     section.add("plot", plot)
     return section
 
 
-def _turnover_section(run: RunFolder, main: str) -> Section:
+def _turnover_section(record: ReportInput) -> Section:
     """Turnover and trading costs per rebalance and per year."""
-    rebalances = run.result.rebalances
-    summaries = run.metrics.get("strategies") or {}
+    rebalances = record.rebalances
+    summaries = record.summaries
     section = Section("turnover", "Turnover and costs")
-    section.add("plot", plot_turnover(rebalances, _traded(run), _run_styles(run, main)))
+    section.add("plot", plot_turnover(rebalances, record.traded, _run_styles(record)))
     rows = []
-    for name in _traded(run):
+    for name in record.traded:
         own = rebalances[rebalances["strategy"] == name]
         summary = summaries.get(name) or {}
         rows.append(
@@ -495,7 +449,7 @@ def _turnover_section(run: RunFolder, main: str) -> Section:
     section.add("table", Table(headers, rows))
     section.add(
         "note",
-        f"Costs are {_cfg(run.config, 'backtest', 'cost_bps')} bp of the value "
+        f"Costs are {record.settings.cost_bps} bp of the value "
         "traded, charged at each rebalance; turnover is one-way, as a fraction of "
         "portfolio value.",
     )

@@ -2,7 +2,9 @@
 
 One short run (EWMA forecaster, 2016-2017, the second year held out) serves every
 test here; the held-out numbers are recomputed from the saved returns and forecast
-table with the formulas written out.
+table with the formulas written out. Its report is the one drawn from a run folder
+(run folder -> record -> report); `tests/risk/report` draws reports from records
+built by hand.
 """
 
 import datetime
@@ -11,7 +13,13 @@ import math
 import numpy as np
 import pytest
 
-from foliocast.portfolio.backtest.run import model_strategy_name, run
+from foliocast.portfolio.backtest.names import (
+    EQUAL_WEIGHT,
+    INDEX,
+    model_strategy_name,
+)
+from foliocast.portfolio.backtest.report_input import report_input
+from foliocast.portfolio.backtest.run import run
 from foliocast.portfolio.backtest.runfolder import load_run, save_run, staging
 from foliocast.portfolio.config import ConfigError, config_from_dict
 from foliocast.risk.report.render import render_report
@@ -27,7 +35,7 @@ CONFIG = config_from_dict(
             "held_out_from": HELD_OUT,
         },
         "forecaster": {"kind": "ewma"},
-        "strategies": ["lstm_mvo", "equal_weight"],
+        "strategies": ["lstm_mvo", EQUAL_WEIGHT],
     }
 )
 MODEL = model_strategy_name(CONFIG)
@@ -91,7 +99,7 @@ def test_held_out_summary_is_that_of_the_sliced_returns(run_dir):
     assert part["start"] == returns.index[0].date().isoformat() >= HELD_OUT
     assert part["days"] == len(returns) < len(saved.result.returns)
     daily_rf = saved.risk_free.reindex(returns.index)
-    for name in (MODEL, "equal_weight"):
+    for name in (MODEL, EQUAL_WEIGHT):
         r = returns[name]
         excess = r - daily_rf
         sharpe = excess.mean() / excess.std(ddof=1) * math.sqrt(252)
@@ -120,8 +128,24 @@ def test_held_out_forecast_skill_scores_only_the_later_forecasts(run_dir):
     )
 
 
+def test_the_record_of_a_run_folder_states_its_config(run_dir):
+    record = report_input(load_run(run_dir))
+    assert record.main == MODEL == "ewma_mvo"
+    assert (record.one_over_n, record.benchmark) == (EQUAL_WEIGHT, INDEX)
+    # The bundled data's index comes as a benchmark column.
+    assert list(record.returns.columns) == [MODEL, EQUAL_WEIGHT, INDEX]
+    assert record.descriptions[INDEX].startswith("the benchmark index")
+    assert record.descriptions[MODEL].startswith("the ewma forecaster's mean")
+    assert record.descriptions[EQUAL_WEIGHT].startswith("1/N")
+    settings = record.settings
+    assert settings.name == "held_out_test" and settings.forecaster == "ewma"
+    assert settings.horizon == CONFIG.forecaster.horizon
+    assert settings.risk_free == 0.02 and settings.cost_bps == 10.0
+    assert record.config["backtest"]["held_out_from"] == HELD_OUT
+
+
 def test_report_marks_the_held_out_part(run_dir):
-    page = render_report(load_run(run_dir))
+    page = render_report(report_input(load_run(run_dir)))
     assert page.count(f"Held out from {HELD_OUT}") >= 2  # summary and equity
     assert "no design or setting was tuned on it" in page
     assert f"Shaded: the held-out part, from {HELD_OUT} on." in page

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from foliocast.portfolio import cli
+from foliocast.portfolio.backtest.report_input import report_input
 from foliocast.portfolio.backtest.runfolder import RunFolderError, load_run
-from foliocast.risk.report.render import write_metrics_csv
 
 # A tiny run folder as save_run writes it (two days, one strategy, one asset).
 FILES = {
@@ -138,7 +138,19 @@ def test_a_missing_file_is_named(run_dir, name, capsys):
     assert err.count("\n") == 1 and name in err
 
 
-def test_metrics_csv_refuses_garbled_metrics(run_dir):
-    (run_dir / "metrics.json").write_text("not json")
-    with pytest.raises(RunFolderError, match="metrics.json: not valid JSON"):
-        write_metrics_csv(run_dir)
+def test_the_report_of_a_tiny_run_folder_is_written(run_dir, capsys):
+    record = report_input(load_run(run_dir))
+    assert record.main == "equal_weight" and record.settings.horizon == 21
+    assert cli.main(["report", str(run_dir)]) == 0
+    assert capsys.readouterr().out.strip() == str(run_dir / "report.html")
+    assert "<html" in (run_dir / "report.html").read_text(encoding="utf-8")
+
+
+def test_a_config_that_is_not_a_run_config_is_one_line(run_dir, capsys):
+    (run_dir / "config.yaml").write_text("name: tiny\nforecaster: {depth: 3}\n")
+    with pytest.raises(RunFolderError, match=r"config\.yaml: not a valid run config"):
+        report_input(load_run(run_dir))
+    assert cli.main(["report", str(run_dir)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "forecaster.depth: unknown key" in err, err
+    assert not (run_dir / "report.html").exists()

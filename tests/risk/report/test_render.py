@@ -1,10 +1,15 @@
-"""The risk-committee report: self-contained, escaped, deterministic, readable."""
+"""The risk-committee report: self-contained, escaped, deterministic, readable.
+
+Every report here is drawn from a record built by hand (`records.synthetic_record`):
+no backtest runs. `tests/portfolio/backtest/test_held_out.py` draws one from a run
+folder.
+"""
 
 from __future__ import annotations
 
+import ast
 import base64
 import dataclasses
-import json
 import os
 import shutil
 import subprocess
@@ -15,22 +20,26 @@ import markupsafe
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
-from foliocast.portfolio.backtest.run import model_strategy_name, run
-from foliocast.portfolio.backtest.runfolder import load_run, save_run, staging
-from foliocast.portfolio.config import config_from_dict
+import foliocast.risk
 from foliocast.risk.report.diagnostics import _significance_verdicts, _verdict
+from foliocast.risk.report.record import ReportInput, RunSettings
 from foliocast.risk.report.render import (
     _embed,
     _figure,
     _label,
     limitations,
-    main_strategy,
     metrics_frame,
     render_report,
     write_metrics_csv,
     write_report,
+)
+from tests.risk.report.records import (
+    FINGERPRINT,
+    MAIN,
+    RETRAIN_DATES,
+    RISK_FREE_TEXT,
+    synthetic_record,
 )
 
 SECTIONS = [
@@ -48,15 +57,8 @@ SECTIONS = [
     "rebalances",
     "limitations",
 ]
-CONFIG = config_from_dict(
-    {
-        "name": "report_test",
-        "backtest": {"start": "2016-01-01", "end": "2017-12-31"},
-        "forecaster": {"kind": "historical"},  # quick stand-in for the LSTM
-        "strategies": ["lstm_mvo", "min_variance", "equal_weight", "buy_and_hold"],
-    }
-)
-MODEL = model_strategy_name(CONFIG)
+MODEL = MAIN
+SIGNIFICANCE_NAMES = {"one_over_n": "equal_weight", "benchmark": "index"}
 VOID = {"meta", "img", "br", "hr", "link", "input", "col", "source", "wbr"}
 EVIL_TICKER = "<script>alert(1)</script>"
 EVIL_NAME = '<img src=x onerror="alert(2)">'
@@ -103,25 +105,18 @@ def parse(html: str) -> Page:
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> Path:
-    output = run(CONFIG)
-    folder = tmp_path_factory.mktemp("report") / "run"
-    with staging(folder) as stage:
-        save_run(
-            stage,
-            config=CONFIG,
-            result=output.result,
-            metrics=output.metrics,
-            forecast_skill=output.forecast_skill,
-            risk_free=output.risk_free,
-            assets=output.assets,
-        )
-    return folder
+def record():
+    return synthetic_record(seed=0)
 
 
 @pytest.fixture(scope="module")
-def report(run_dir) -> Path:
-    return write_report(run_dir)
+def out_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("report")
+
+
+@pytest.fixture(scope="module")
+def report(record, out_dir) -> Path:
+    return write_report(record, out_dir)
 
 
 @pytest.fixture(scope="module")
@@ -134,11 +129,9 @@ def page(html) -> Page:
     return parse(html)
 
 
-def test_report_is_written_into_the_run_folder_without_leftovers(run_dir, report):
-    assert report == run_dir / "report.html"
-    # Only the tool's marker is hidden: no temporary files are left behind.
-    hidden = [p.name for p in run_dir.iterdir() if p.name.startswith(".")]
-    assert hidden == [".forecast-portfolio.json"]
+def test_report_is_written_into_the_folder_without_leftovers(out_dir, report):
+    assert report == out_dir / "report.html"
+    assert [p.name for p in out_dir.iterdir()] == ["report.html"]  # no temporary
     assert report.stat().st_size < 3_000_000
 
 
@@ -182,25 +175,23 @@ def test_report_is_self_contained(page, html):
     assert "@import" not in html and "url(" not in html
 
 
-def test_report_states_provenance_and_results(run_dir, html, page):
-    folder = load_run(run_dir)
-    info = folder.metrics["run"]
+def test_report_states_provenance_and_results(record, page):
     text = " ".join(page.text)
-    assert info["data"]["fingerprint"] in text
-    assert info["risk_free"] in text
-    for date in info["retrain_dates"]:
+    assert FINGERPRINT in text
+    assert RISK_FREE_TEXT in text
+    for date in RETRAIN_DATES:
         assert date in text
-    for name in folder.result.returns.columns:
-        assert name in text
-    sharpe = folder.metrics["strategies"][MODEL]["sharpe"]
+    for name in record.returns.columns:
+        assert f"{name}: the {name} strategy" in text  # with its description
+    sharpe = record.metrics["strategies"][MODEL]["sharpe"]
     assert f"{sharpe:.2f}" in text
     assert f"Did {MODEL} beat 1/N? " in text
     assert "Survivorship bias" in text
     assert f"main strategy {MODEL}" in text
 
 
-def test_report_answers_whether_the_model_beat_one_over_n(run_dir, page):
-    summary = load_run(run_dir).metrics["strategies"][MODEL]
+def test_report_answers_whether_the_model_beat_one_over_n(record, page):
+    summary = record.metrics["strategies"][MODEL]
     beat = (
         summary["sharpe_diff_pvalue"] < 0.05
         and summary["sharpe_diff_vs_equal_weight"] > 0
@@ -210,38 +201,34 @@ def test_report_answers_whether_the_model_beat_one_over_n(run_dir, page):
     assert text.index(f"Did {MODEL} beat 1/N?") < text.index(f"{MODEL}'s DSR is")
 
 
-def test_same_run_gives_the_same_bytes(run_dir, html):
-    assert render_report(load_run(run_dir)) == html
+def test_same_record_gives_the_same_bytes(html):
+    # A record built again from the same seed: equal data, new objects.
+    assert render_report(synthetic_record(seed=0)) == html
 
 
-def _tamper(source: Path, target: Path) -> None:
-    """Copy a run folder, renaming two tickers, the run and one failure reason."""
-    shutil.copytree(source, target)
+def _tampered(record):
+    """The record with two tickers, the run's name and one failure reason hostile."""
     renames = {"AAPL": EVIL_TICKER, "MSFT": MATH_TICKER}
-    for name in ("weights.csv", "trades.csv", "forecasts.csv", "assets.csv"):
-        frame = pd.read_csv(target / name)
-        frame["asset"] = frame["asset"].replace(renames)
-        frame.to_csv(target / name, index=False)
-    rebalances = pd.read_csv(target / "rebalances.csv")
+
+    def rename(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.assign(asset=frame["asset"].replace(renames))
+
+    rebalances = record.rebalances.copy()
     failed = rebalances.index[rebalances["strategy"] == MODEL][3]
-    rebalances["reason"] = rebalances["reason"].astype(object)
     rebalances.loc[failed, ["status", "reason"]] = ["failed", EVIL_REASON]
-    rebalances.to_csv(target / "rebalances.csv", index=False)
-    metrics = json.loads((target / "metrics.json").read_text())
-    metrics["run"]["name"] = EVIL_NAME
-    for old, new in renames.items():
-        assets = metrics["run"]["data"]["assets"]
-        metrics["run"]["data"]["assets"] = assets.replace(old, new)
-    (target / "metrics.json").write_text(json.dumps(metrics))
-    config = yaml.safe_load((target / "config.yaml").read_text())
-    config["name"] = EVIL_NAME
-    (target / "config.yaml").write_text(yaml.safe_dump(config))
+    return dataclasses.replace(
+        record,
+        settings=dataclasses.replace(record.settings, name=EVIL_NAME),
+        config={**record.config, "name": EVIL_NAME},
+        weights=rename(record.weights),
+        forecasts=rename(record.forecasts),
+        assets=rename(record.assets),
+        rebalances=rebalances,
+    )
 
 
-def test_user_strings_are_escaped(run_dir, tmp_path):
-    target = tmp_path / "tampered"
-    _tamper(run_dir, target)
-    html = write_report(target).read_text(encoding="utf-8")
+def test_user_strings_are_escaped(record, tmp_path):
+    html = write_report(_tampered(record), tmp_path).read_text(encoding="utf-8")
     for evil in (EVIL_TICKER, EVIL_NAME, EVIL_REASON):
         assert evil not in html
         assert str(markupsafe.escape(evil)) in html
@@ -254,24 +241,13 @@ def test_user_strings_are_escaped(run_dir, tmp_path):
     assert "failed" in text
 
 
-def test_run_without_model_forecasts_says_so(run_dir):
-    folder = load_run(run_dir)
-    metrics = {**folder.metrics, "forecast": {}}
+def test_run_without_model_forecasts_says_so(record):
+    metrics = {**record.metrics, "forecast": {}}
     html = render_report(
-        dataclasses.replace(folder, metrics=metrics, forecast_skill=pd.DataFrame())
+        dataclasses.replace(record, metrics=metrics, forecast_skill=pd.DataFrame())
     )
     assert "forecasts are not scored" in html
     assert "Predicted against realised volatility" in html
-
-
-def test_main_strategy_prefers_the_model_then_the_first_traded():
-    assert main_strategy(["equal_weight", "lstm_mvo", "index"]) == "lstm_mvo"
-    names = ["baseline_mvo", "ewma_mvo", "index"]
-    assert main_strategy(names, "ewma") == "ewma_mvo"
-    assert main_strategy(["index", "min_variance", "equal_weight"]) == "min_variance"
-    assert main_strategy(["index"]) == "index"
-    with pytest.raises(ValueError, match="no strategy"):
-        main_strategy([])
 
 
 def test_verdicts_are_honest_about_significance():
@@ -319,7 +295,7 @@ def test_significance_leads_with_the_answer_and_never_contradicts_it():
     # The case of the issue: lower than 1/N (p = 0.018) with a high DSR.
     names = ["lstm_mvo", "min_variance", "equal_weight", "index"]
     verdicts = _significance_verdicts(
-        _summaries(-0.24, 0.018, 0.981), names, "lstm_mvo"
+        _summaries(-0.24, 0.018, 0.981), names, "lstm_mvo", **SIGNIFICANCE_NAMES
     )
     text = " ".join(verdicts)
     assert verdicts[0].startswith("Did lstm_mvo beat 1/N? No: lstm_mvo did worse")
@@ -339,7 +315,9 @@ def test_significance_leads_with_the_answer_and_never_contradicts_it():
 def test_significance_answer_follows_the_difference_test(difference, p_value, dsr):
     names = ["lstm_mvo", "min_variance", "equal_weight", "index"]
     summaries = _summaries(difference, p_value, dsr)
-    verdicts = _significance_verdicts(summaries, names, "lstm_mvo")
+    verdicts = _significance_verdicts(
+        summaries, names, "lstm_mvo", **SIGNIFICANCE_NAMES
+    )
     beat = p_value < 0.05 and difference > 0
     answer = verdicts[0].removeprefix("Did lstm_mvo beat 1/N? ")
     assert answer.startswith("Yes:" if beat else "No:")
@@ -350,27 +328,28 @@ def test_significance_answer_follows_the_difference_test(difference, p_value, ds
     assert ("above zero at the 5% level even" in text) == (dsr >= 0.95)
 
 
-def test_limitations_mention_the_carried_forward_risk_free_rate(run_dir):
-    folder = load_run(run_dir)
-    assert not any("carry its last rate" in item for item in limitations(folder))
-    late = {**folder.metrics, "run": {**folder.metrics["run"], "end": "2019-06-28"}}
-    items = limitations(dataclasses.replace(folder, metrics=late))
-    assert any("ends in 2018-11" in item for item in items)
+def test_limitations_mention_the_carried_forward_risk_free_rate(record):
+    # The synthetic run ends in 2018-06, before the rate's last month (2018-11).
+    assert not any("carry its last rate" in item for item in limitations(record))
+    run = {**record.metrics["run"], "end": "2019-06-28"}
+    late = dataclasses.replace(record, metrics={**record.metrics, "run": run})
+    assert any("ends in 2018-11" in item for item in limitations(late))
 
 
-def test_metrics_csv_round_trips_the_summaries(run_dir):
-    path = write_metrics_csv(run_dir)
+def test_metrics_csv_round_trips_the_summaries(record, tmp_path):
+    path = write_metrics_csv(record.metrics, tmp_path)
+    assert path == tmp_path / "metrics.csv"
     table = pd.read_csv(path, index_col="strategy")
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert list(table.index) == list(metrics["strategies"])
-    expected = metrics_frame(metrics)
+    assert list(table.index) == list(record.metrics["strategies"])
+    expected = metrics_frame(record.metrics)
     np.testing.assert_allclose(table["sharpe"], expected["sharpe"])
     assert table.loc[MODEL, "sharpe_diff_method"] == "jobson_korkie_memmel"
 
 
-def test_missing_run_folder_is_a_clear_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no such run folder"):
-        write_report(tmp_path / "nothing")
+def test_missing_output_folder_is_a_clear_error(record, tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        write_report(record, tmp_path / "nothing")
+    assert not (tmp_path / "nothing").exists()
 
 
 def test_chromium_screenshot_is_not_blank(report, tmp_path):
@@ -404,12 +383,10 @@ def test_chromium_screenshot_is_not_blank(report, tmp_path):
     assert pixels.std() > 0.1
 
 
-def test_limitations_warn_that_one_lstm_run_is_one_draw(run_dir):
-    folder = load_run(run_dir)
-    assert not any("one training run" in item for item in limitations(folder))
-    config = {**folder.config, "forecaster": {**folder.config["forecaster"]}}
-    config["forecaster"]["kind"] = "lstm"
-    items = limitations(dataclasses.replace(folder, config=config))
+def test_limitations_warn_that_one_lstm_run_is_one_draw(record):
+    assert not any("one training run" in item for item in limitations(record))
+    settings = dataclasses.replace(record.settings, forecaster="lstm")
+    items = limitations(dataclasses.replace(record, settings=settings))
     assert any("The LSTM is one training run" in item for item in items)
 
 
@@ -435,12 +412,104 @@ def test_forecast_uncertainty_summarises_mu_std():
     assert forecast_uncertainty(forecasts.drop(columns="mu_std")).empty
 
 
-def test_report_shows_forecast_uncertainty_only_with_mu_std(run_dir, html):
+def test_report_shows_forecast_uncertainty_only_with_mu_std(record, html):
     assert "Forecast uncertainty" not in html
-    folder = load_run(run_dir)
-    forecasts = folder.result.forecasts.copy()
+    forecasts = record.forecasts.copy()
     model = forecasts["forecaster"] == "model"
     forecasts.loc[model, "mu_std"] = 0.5 * forecasts.loc[model, "mu"].abs() + 1e-4
-    result = dataclasses.replace(folder.result, forecasts=forecasts)
-    text = render_report(dataclasses.replace(folder, result=result))
+    text = render_report(dataclasses.replace(record, forecasts=forecasts))
     assert "Forecast uncertainty" in text and "Median mu_std" in text
+
+
+def test_names_come_from_the_record_not_from_the_report():
+    # Strategy names the report has never heard of: the record says which is which.
+    record = synthetic_record(seed=1)
+    names = {
+        "ewma_mvo": "alpha",
+        "min_variance": "beta",
+        "equal_weight": "naive",
+        "buy_and_hold": "held",
+        "index": "market",
+    }
+
+    def renamed(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.assign(strategy=frame["strategy"].replace(names))
+
+    metrics = {
+        **record.metrics,
+        "strategies": {names[k]: v for k, v in record.summaries.items()},
+    }
+    text = render_report(
+        dataclasses.replace(
+            record,
+            returns=record.returns.rename(columns=names),
+            metrics=metrics,
+            main="alpha",
+            descriptions={},
+            weights=renamed(record.weights),
+            rebalances=renamed(record.rebalances),
+            one_over_n="naive",
+            benchmark="market",
+        )
+    )
+    assert "Did alpha beat 1/N? " in text
+    assert "against naive on the same days" in text
+    assert "&#39;market&#39; is the benchmark index" in text
+    assert "the 4 strategies of this run" in text  # the benchmark is no trial
+    assert "ewma_mvo" not in text and "equal_weight" not in text
+
+
+def test_a_record_of_returns_alone_renders(tmp_path):
+    # The least anyone can hand over: returns, the settings stated, the main one.
+    rng = np.random.default_rng(7)
+    days = pd.bdate_range("2020-01-01", periods=300)
+    record = ReportInput(
+        returns=pd.DataFrame(
+            rng.normal(4e-4, 1e-2, (300, 2)), index=days, columns=["mine", "other"]
+        ),
+        metrics={},
+        settings=RunSettings(name="by hand", forecaster="own", horizon=5, cost_bps=0),
+        main="mine",
+    )
+    page = parse(write_report(record, tmp_path).read_text(encoding="utf-8"))
+    assert page.unbalanced == [] and page.stack == []
+    assert [attrs["id"] for attrs in page.all("section")] == SECTIONS
+    text = " ".join(page.text)
+    assert "main strategy mine" in text
+    assert "no 1/N strategy" in text
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"main": "nobody"}, "'nobody' is not a column of the returns"),
+        ({"returns": pd.DataFrame()}, "no returns to report"),
+        (
+            {"returns": pd.DataFrame({MAIN: [0.01]}, index=[0])},
+            "the index must hold dates",
+        ),
+    ],
+)
+def test_a_record_the_report_cannot_draw_is_refused(change, message):
+    with pytest.raises(ValueError, match=message):
+        synthetic_record(days=30, **change)
+
+
+def test_a_horizon_of_no_days_is_refused():
+    with pytest.raises(ValueError, match="RunSettings.horizon"):
+        dataclasses.replace(synthetic_record(days=30).settings, horizon=0)
+
+
+def test_risk_imports_nothing_of_portfolio():
+    # risk/ is a leaf of the import graph: the report draws from plain records.
+    root = Path(foliocast.risk.__file__).parent
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                modules = [node.module or ""]
+            elif isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            else:
+                continue
+            for module in modules:
+                assert not module.startswith("foliocast.portfolio"), (path, module)
