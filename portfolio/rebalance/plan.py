@@ -39,12 +39,16 @@ forecast covariance of horizon returns, annualised by ``sqrt(252 / horizon)``; V
 the historical one-day 95% VaR over the last `VAR_DAYS` daily returns, as a return
 (a loss is negative).
 
-Layout: this module plans (forecast, optimise, round to whole shares) and registers
-the command; `portfolio.valuation` resolves the date and values the account,
-`portfolio.trades` builds the book, the trade list and the weights table,
-`portfolio.pretrade` the risk and constraint tables, and `portfolio.plan_output` the
-summary and the plan's files. `portfolio.holdings` reads the holdings file and
-`portfolio.rounding` rounds to whole shares.
+Layout: this module plans and registers the command. The forecast and the
+optimizer's weights come from the backtest's own decision at a date
+(`portfolio.backtest.decision.decide_at`, called once for the `PLANNED` strategy),
+so the plan and the backtest cannot disagree on the universe, the forecast, the
+optimizer settings or the risk-free rate at ``as_of``. `portfolio.rebalance.valuation`
+resolves the date and values the account, `portfolio.rebalance.trades` builds the
+book, the trade list and the weights table, `portfolio.rebalance.pretrade` the risk
+and constraint tables, `portfolio.rebalance.record` the plan record and its summary
+and `portfolio.rebalance.output` the plan's files. `portfolio.rebalance.holdings`
+reads the holdings file and `portfolio.rebalance.rounding` rounds to whole shares.
 """
 
 from __future__ import annotations
@@ -53,20 +57,27 @@ import argparse
 import dataclasses
 import sys
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from foliocast.data.calendar import availability_mask
 from foliocast.data.errors import DataError
-from foliocast.forecasting.base import Forecaster, fit_forecaster, predict_forecaster
-from foliocast.forecasting.forecast import Forecast
-from foliocast.portfolio.backtest.engine import training_rows
-from foliocast.portfolio.backtest.strategies import compound_risk_free
-from foliocast.portfolio.config import ConfigError, RunConfig
+from foliocast.forecasting.base import Forecaster
+from foliocast.portfolio.backtest.book import ForecastBook, ForecastError
+from foliocast.portfolio.backtest.decision import Decision, decide_at
+from foliocast.portfolio.backtest.run import (
+    MODEL,
+    build_strategies,
+    load_run_data,
+    make_model_forecaster,
+    run_risk_free,
+)
+from foliocast.portfolio.backtest.strategies import Strategy
+from foliocast.portfolio.config import ConfigError, RunConfig, load_config
 from foliocast.portfolio.optimize.constraints import Constraints
+from foliocast.portfolio.output_folder import check_output
+from foliocast.portfolio.progress import Reporter
 from foliocast.portfolio.rebalance.holdings import (
     CASH,
     Holdings,
@@ -75,12 +86,13 @@ from foliocast.portfolio.rebalance.holdings import (
     parse_holdings,
     read_holdings,
 )
-from foliocast.portfolio.rebalance.output import plan_summary, write_plan
+from foliocast.portfolio.rebalance.output import write_plan
 from foliocast.portfolio.rebalance.pretrade import (
     VAR_DAYS,
     constraint_table,
     risk_table,
 )
+from foliocast.portfolio.rebalance.record import RebalancePlan
 from foliocast.portfolio.rebalance.rounding import DUST_WEIGHT, whole_shares
 from foliocast.portfolio.rebalance.trades import trade_book, trade_list, weights_table
 from foliocast.portfolio.rebalance.valuation import (
@@ -94,6 +106,11 @@ if TYPE_CHECKING:
     from foliocast.forecasting.train import (
         EpochCallback,  # imports jax: for typing only
     )
+
+PLANNED = "lstm_mvo"
+"""The strategy a rebalance plans: the configured forecaster's mean-variance
+weights, built as the backtest builds it (`portfolio.backtest.run.build_strategies`).
+"""
 
 __all__ = [
     "CASH",
@@ -116,107 +133,11 @@ __all__ = [
 # ------------------------------------------------------------------------ plan
 
 
-@dataclass(frozen=True)
-class RebalancePlan:
-    """Target weights, trades and pre-trade risk of one rebalance.
-
-    Attributes
-    ----------
-    name : str
-        Config name.
-    as_of : pandas.Timestamp
-        Trading day whose close prices the plan uses.
-    value : float
-        Account value ``V`` (all weights are fractions of it).
-    cash : float
-        Cash before trading.
-    residual_cash : float
-        Cash after the trades and their estimated cost (>= 0).
-    forecast : Forecast
-        The forecast the optimizer used (universe assets, horizon units).
-    trades : pandas.DataFrame
-        ``ticker, current_shares, target_shares, trade_shares, price, notional,
-        side, est_cost``: sells first, then buys, largest first.
-    weights : pandas.DataFrame
-        ``ticker, current_weight, optimizer_weight, target_weight, mu, volatility,
-        risk_contribution, percent_risk``, plus a ``CASH`` row.
-    risk : pandas.DataFrame
-        ``metric, value, unit``: volatilities, VaR, turnover, cost, cash.
-    constraints : pandas.DataFrame
-        ``constraint, lower, upper, optimizer_value, value, tolerance, ok``.
-    notes : tuple of str
-        Things the user should know (date snapped, assets sold, deposits).
-    config : RunConfig
-        The configuration the plan was made with.
-    """
-
-    name: str
-    as_of: pd.Timestamp
-    value: float
-    cash: float
-    residual_cash: float
-    forecast: Forecast
-    trades: pd.DataFrame
-    weights: pd.DataFrame
-    risk: pd.DataFrame
-    constraints: pd.DataFrame
-    notes: tuple[str, ...]
-    config: RunConfig
-
-    def summary(self) -> str:
-        """A short Markdown summary of the plan."""
-        return plan_summary(self)
-
-
 def _constraints(config: RunConfig) -> Constraints:
     try:
         return Constraints.from_dict(config.optimizer.constraints)
     except ValueError as err:
         raise ConfigError(f"optimizer.constraints: {err}") from None
-
-
-def _forecast(
-    forecaster: Forecaster,
-    past: pd.DataFrame,
-    config: RunConfig,
-    fit: bool,
-    volume: pd.DataFrame | None,
-) -> Forecast:
-    spec = config.forecaster
-    date = past.index[-1]
-    rows = training_rows(spec.window, spec.lookback_days)
-    try:
-        # As in the backtest: volume only for forecasters that declare it.
-        if fit:
-            window_volume = None if volume is None else volume.iloc[rows]
-            fit_forecaster(forecaster, past.iloc[rows], window_volume)
-        return predict_forecaster(forecaster, past, volume)
-    except ValueError as err:
-        raise DataError(
-            f"forecaster {spec.kind!r} could not forecast at {date:%Y-%m-%d}: {err}"
-        ) from None
-
-
-def _optimize(
-    forecast: Forecast, config: RunConfig, prev: pd.Series, risk_free: float
-) -> pd.Series:
-    from foliocast.portfolio.optimize.markowitz import optimize_forecast
-
-    opt = config.optimizer
-    try:
-        return optimize_forecast(
-            forecast,
-            objective=opt.objective,
-            risk_aversion=opt.risk_aversion,
-            constraints=dict(opt.constraints),
-            prev_weights=prev,
-            cost_penalty=opt.cost_penalty_bps / 1e4,
-            target=opt.target,
-            # As the backtest's MeanVariance strategies: the rate known at as_of.
-            risk_free_rate=compound_risk_free(risk_free, forecast.horizon),
-        )
-    except (ValueError, TypeError) as err:
-        raise ConfigError(f"optimizer: {err}") from None
 
 
 def plan_rebalance(
@@ -274,21 +195,6 @@ def plan_rebalance(
     value, cash, flow_notes = account_value(holdings, market_value, value)
     notes += flow_notes
 
-    min_history = config.backtest.min_history_days
-    available = availability_mask(past, min_history).iloc[-1]
-    universe = list(available.index[available.to_numpy()])
-    if not universe:
-        raise DataError(
-            f"no asset has {min_history} days of prices up to {date:%Y-%m-%d}",
-            hint="Rebalance on a later date or lower backtest.min_history_days",
-        )
-    outside = [t for t in held.index if t not in universe]
-    if outside:
-        notes.append(
-            f"{', '.join(outside)} not investable on {date:%Y-%m-%d} (fewer than "
-            f"{min_history} days of prices or no price that day): sold"
-        )
-
     current_weights = held * held_prices / value
     if forecaster is None:
         forecaster = _model_forecaster(config)
@@ -297,15 +203,20 @@ def plan_rebalance(
     if on_epoch is not None and hasattr(forecaster, "on_epoch"):
         # Training the LSTM takes minutes: let the caller show how far it is.
         forecaster.on_epoch = on_epoch
-    past_volume = (
-        None if volume is None else volume.reindex(index=past.index, columns=universe)
+    strategy = _planned_strategy(config)
+    decision = _decide(
+        past, config, strategy, forecaster, fitted, current_weights, volume
     )
-    forecast = _forecast(forecaster, past[universe], config, not fitted, past_volume)
-    from foliocast.portfolio.backtest.run import run_risk_free
-
-    risk_free = float(run_risk_free(config, past.index).iloc[-1])
-    optimal = _optimize(forecast, config, current_weights, risk_free)
-    optimal = optimal.reindex(universe)
+    universe = decision.universe
+    optimal = decision.strategies[strategy.name].target
+    forecast = decision.strategies[strategy.name].forecast
+    outside = [t for t in held.index if t not in universe]
+    if outside:
+        notes.append(
+            f"{', '.join(outside)} not investable on {date:%Y-%m-%d} (fewer than "
+            f"{config.backtest.min_history_days} days of prices or no price that "
+            "day): sold"
+        )
 
     price = past[universe].iloc[-1]
     current = held.reindex(universe, fill_value=0.0)
@@ -357,20 +268,66 @@ def plan_rebalance(
 
 def _model_forecaster(config: RunConfig) -> Forecaster:
     """The configured forecaster, built as the backtest builds ``lstm_mvo``'s."""
-    from foliocast.portfolio.backtest.run import make_model_forecaster
-
     try:
         return make_model_forecaster(config)
     except ValueError as err:
         raise ConfigError(f"forecaster: {err}") from None
 
 
+def _planned_strategy(config: RunConfig) -> Strategy:
+    """The backtest's `PLANNED` strategy for ``config``, whatever it lists."""
+    (strategy,) = build_strategies(dataclasses.replace(config, strategies=(PLANNED,)))
+    return strategy
+
+
+def _decide(
+    past: pd.DataFrame,
+    config: RunConfig,
+    strategy: Strategy,
+    forecaster: Forecaster,
+    fitted: bool,
+    current_weights: pd.Series,
+    volume: pd.DataFrame | None,
+) -> Decision:
+    """The backtest's decision at the last date of ``past``, for ``strategy`` alone.
+
+    Bad settings and failed forecasts become one-line errors naming the setting.
+    """
+    spec, date = config.forecaster, past.index[-1]
+    book = ForecastBook(
+        {MODEL: forecaster},
+        retrain_months=spec.retrain_months,
+        window=spec.window,
+        lookback_days=spec.lookback_days,
+        refit=not fitted,
+    )
+    try:
+        return decide_at(
+            past,
+            {strategy.name: current_weights},
+            [strategy],
+            book,
+            # The rate known at as_of, from prices no later than it.
+            risk_free=float(run_risk_free(config, past.index).iloc[-1]),
+            volume=volume,
+            min_history=config.backtest.min_history_days,
+            on_failure="raise",
+        )
+    except ForecastError as err:
+        raise DataError(
+            f"forecaster {spec.kind!r} could not forecast at {date:%Y-%m-%d}: "
+            f"{err.reason}"
+        ) from None
+    except (DataError, ConfigError):
+        raise
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"optimizer: {err}") from None
+
+
 # ------------------------------------------------------------------ top level
 
 
 def _load_data(config: RunConfig) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    from foliocast.portfolio.backtest.run import load_run_data
-
     # as_of is the cut of a rebalance; backtest.end belongs to backtests only.
     uncut = dataclasses.replace(
         config, backtest=dataclasses.replace(config.backtest, end=None)
@@ -389,6 +346,7 @@ def _checkpointed(config: RunConfig, checkpoint: str | Path) -> Forecaster:
             f"forecaster.kind {config.forecaster.kind!r} is fitted on the data, not "
             "loaded; drop --checkpoint (a checkpoint holds a trained LSTM)"
         )
+    # Imported here: the LSTM imports JAX, slow to load and needed only here.
     from foliocast.forecasting.lstm import LSTMForecaster
 
     try:
@@ -469,14 +427,9 @@ def rebalance(
 
 def rebalance_command(args: argparse.Namespace) -> int:
     """Handle ``portfolio rebalance`` (arguments parsed by `portfolio.cli`)."""
-    from foliocast.portfolio.config import load_config
-    from foliocast.portfolio.output_folder import check_output
-
     config = load_config(args.config)
     out = Path(args.out)
     check_output(out, force=args.force, kind="plan")  # fail before the slow part
-    from foliocast.portfolio.progress import Reporter
-
     # Training shows its epochs: a bar on a terminal, lines on stderr otherwise.
     with warnings.catch_warnings(), Reporter(quiet=args.quiet) as reporter:
         if args.quiet:
