@@ -58,7 +58,6 @@ from foliocast.portfolio.config import (
     load_config,
     read_yaml,
 )
-from foliocast.portfolio.optimize.constraints import Constraints
 
 __all__ = [
     "METRICS",
@@ -308,6 +307,10 @@ def _dotted_mapping(where: str, values: Any) -> dict[str, Any]:
 
 def _free_sections() -> dict[str, type]:
     """Config mappings typed ``dict`` whose keys a dataclass still defines."""
+    # Imported here: constraints loads numpy, and checking a grid file must stay
+    # instant for the command line.
+    from foliocast.portfolio.optimize.constraints import Constraints
+
     return {"optimizer.constraints": Constraints}
 
 
