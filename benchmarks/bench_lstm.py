@@ -76,7 +76,7 @@ from foliocast.forecasting.model import (  # noqa: E402
     LSTMEncoder,
 )
 from foliocast.forecasting.train import (  # noqa: E402
-    TrainConfig,
+    CLIP_NORM,
     _ensemble_train_step,
     _optimizer_transform,
     _train_step,
@@ -180,7 +180,7 @@ def factor_shapes(members: int, assets: int, features: int) -> dict:
         "dropout": defaults["dropout"],
         "lr": defaults["lr"],
         "weight_decay": defaults["weight_decay"],
-        "clip_norm": TrainConfig().clip_norm,
+        "clip_norm": CLIP_NORM,
         "loss": defaults["loss"],
     }
 
@@ -641,7 +641,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--members",
         type=int,
-        default=LSTMForecaster().ensemble,
+        default=LSTMForecaster().model_settings.ensemble,
         help="ensemble size of the ensemble part",
     )
     parser.add_argument(

@@ -29,7 +29,7 @@ def test_the_suite_runs_with_several_devices() -> None:
 def test_batch_mesh_picks_the_largest_even_split(
     monkeypatch: pytest.MonkeyPatch, n_sequences: int, device_count: int, shards: int
 ) -> None:
-    monkeypatch.setattr(devices.jax, "device_count", lambda: device_count)
+    monkeypatch.setattr(jax, "device_count", lambda: device_count)
     monkeypatch.setattr(devices, "_mesh", lambda k: k)
     assert (batch_mesh(n_sequences) or 1) == shards
 
@@ -37,8 +37,8 @@ def test_batch_mesh_picks_the_largest_even_split(
 def test_on_an_accelerator_the_batch_is_never_split(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(devices.jax, "device_count", lambda: 8)
-    monkeypatch.setattr(devices.jax, "default_backend", lambda: "gpu")
+    monkeypatch.setattr(jax, "device_count", lambda: 8)
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
     assert batch_mesh(256) is None
 
 
@@ -54,7 +54,7 @@ def test_a_device_count_chosen_by_the_user_is_left_alone(
 ) -> None:
     calls = []
     monkeypatch.setattr(devices, "_configured_count", lambda: -1)
-    monkeypatch.setattr(devices.jax.config, "update", lambda *a: calls.append(a))
+    monkeypatch.setattr(jax.config, "update", lambda *a: calls.append(a))
     monkeypatch.setenv("JAX_NUM_CPU_DEVICES", "3")
     assert claim_cpu_cores() == 0
     monkeypatch.delenv("JAX_NUM_CPU_DEVICES")
