@@ -42,6 +42,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from foliocast.data.calendar import TRADING_DAYS_PER_YEAR
 from foliocast.risk._validation import (
     align_rf,
     as_return_frame,
@@ -123,7 +124,9 @@ def per_period_sharpe(excess: np.ndarray) -> float:
     return float(values.mean() / std)
 
 
-def annual_return(returns: pd.Series, *, periods_per_year: int = 252) -> float:
+def annual_return(
+    returns: pd.Series, *, periods_per_year: int = TRADING_DAYS_PER_YEAR
+) -> float:
     """Return the compound annual growth rate (CAGR).
 
     Parameters
@@ -146,7 +149,9 @@ def annual_return(returns: pd.Series, *, periods_per_year: int = 252) -> float:
     return finite_or_nan(final_wealth ** (periods_per_year / r.size) - 1.0)
 
 
-def annual_volatility(returns: pd.Series, *, periods_per_year: int = 252) -> float:
+def annual_volatility(
+    returns: pd.Series, *, periods_per_year: int = TRADING_DAYS_PER_YEAR
+) -> float:
     """Return the annualised volatility ``std(r, ddof=1) * sqrt(periods_per_year)``.
 
     Parameters
@@ -173,7 +178,10 @@ def _excess(returns: pd.Series, rf: float | pd.Series) -> np.ndarray:
 
 
 def sharpe_ratio(
-    returns: pd.Series, *, rf: float | pd.Series = 0.0, periods_per_year: int = 252
+    returns: pd.Series,
+    *,
+    rf: float | pd.Series = 0.0,
+    periods_per_year: int = TRADING_DAYS_PER_YEAR,
 ) -> float:
     """Return the annualised Sharpe ratio.
 
@@ -200,7 +208,7 @@ def downside_risk(
     returns: pd.Series,
     *,
     required_return: float | pd.Series = 0.0,
-    periods_per_year: int = 252,
+    periods_per_year: int = TRADING_DAYS_PER_YEAR,
 ) -> float:
     """Return the annualised downside deviation below ``required_return``.
 
@@ -224,7 +232,10 @@ def downside_risk(
 
 
 def sortino_ratio(
-    returns: pd.Series, *, rf: float | pd.Series = 0.0, periods_per_year: int = 252
+    returns: pd.Series,
+    *,
+    rf: float | pd.Series = 0.0,
+    periods_per_year: int = TRADING_DAYS_PER_YEAR,
 ) -> float:
     """Return the annualised Sortino ratio with the risk-free rate as threshold.
 
@@ -254,7 +265,9 @@ def sortino_ratio(
     return finite_or_nan(excess.mean() * periods_per_year / downside)
 
 
-def calmar_ratio(returns: pd.Series, *, periods_per_year: int = 252) -> float:
+def calmar_ratio(
+    returns: pd.Series, *, periods_per_year: int = TRADING_DAYS_PER_YEAR
+) -> float:
     """Return the Calmar ratio, CAGR over the absolute maximum drawdown.
 
     Parameters
@@ -415,7 +428,7 @@ def alpha_beta(
     benchmark: pd.Series,
     *,
     rf: float | pd.Series = 0.0,
-    periods_per_year: int = 252,
+    periods_per_year: int = TRADING_DAYS_PER_YEAR,
 ) -> tuple[float, float]:
     """Return the annualised alpha and the beta against a benchmark (empyrical).
 
@@ -453,7 +466,10 @@ def alpha_beta(
 
 
 def tracking_error(
-    returns: pd.Series, benchmark: pd.Series, *, periods_per_year: int = 252
+    returns: pd.Series,
+    benchmark: pd.Series,
+    *,
+    periods_per_year: int = TRADING_DAYS_PER_YEAR,
 ) -> float:
     """Return the annualised tracking error ``std(r - b, ddof=1) * sqrt(ppy)``.
 
@@ -479,7 +495,10 @@ def tracking_error(
 
 
 def information_ratio(
-    returns: pd.Series, benchmark: pd.Series, *, periods_per_year: int = 252
+    returns: pd.Series,
+    benchmark: pd.Series,
+    *,
+    periods_per_year: int = TRADING_DAYS_PER_YEAR,
 ) -> float:
     """Return the annualised information ratio of the active return ``r - b``.
 
@@ -558,7 +577,7 @@ def performance_summary(
     returns: pd.Series,
     *,
     rf: float | pd.Series = 0.0,
-    periods_per_year: int = 252,
+    periods_per_year: int = TRADING_DAYS_PER_YEAR,
     benchmark: pd.Series | None = None,
     turnover: float | None = None,
     cost_drag: float | None = None,
@@ -628,7 +647,7 @@ def summary_table(
     returns: pd.DataFrame,
     *,
     rf: float | pd.Series = 0.0,
-    periods_per_year: int = 252,
+    periods_per_year: int = TRADING_DAYS_PER_YEAR,
     benchmark: pd.Series | None = None,
     turnover: Mapping[str, float] | None = None,
     cost_drag: Mapping[str, float] | None = None,

@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from foliocast.data.calendar import TRADING_DAYS_PER_YEAR
 from foliocast.risk._validation import align_rf, as_return_series
 from foliocast.risk.metrics import per_period_sharpe
 
@@ -118,7 +119,7 @@ def probabilistic_sharpe_ratio(
     *,
     benchmark_sharpe: float = 0.0,
     rf: float | pd.Series = 0.0,
-    periods_per_year: int = 252,
+    periods_per_year: int = TRADING_DAYS_PER_YEAR,
 ) -> float:
     """Return the probabilistic Sharpe ratio (Bailey & Lopez de Prado 2012).
 
@@ -249,7 +250,7 @@ def deflated_sharpe_ratio(
     n_trials: int,
     sharpe_variance: float,
     rf: float | pd.Series = 0.0,
-    periods_per_year: int = 252,
+    periods_per_year: int = TRADING_DAYS_PER_YEAR,
 ) -> float:
     """Return the deflated Sharpe ratio (Bailey & Lopez de Prado 2014).
 
@@ -384,7 +385,7 @@ def sharpe_difference_test(
     method: Literal["memmel", "ledoit_wolf"] = "memmel",
     alternative: Alternative = "two-sided",
     lags: int | None = None,
-    periods_per_year: int = 252,
+    periods_per_year: int = TRADING_DAYS_PER_YEAR,
 ) -> SharpeTestResult:
     """Test whether a strategy's Sharpe ratio differs from a benchmark strategy's.
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from foliocast.data.calendar import TRADING_DAYS_PER_YEAR
 from foliocast.risk.report.plots import (
     ROLLING_WINDOW,
     Styles,
@@ -63,7 +64,7 @@ __all__ = [
     "held_out_text",
 ]
 
-PERIODS_PER_YEAR = 252
+PERIODS_PER_YEAR = TRADING_DAYS_PER_YEAR
 MAIN_STRATEGY = "lstm_mvo"
 BENCHMARK = "index"  # benchmark column of returns.csv, never traded
 
