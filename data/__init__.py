@@ -17,6 +17,7 @@ from foliocast.data.datasets import (
     sectors,
 )
 from foliocast.data.errors import DataError
+from foliocast.data.fingerprint import prices_fingerprint
 from foliocast.data.loaders import load_prices
 from foliocast.data.quality import DataQualityWarning, check_prices
 
@@ -32,6 +33,7 @@ __all__ = [
     "load_prices",
     "log_returns",
     "period_ends",
+    "prices_fingerprint",
     "rebalance_schedule",
     "risk_free_info",
     "risk_free_rate",

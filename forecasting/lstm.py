@@ -43,10 +43,10 @@ import numpy as np
 import pandas as pd
 from flax import nnx
 
+from foliocast.data.fingerprint import prices_fingerprint
 from foliocast.forecasting.checkpoint import (
     load_checkpoint_metadata,
     load_checkpoint_weights,
-    prices_fingerprint,
     save_checkpoint,
 )
 from foliocast.forecasting.dataset import (
@@ -359,7 +359,7 @@ class LSTMForecaster:
         self.scaler_: FeatureScaler = data.scaler
         self.feature_names_: list[str] = features.names
         self.tickers_: list[str] = features.tickers
-        self.fingerprint_: str = prices_fingerprint(prices)
+        self.fingerprint_: str = prices_fingerprint(prices, layout="checkpoint")
         self.fit_date_: pd.Timestamp = pd.Timestamp(prices.index[-1])
         self.n_fits_: int = getattr(self, "n_fits_", 0) + 1
         self._fitted_architecture = self._architecture
@@ -640,7 +640,11 @@ class LSTMForecaster:
             If ``prices`` do not match the checkpoint's fingerprint.
         """
         metadata = load_checkpoint_metadata(path)
-        if prices is not None and prices_fingerprint(prices) != metadata["fingerprint"]:
+        recorded = metadata["fingerprint"]
+        if (
+            prices is not None
+            and prices_fingerprint(prices, layout="checkpoint") != recorded
+        ):
             raise ValueError(
                 f"checkpoint {path} was trained on different prices (fingerprint "
                 f"mismatch); pass the training prices or none"

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from foliocast.forecasting.devices import claim_cpu_cores
+
 __all__ = ["main", "build_parser", "user_errors"]
 
 
@@ -125,6 +127,7 @@ def _print_metrics(metrics: dict, report: Path) -> None:
 
 
 def _backtest(args: argparse.Namespace) -> int:
+    claim_cpu_cores()  # trains: one JAX CPU device per core, before JAX starts
     from foliocast.portfolio.backtest.run import run
     from foliocast.portfolio.backtest.runfolder import save_run, staging
     from foliocast.portfolio.config import load_config
@@ -234,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _rebalance(args: argparse.Namespace) -> int:
+    claim_cpu_cores()  # trains: one JAX CPU device per core, before JAX starts
     from foliocast.portfolio.rebalance.plan import rebalance_command
 
     return rebalance_command(args)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import jax
 import pytest
 
@@ -77,3 +80,20 @@ def test_claiming_after_jax_started_changes_nothing(
     before = jax.device_count()
     assert claim_cpu_cores() == 0
     assert jax.device_count() == before
+
+
+def test_before_jax_loads_the_claim_goes_into_the_environment() -> None:
+    # Without loading JAX (seconds): JAX reads the count when it loads.
+    code = (
+        "import os, sys\n"
+        "os.environ.pop('JAX_NUM_CPU_DEVICES', None)\n"
+        "os.environ.pop('XLA_FLAGS', None)\n"
+        "from foliocast.forecasting import devices\n"
+        "cores = devices.claim_cpu_cores()\n"
+        "assert 'jax' not in sys.modules\n"
+        "assert os.environ['JAX_NUM_CPU_DEVICES'] == str(cores) != '0'\n"
+        "assert devices.claim_cpu_cores() == 0\n"
+        "import jax\n"
+        "assert jax.device_count() == cores\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
