@@ -56,6 +56,7 @@ __all__ = [
     "BENCHMARK_KEYS",
     "annual_return",
     "annual_volatility",
+    "excess_returns",
     "per_period_sharpe",
     "sharpe_ratio",
     "downside_risk",
@@ -172,7 +173,12 @@ def annual_volatility(
     return float(r.std(ddof=1) * np.sqrt(periods_per_year))
 
 
-def _excess(returns: pd.Series, rf: float | pd.Series) -> np.ndarray:
+def excess_returns(returns: pd.Series, rf: float | pd.Series) -> np.ndarray:
+    """Return the observed returns less the per-period risk-free rate on their dates.
+
+    Missing returns are dropped first; ``rf`` is a scalar or a series covering
+    those dates. The Sharpe ratio and the significance tests start from this.
+    """
     observed = as_return_series(returns)
     return observed.to_numpy() - align_rf(rf, observed.index)
 
@@ -200,7 +206,7 @@ def sharpe_ratio(
         ``mean(r - rf) / std(r - rf, ddof=1) * sqrt(periods_per_year)``; NaN if the
         excess returns do not vary or there are fewer than two.
     """
-    ratio = per_period_sharpe(_excess(returns, rf))
+    ratio = per_period_sharpe(excess_returns(returns, rf))
     return ratio * float(np.sqrt(periods_per_year))
 
 
@@ -227,7 +233,7 @@ def downside_risk(
         ``sqrt(mean(min(r - required_return, 0) ** 2)) * sqrt(periods_per_year)``,
         averaged over all observations, not only the losing ones (as empyrical).
     """
-    shortfall = np.minimum(_excess(returns, required_return), 0.0)
+    shortfall = np.minimum(excess_returns(returns, required_return), 0.0)
     return float(np.sqrt(np.mean(shortfall**2)) * np.sqrt(periods_per_year))
 
 
@@ -254,7 +260,7 @@ def sortino_ratio(
         ``mean(r - rf) * periods_per_year / downside_risk``; NaN with fewer than two
         observations or when no period fell below ``rf``.
     """
-    excess = _excess(returns, rf)
+    excess = excess_returns(returns, rf)
     if excess.size < 2:
         return _NAN
     downside = downside_risk(

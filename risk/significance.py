@@ -39,7 +39,7 @@ from scipy import stats
 
 from foliocast.data.calendar import TRADING_DAYS_PER_YEAR
 from foliocast.risk._validation import align_rf, as_return_series
-from foliocast.risk.metrics import per_period_sharpe
+from foliocast.risk.metrics import excess_returns, per_period_sharpe
 
 __all__ = [
     "EULER_MASCHERONI",
@@ -59,11 +59,6 @@ EULER_MASCHERONI = 0.5772156649015329
 _NAN = float("nan")
 
 Alternative = Literal["two-sided", "greater", "less"]
-
-
-def _excess_returns(returns: pd.Series, rf: float | pd.Series) -> np.ndarray:
-    observed = as_return_series(returns)
-    return observed.to_numpy() - align_rf(rf, observed.index)
 
 
 def _moments(excess: np.ndarray) -> tuple[float, float]:
@@ -141,7 +136,7 @@ def probabilistic_sharpe_ratio(
         (0.5 when the observed Sharpe ratio equals it); NaN with fewer than two
         returns or returns that do not vary.
     """
-    excess = _excess_returns(returns, rf)
+    excess = excess_returns(returns, rf)
     sharpe = per_period_sharpe(excess)
     if np.isnan(sharpe):
         return _NAN
