@@ -63,7 +63,7 @@ from flax import nnx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from foliocast.forecasting.devices import batch_mesh  # noqa: E402
+from foliocast.forecasting.devices import batch_mesh, claim_cpu_cores  # noqa: E402
 from foliocast.forecasting.ensemble import member_seed, stack_members  # noqa: E402
 from foliocast.forecasting.features import feature_names  # noqa: E402
 from foliocast.forecasting.lstm import LSTMForecaster  # noqa: E402
@@ -655,6 +655,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--refits", type=int, default=3)
     parser.add_argument("--no-fit", action="store_true", help="skip the fit timing")
     args = parser.parse_args(argv)
+    claim_cpu_cores()  # before the first JAX computation, as the command line does
     parts = tuple(part for part in PARTS if part in args.only)
     if args.no_fit:
         parts = tuple(part for part in parts if part != "fit")
