@@ -63,7 +63,7 @@ from flax import nnx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from foliocast.forecasting.devices import batch_mesh  # noqa: E402
+from foliocast.forecasting.devices import batch_mesh, claim_cpu_cores  # noqa: E402
 from foliocast.forecasting.ensemble import member_seed, stack_members  # noqa: E402
 from foliocast.forecasting.features import feature_names  # noqa: E402
 from foliocast.forecasting.lstm import LSTMForecaster  # noqa: E402
@@ -76,7 +76,7 @@ from foliocast.forecasting.model import (  # noqa: E402
     LSTMEncoder,
 )
 from foliocast.forecasting.train import (  # noqa: E402
-    TrainConfig,
+    CLIP_NORM,
     _ensemble_train_step,
     _optimizer_transform,
     _train_step,
@@ -180,7 +180,7 @@ def factor_shapes(members: int, assets: int, features: int) -> dict:
         "dropout": defaults["dropout"],
         "lr": defaults["lr"],
         "weight_decay": defaults["weight_decay"],
-        "clip_norm": TrainConfig().clip_norm,
+        "clip_norm": CLIP_NORM,
         "loss": defaults["loss"],
     }
 
@@ -641,7 +641,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--members",
         type=int,
-        default=LSTMForecaster().ensemble,
+        default=LSTMForecaster().model_settings.ensemble,
         help="ensemble size of the ensemble part",
     )
     parser.add_argument(
@@ -655,6 +655,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--refits", type=int, default=3)
     parser.add_argument("--no-fit", action="store_true", help="skip the fit timing")
     args = parser.parse_args(argv)
+    claim_cpu_cores()  # before the first JAX computation, as the command line does
     parts = tuple(part for part in PARTS if part in args.only)
     if args.no_fit:
         parts = tuple(part for part in parts if part != "fit")

@@ -25,6 +25,7 @@ _EXPORTS = {
     "risk_free_rate": "foliocast.data.datasets",
     "sectors": "foliocast.data.datasets",
     "DataError": "foliocast.data.errors",
+    "prices_fingerprint": "foliocast.data.fingerprint",
     "load_prices": "foliocast.data.loaders",
     "DataQualityWarning": "foliocast.data.quality",
     "check_prices": "foliocast.data.quality",

@@ -17,6 +17,7 @@ from foliocast.data.validation import DEFAULT_FILL_LIMIT
 
 __all__ = [
     "FREQUENCIES",
+    "TRADING_DAYS_PER_YEAR",
     "align_prices",
     "simple_returns",
     "log_returns",
@@ -24,6 +25,9 @@ __all__ = [
     "rebalance_schedule",
     "availability_mask",
 ]
+
+TRADING_DAYS_PER_YEAR = 252
+"""Trading days in a year: annualises daily figures everywhere in the project."""
 
 # Rebalancing frequencies and the pandas period each one groups dates by.
 FREQUENCIES = {"W": "W-FRI", "M": "M", "Q": "Q"}

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from foliocast.data.calendar import align_prices
+from foliocast.data.calendar import TRADING_DAYS_PER_YEAR, align_prices
 from foliocast.data.catalogue import CATALOGUE, catalogue_rows, risk_free_description
 from foliocast.data.errors import DataError
 from foliocast.data.validation import validate_price_frame
@@ -261,7 +261,8 @@ def risk_free_rate(
             raise ValueError(
                 f"risk-free rate must be a finite annual rate, got {source}"
             )
-        return pd.Series((1 + rate) ** (1 / 252) - 1, index=dates, name="rf")
+        daily = (1 + rate) ** (1 / TRADING_DAYS_PER_YEAR) - 1
+        return pd.Series(daily, index=dates, name="rf")
     if source != "fama_french":
         raise ValueError(
             f"unknown risk-free source {source!r}; use 'fama_french' or an annual "
@@ -283,5 +284,5 @@ def risk_free_rate(
         )
     filled = monthly.reindex(monthly.index.union(months.unique())).ffill()
     rate = filled.reindex(months)
-    daily = (1 + rate.to_numpy()) ** (12 / 252) - 1
+    daily = (1 + rate.to_numpy()) ** (12 / TRADING_DAYS_PER_YEAR) - 1
     return pd.Series(daily, index=dates, name="rf")

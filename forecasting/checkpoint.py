@@ -27,14 +27,12 @@ from typing import Any
 import flax
 import jax
 import numpy as np
-import pandas as pd
 from flax import nnx
 
 __all__ = [
     "FORMAT_VERSION",
     "CheckpointError",
     "file_sha256",
-    "prices_fingerprint",
     "save_checkpoint",
     "load_checkpoint_metadata",
     "load_checkpoint_weights",
@@ -63,29 +61,6 @@ def _document_digest(document: dict[str, Any]) -> str:
     body = {k: v for k, v in document.items() if k != _SELF_DIGEST}
     text = json.dumps(body, sort_keys=True, allow_nan=False)
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def prices_fingerprint(prices: pd.DataFrame) -> str:
-    """Return the sha256 of a price frame (dates, tickers and values).
-
-    Parameters
-    ----------
-    prices : pandas.DataFrame of shape (n_dates, n_assets)
-
-    Returns
-    -------
-    str
-        Hex digest; equal frames (NaN included) give equal digests.
-    """
-    digest = hashlib.sha256()
-    dates = pd.DatetimeIndex(prices.index).as_unit("ns").asi8
-    digest.update(np.ascontiguousarray(dates, dtype=np.int64).tobytes())
-    digest.update(json.dumps([str(c) for c in prices.columns]).encode())
-    values = np.ascontiguousarray(prices.to_numpy(dtype=np.float64))
-    # All NaN payloads hash alike.
-    values = np.where(np.isnan(values), np.nan, values)
-    digest.update(values.tobytes())
-    return digest.hexdigest()
 
 
 def _flat_params(model: nnx.Module) -> dict[str, np.ndarray]:

@@ -8,20 +8,27 @@ recurrence over its share of the sequences, and the weight gradients of the shar
 summed (see :func:`forecasting.model.ScanLSTMLayer`).
 
 JAX fixes its CPU device count when its backend starts, so :func:`claim_cpu_cores`
-must run before the first JAX computation; ``forecasting.model`` calls it on import.
-A count chosen by the user (``JAX_NUM_CPU_DEVICES``, or ``XLA_FLAGS`` with
+must run before the first JAX computation. The entry points call it: the command
+line before a command that trains, and `forecasting.lstm.LSTMForecaster.fit`;
+importing a module changes nothing. A count chosen by the user
+(``JAX_NUM_CPU_DEVICES``, or ``XLA_FLAGS`` with
 ``--xla_force_host_platform_device_count``) always wins, which is also how processes
 that share a machine (sweep workers) are told to take fewer cores.
+
+JAX takes seconds to import, so this module imports it only inside its functions:
+the command line can claim the cores before it reads the config, and a config error
+still ends at once.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import sys
+from typing import TYPE_CHECKING
 
-import jax
-import numpy as np
-from jax.sharding import Mesh
+if TYPE_CHECKING:
+    from jax.sharding import Mesh
 
 __all__ = [
     "BATCH_AXIS",
@@ -49,19 +56,29 @@ def usable_cores() -> int:
 def claim_cpu_cores() -> int:
     """Ask JAX for one CPU device per usable core, unless told otherwise or too late.
 
+    Before JAX is loaded the count goes into ``JAX_NUM_CPU_DEVICES``, which JAX
+    reads when it loads (without loading JAX here: that takes seconds); child
+    processes inherit it. Once JAX is loaded it goes into JAX's config, for this
+    process only. Calling it again changes nothing.
+
     Returns
     -------
     int
         The CPU device count that was set, or 0 when nothing was changed (the user
-        chose a count, or JAX's backend had already started).
+        chose a count, it was claimed before, or JAX's backend had already started).
     """
     if os.environ.get("JAX_NUM_CPU_DEVICES") or (
         "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", "")
     ):
         return 0
+    cores = usable_cores()
+    if "jax" not in sys.modules:
+        os.environ["JAX_NUM_CPU_DEVICES"] = str(cores)
+        return cores
     if _configured_count() != -1:  # set in code before us
         return 0
-    cores = usable_cores()
+    import jax
+
     try:
         jax.config.update("jax_num_cpu_devices", cores)
     except RuntimeError:  # the backend already started: keep the devices it has
@@ -70,6 +87,8 @@ def claim_cpu_cores() -> int:
 
 
 def _configured_count() -> int:
+    import jax
+
     return jax.config.jax_num_cpu_devices
 
 
@@ -92,6 +111,8 @@ def batch_mesh(n_sequences: int) -> Mesh | None:
         JAX computes on an accelerator (the training path then runs unchanged on
         its one device).
     """
+    import jax
+
     if jax.default_backend() != "cpu":
         # A GPU runs a whole batch in parallel already; the split is a CPU remedy.
         return None
@@ -102,4 +123,8 @@ def batch_mesh(n_sequences: int) -> Mesh | None:
 
 @functools.cache
 def _mesh(shards: int) -> Mesh:
+    import jax
+    import numpy as np
+    from jax.sharding import Mesh
+
     return Mesh(np.array(jax.devices()[:shards]), (BATCH_AXIS,))

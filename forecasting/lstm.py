@@ -43,10 +43,10 @@ import numpy as np
 import pandas as pd
 from flax import nnx
 
+from foliocast.data.fingerprint import prices_fingerprint
 from foliocast.forecasting.checkpoint import (
     load_checkpoint_metadata,
     load_checkpoint_weights,
-    prices_fingerprint,
     save_checkpoint,
 )
 from foliocast.forecasting.dataset import (
@@ -55,6 +55,7 @@ from foliocast.forecasting.dataset import (
     TrainingData,
     build_training_data,
 )
+from foliocast.forecasting.devices import claim_cpu_cores
 from foliocast.forecasting.ensemble import Mixture, member_seed, mixture, stack_members
 from foliocast.forecasting.features import Features, compute_features
 from foliocast.forecasting.forecast import Forecast
@@ -66,10 +67,10 @@ from foliocast.forecasting.model import (
 )
 from foliocast.forecasting.posterior import calibrate_view_scale
 from foliocast.forecasting.prior import prior_at
+from foliocast.forecasting.settings import ModelSettings, TrainSettings, split_settings
 from foliocast.forecasting.train import (
     EpochCallback,
     EpochEnd,
-    TrainConfig,
     TrainResult,
     block_inputs,
     train_model,
@@ -77,6 +78,18 @@ from foliocast.forecasting.train import (
 
 __all__ = ["LSTMForecaster"]
 
+# Settings of the forecaster itself; the rest are fields of ModelSettings and
+# TrainSettings.
+_OWN_PARAMETERS = (
+    "horizon",
+    "lookback_days",
+    "warm_start",
+    "sample_every",
+    "val_fraction",
+    "impl",
+    "prior_window",
+)
+# Every hyperparameter in get_params order (the order checkpoints were written in).
 _HYPERPARAMETERS = (
     "horizon",
     "seq_len",
@@ -112,20 +125,16 @@ class LSTMForecaster:
     ----------
     horizon : int, default 21
         Trading days the forecast covers (targets are simple returns over it).
-    seq_len : int, default 21
-        Days of features the LSTM reads per asset.
-    hidden, layers : int, default 16, 1
-        LSTM size (of each ensemble member).
-    factors : int, default 5
-        Number of factors k of ``cov = B B^T + diag(d)``.
-    dropout : float, default 0.1
-    loss : {"nll", "mse"}, default "nll"
-        Factor-Gaussian NLL (mu and covariance), or MSE (mu only).
-    max_epochs, batch_size, patience : int, default 30, 256, 5
-        See :class:`~forecasting.train.TrainConfig`; ``batch_size`` counts asset x
-        date sequences.
-    lr, weight_decay : float, default 1e-3, 1e-4
-    seed : int, default 0
+    model : ModelSettings, optional
+        Architecture: ``hidden``, ``layers``, ``factors``, ``dropout``, ``seq_len``,
+        ``ensemble``, ``covariance``, ``mu_smoothing`` (defaults and limits in
+        :class:`~forecasting.settings.ModelSettings`).
+    train : TrainSettings, optional
+        Training: ``max_epochs``, ``batch_size``, ``lr``, ``weight_decay``,
+        ``patience``, ``seed``, ``loss``, ``bootstrap``, ``mean_target`` (see
+        :class:`~forecasting.settings.TrainSettings`). With ``mean_target=
+        "demeaned"`` the forecast ``mu`` has cross-sectional mean zero; with
+        ``loss="mse"`` only ``mu`` is trained.
     lookback_days : int, optional
         Train on sample dates within the last ``lookback_days`` rows only (rolling
         window); default all history (expanding window).
@@ -138,32 +147,22 @@ class LSTMForecaster:
         Share of sample dates in the validation block (0 disables early stopping).
     impl : {"fused", "hoisted", "cell"}, default "fused"
         LSTM implementation (see :mod:`forecasting.model`).
-    ensemble : int, default 5
-        Members trained together (1: a single model, no ``mu_std``).
-    bootstrap : bool, default False
-        Ensemble members also weight the training dates by their own Poisson(1)
-        draws.
-    covariance : {"learned", "anchored"}, default "learned"
-        Learn the covariance, or a correction to a Ledoit-Wolf factor prior of the
-        last ``prior_window`` days (see :mod:`forecasting.model`).
     prior_window : int, default 1260
         Daily returns behind the anchored model's prior (the Ledoit-Wolf baseline's
         window in the default run).
-    mean_target : {"nll", "vol_scaled", "demeaned"}, default "nll"
-        How ``mu`` is trained (see :class:`~forecasting.train.TrainConfig`); with
-        ``"demeaned"`` the forecast ``mu`` has cross-sectional mean zero (relative
-        expected returns).
-    mu_smoothing : int, default 4
-        Average ``mu`` over this many forecasts made ``sample_every`` days apart,
-        ending at the decision date (1: no smoothing); fewer trades when the
-        forecast is noisy. Only data up to the decision date is used.
     on_epoch : callable, optional
         Called with an :class:`~forecasting.train.EpochEnd` (``fit_date`` set)
         after every training epoch, to show progress. Not a hyperparameter: it
         changes nothing in the fit and is neither compared nor saved.
+    **settings
+        Single fields of ``model`` or ``train`` by name, overriding them
+        (``LSTMForecaster(hidden=32, ensemble=1)``); any other name is a
+        ``ValueError``.
 
     Attributes
     ----------
+    model_settings : ModelSettings
+    train_settings : TrainSettings
     model_ : FactorLSTM
         For an ensemble, one model whose arrays carry a leading member axis.
     view_scale_ : float
@@ -188,74 +187,46 @@ class LSTMForecaster:
         self,
         *,
         horizon: int = 21,
-        seq_len: int = 21,
-        hidden: int = 16,
-        layers: int = 1,
-        factors: int = 5,
-        dropout: float = 0.1,
-        loss: Literal["nll", "mse"] = "nll",
-        max_epochs: int = 30,
-        batch_size: int = 256,
-        lr: float = 1e-3,
-        weight_decay: float = 1e-4,
-        patience: int = 5,
-        seed: int = 0,
+        model: ModelSettings | None = None,
+        train: TrainSettings | None = None,
         lookback_days: int | None = None,
         warm_start: bool = True,
         sample_every: int = 5,
         val_fraction: float = 0.2,
         impl: Literal["fused", "hoisted", "cell"] = "fused",
-        ensemble: int = 5,
-        bootstrap: bool = False,
-        covariance: Literal["learned", "anchored"] = "learned",
         prior_window: int = 1260,
-        mean_target: Literal["nll", "vol_scaled", "demeaned"] = "nll",
-        mu_smoothing: int = 4,
         on_epoch: EpochCallback | None = None,
+        **settings: Any,
     ) -> None:
+        model_values, train_values, unknown = split_settings(settings)
+        if unknown:
+            raise ValueError(
+                f"unknown parameter(s) {sorted(unknown)} for LSTMForecaster; "
+                f"valid: {sorted(_HYPERPARAMETERS)}"
+            )
         self.horizon = horizon
-        self.seq_len = seq_len
-        self.hidden = hidden
-        self.layers = layers
-        self.factors = factors
-        self.dropout = dropout
-        self.loss = loss
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.patience = patience
-        self.seed = seed
+        self.model_settings = dataclasses.replace(
+            model or ModelSettings(), **model_values
+        )
+        self.train_settings = dataclasses.replace(
+            train or TrainSettings(), **train_values
+        )
         self.lookback_days = lookback_days
         self.warm_start = warm_start
         self.sample_every = sample_every
         self.val_fraction = val_fraction
         self.impl = impl
-        self.ensemble = ensemble
-        self.bootstrap = bootstrap
-        self.covariance = covariance
         self.prior_window = prior_window
-        self.mean_target = mean_target
-        self.mu_smoothing = mu_smoothing
         self.on_epoch = on_epoch
         self._validate()
 
     def _validate(self) -> None:
-        for name in ("horizon", "seq_len", "hidden", "layers", "factors", "ensemble"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.covariance not in ("learned", "anchored"):
-            raise ValueError(
-                f"covariance must be 'learned' or 'anchored', got {self.covariance!r}"
-            )
-        if self.mu_smoothing < 1:
-            raise ValueError(f"mu_smoothing must be >= 1, got {self.mu_smoothing}")
+        if int(self.horizon) < 1:
+            raise ValueError(f"horizon must be >= 1, got {self.horizon}")
         if self.prior_window < 2:
             raise ValueError(f"prior_window must be >= 2, got {self.prior_window}")
         if self.sample_every < 1:
             raise ValueError(f"sample_every must be >= 1, got {self.sample_every}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         if self.lookback_days is not None and self.lookback_days <= self.horizon:
@@ -263,46 +234,44 @@ class LSTMForecaster:
                 f"lookback_days must exceed horizon ({self.horizon}), "
                 f"got {self.lookback_days}"
             )
-        self._train_config()  # validates loss, epochs, batch size, patience
 
     def get_params(self) -> dict[str, Any]:
-        """Hyperparameters as a dict (scikit-learn style)."""
-        return {name: getattr(self, name) for name in _HYPERPARAMETERS}
+        """Hyperparameters as a flat dict (scikit-learn style).
+
+        The settings' fields appear by name, so ``LSTMForecaster(**get_params())``
+        rebuilds the forecaster (a checkpoint stores this dict).
+        """
+        values = {
+            **dataclasses.asdict(self.model_settings),
+            **dataclasses.asdict(self.train_settings),
+            **{name: getattr(self, name) for name in _OWN_PARAMETERS},
+        }
+        return {name: values[name] for name in _HYPERPARAMETERS}
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"LSTMForecaster({args})"
 
-    def _train_config(self) -> TrainConfig:
-        return TrainConfig(
-            max_epochs=self.max_epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            weight_decay=self.weight_decay,
-            patience=self.patience,
-            seed=self.seed,
-            loss=self.loss,
-            mean_target=self.mean_target,
-            bootstrap=self.bootstrap,
-        )
-
     def _new_model(self, n_features: int) -> FactorLSTM:
         """A fresh model, or K fresh members stacked on a leading axis."""
+        settings = self.model_settings
         members = [
             FactorLSTM(
                 n_features,
-                hidden=self.hidden,
-                layers=self.layers,
-                factors=self.factors,
-                dropout=self.dropout,
+                hidden=settings.hidden,
+                layers=settings.layers,
+                factors=settings.factors,
+                dropout=settings.dropout,
                 impl=self.impl,
                 horizon=self.horizon,
-                covariance=self.covariance,
-                rngs=nnx.Rngs(member_seed(self.seed, m, self.ensemble)),
+                covariance=settings.covariance,
+                rngs=nnx.Rngs(
+                    member_seed(self.train_settings.seed, m, settings.ensemble)
+                ),
             )
-            for m in range(self.ensemble)
+            for m in range(settings.ensemble)
         ]
-        return members[0] if self.ensemble == 1 else stack_members(members)
+        return members[0] if settings.ensemble == 1 else stack_members(members)
 
     def _can_warm_start(self, feature_names: list[str]) -> bool:
         return (
@@ -314,17 +283,18 @@ class LSTMForecaster:
 
     @property
     def _architecture(self) -> dict[str, Any]:
-        keys = (
-            "hidden",
-            "layers",
-            "factors",
-            "dropout",
-            "impl",
-            "horizon",
-            "ensemble",
-            "covariance",
-        )
-        return {key: getattr(self, key) for key in keys}
+        """What a warm start needs unchanged: the shapes and meaning of the weights."""
+        settings = self.model_settings
+        return {
+            "hidden": settings.hidden,
+            "layers": settings.layers,
+            "factors": settings.factors,
+            "dropout": settings.dropout,
+            "impl": self.impl,
+            "horizon": self.horizon,
+            "ensemble": settings.ensemble,
+            "covariance": settings.covariance,
+        }
 
     def fit(
         self, prices: pd.DataFrame, volume: pd.DataFrame | None = None
@@ -350,18 +320,21 @@ class LSTMForecaster:
             If there is not enough history for one training sample.
         """
         started = time.perf_counter()
+        # The first fit is the first JAX work: one CPU device per core, unless the
+        # entry point or the user chose already (then this changes nothing).
+        claim_cpu_cores()
         _check_prices(prices)
         features = compute_features(prices, volume)
         data = build_training_data(
             features,
             prices,
             horizon=self.horizon,
-            seq_len=self.seq_len,
+            seq_len=self.model_settings.seq_len,
             every=self.sample_every,
             lookback_days=self.lookback_days,
             val_fraction=self.val_fraction,
             prior_window=self._prior_window,
-            prior_factors=self.factors,
+            prior_factors=self.model_settings.factors,
         )
         if self._can_warm_start(features.names):
             model = self.model_
@@ -372,21 +345,21 @@ class LSTMForecaster:
         # (An ensemble's stacked keys are split from it, one per member.)
         nnx.reseed(
             model,
-            default=self.seed + 7919 * getattr(self, "n_fits_", 0),
+            default=self.train_settings.seed + 7919 * getattr(self, "n_fits_", 0),
             policy="match_shape",
         )
         self.history_: TrainResult = train_model(
             model,
             data,
-            self._train_config(),
+            self.train_settings,
             on_epoch=self._epoch_reporter(pd.Timestamp(prices.index[-1])),
-            members=self.ensemble,
+            members=self.model_settings.ensemble,
         )
         self.model_: FactorLSTM = model
         self.scaler_: FeatureScaler = data.scaler
         self.feature_names_: list[str] = features.names
         self.tickers_: list[str] = features.tickers
-        self.fingerprint_: str = prices_fingerprint(prices)
+        self.fingerprint_: str = prices_fingerprint(prices, layout="checkpoint")
         self.fit_date_: pd.Timestamp = pd.Timestamp(prices.index[-1])
         self.n_fits_: int = getattr(self, "n_fits_", 0) + 1
         self._fitted_architecture = self._architecture
@@ -396,7 +369,9 @@ class LSTMForecaster:
 
     @property
     def _prior_window(self) -> int | None:
-        return self.prior_window if self.covariance == "anchored" else None
+        return (
+            self.prior_window if self.model_settings.covariance == "anchored" else None
+        )
 
     def _fit_view_scale(self, data: TrainingData) -> float:
         """Calibrate the ensemble spread on the validation block (inside the window).
@@ -405,7 +380,7 @@ class LSTMForecaster:
         agree exactly on every validation sample.
         """
         block = data.validation
-        if self.ensemble == 1 or len(block) == 0 or not block.mask.any():
+        if self.model_settings.ensemble == 1 or len(block) == 0 or not block.mask.any():
             return 1.0
         out = self._block_outputs(block)
         mu = np.asarray(out.mu, dtype=float)  # (K, n_dates, n_assets)
@@ -475,7 +450,8 @@ class LSTMForecaster:
         _check_prices(prices)
         # Feature warm-ups reach back a year; a little more keeps the exponential
         # averages (RSI, MACD) within 1e-6 of a full-history computation.
-        reach = self.seq_len + self.sample_every * (self.mu_smoothing - 1)
+        settings = self.model_settings
+        reach = settings.seq_len + self.sample_every * (settings.mu_smoothing - 1)
         tail = prices.iloc[-(reach + 2 * 252 + 64) :]
         tail_volume = None if volume is None else volume.reindex(tail.index)
         features = compute_features(tail, tail_volume)
@@ -485,19 +461,19 @@ class LSTMForecaster:
                 f"{self.feature_names_}: pass volume to predict exactly when fit had it"
             )
         prior = None
-        if self.covariance == "anchored":
-            prior = prior_at(prices, self.prior_window, self.factors, self.horizon)
+        if settings.covariance == "anchored":
+            prior = prior_at(prices, self.prior_window, settings.factors, self.horizon)
         mixed = self._mixture(self.predict_features(features, prior))
         tickers = pd.Index(features.tickers)
         mu = pd.Series(mixed.mu, index=tickers)
-        if self.mean_target == "demeaned":  # only relative returns were learnt
-            mu = mu - mu.mean()
-        if self.loss == "mse":
+        if self.train_settings.mean_target == "demeaned":
+            mu = mu - mu.mean()  # only relative returns were learnt
+        if self.train_settings.loss == "mse":
             loadings, idio = self._pca_factors(prices)
         else:
             loadings, idio = mixed.loadings, mixed.idio
         mu_std = None
-        if self.ensemble > 1:
+        if self.model_settings.ensemble > 1:
             scale = np.sqrt(getattr(self, "view_scale_", 1.0))
             mu_std = pd.Series(scale * mixed.spread, index=tickers)
         factor_names = [f"factor_{j + 1}" for j in range(loadings.shape[1])]
@@ -518,7 +494,7 @@ class LSTMForecaster:
         """
         # Index on the host: indexing a device array dispatches an op per call.
         mu, loadings, idio = (np.asarray(a, dtype=float) for a in out)
-        if self.ensemble == 1:  # no member axis: add it
+        if self.model_settings.ensemble == 1:  # no member axis: add it
             mu, loadings, idio = mu[None], loadings[None], idio[None]
         return mixture(mu.mean(axis=1), loadings[:, -1], idio[:, -1])
 
@@ -544,8 +520,8 @@ class LSTMForecaster:
             One date per smoothing step (``mu_smoothing``), the decision date last;
             for an ensemble, preceded by the member axis.
         """
-        steps = self.mu_smoothing
-        reach = self.seq_len + self.sample_every * (steps - 1)
+        steps, length = self.model_settings.mu_smoothing, self.model_settings.seq_len
+        reach = length + self.sample_every * (steps - 1)
         values = features.values[-reach:]
         if len(values) < reach:
             pad = np.full((reach - len(values),) + values.shape[1:], np.nan, np.float32)
@@ -554,12 +530,12 @@ class LSTMForecaster:
         # Window j ends sample_every * (steps - 1 - j) days before the decision date.
         windows = np.stack(
             [
-                scaled[j * self.sample_every : j * self.sample_every + self.seq_len]
+                scaled[j * self.sample_every : j * self.sample_every + length]
                 for j in range(steps)
             ]
         )  # (steps, L, N, F)
         inputs: Any = jnp.asarray(np.transpose(windows, (0, 2, 1, 3)))
-        if self.covariance == "anchored":
+        if self.model_settings.covariance == "anchored":
             if prior is None:
                 raise ValueError(
                     "an anchored LSTM needs the prior at the decision date"
@@ -570,7 +546,7 @@ class LSTMForecaster:
             )
             inputs = ModelInputs(inputs, loadings, idio)
         graphdef, state = self._inference_split()
-        if self.ensemble > 1:
+        if self.model_settings.ensemble > 1:
             return _ensemble_forward(graphdef, state, inputs)
         return _forward(graphdef, state, inputs)
 
@@ -595,7 +571,7 @@ class LSTMForecaster:
         sample = np.nan_to_num(returns.to_numpy(dtype=float))
         cov = np.atleast_2d(np.cov(sample, rowvar=False)) * self.horizon
         eigenvalues, eigenvectors = np.linalg.eigh(cov)
-        top = np.argsort(eigenvalues)[::-1][: self.factors]
+        top = np.argsort(eigenvalues)[::-1][: self.model_settings.factors]
         loadings = eigenvectors[:, top] * np.sqrt(np.clip(eigenvalues[top], 0, None))
         floor = IDIO_FLOOR * self.horizon / 21
         idio = np.clip(np.diag(cov) - (loadings**2).sum(axis=1), floor, None)
@@ -664,7 +640,11 @@ class LSTMForecaster:
             If ``prices`` do not match the checkpoint's fingerprint.
         """
         metadata = load_checkpoint_metadata(path)
-        if prices is not None and prices_fingerprint(prices) != metadata["fingerprint"]:
+        recorded = metadata["fingerprint"]
+        if (
+            prices is not None
+            and prices_fingerprint(prices, layout="checkpoint") != recorded
+        ):
             raise ValueError(
                 f"checkpoint {path} was trained on different prices (fingerprint "
                 f"mismatch); pass the training prices or none"

@@ -56,10 +56,7 @@ from flax import nnx
 from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
-from foliocast.forecasting.devices import BATCH_AXIS, batch_mesh, claim_cpu_cores
-
-# Before any JAX computation: the CPU device count is fixed when the backend starts.
-claim_cpu_cores()
+from foliocast.forecasting.devices import BATCH_AXIS, batch_mesh
 
 __all__ = [
     "FactorLSTM",

@@ -49,79 +49,22 @@ from foliocast.forecasting.devices import batch_mesh
 from foliocast.forecasting.ensemble import member_axes
 from foliocast.forecasting.loss import gaussian_nll, split_gaussian_nll
 from foliocast.forecasting.model import FactorLSTM, ModelInputs
+from foliocast.forecasting.settings import TrainSettings
 
 __all__ = [
+    "CLIP_NORM",
     "EpochCallback",
     "EpochEnd",
-    "TrainConfig",
     "TrainResult",
     "train_model",
     "evaluate_loss",
 ]
 
 LossKind = Literal["nll", "mse", "nll_vol_scaled", "nll_demeaned"]
-MeanTarget = Literal["nll", "vol_scaled", "demeaned"]
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """Optimisation settings.
-
-    Parameters
-    ----------
-    max_epochs : int
-        Upper bound on passes over the training block.
-    batch_size : int
-        Sequences (asset x date pairs) per step; see the module docstring.
-    lr, weight_decay : float
-        AdamW learning rate and decoupled weight decay.
-    clip_norm : float
-        Global gradient-norm clip.
-    patience : int
-        Epochs without validation improvement before stopping.
-    seed : int
-        Seed of the shuffling order (initialisation and dropout use the model's rngs).
-    loss : {"nll", "mse"}
-        Factor-Gaussian NLL, or MSE of ``mu`` only.
-    mean_target : {"nll", "vol_scaled", "demeaned"}
-        With the NLL: how ``mu`` is trained. ``"nll"`` through the likelihood;
-        ``"vol_scaled"`` by its own volatility-scaled squared error, and
-        ``"demeaned"`` the same on cross-sectionally demeaned returns (see
-        :func:`forecasting.loss.split_gaussian_nll`).
-    bootstrap : bool
-        Ensembles only: each member weights the training dates by its own
-        Poisson(1) draws.
-    """
-
-    max_epochs: int = 30
-    batch_size: int = 256
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    clip_norm: float = 1.0
-    patience: int = 5
-    seed: int = 0
-    loss: Literal["nll", "mse"] = "nll"
-    mean_target: MeanTarget = "nll"
-    bootstrap: bool = False
-
-    def __post_init__(self) -> None:
-        if self.loss not in ("nll", "mse"):
-            raise ValueError(f"loss must be 'nll' or 'mse', got {self.loss!r}")
-        if self.mean_target not in ("nll", "vol_scaled", "demeaned"):
-            raise ValueError(
-                "mean_target must be 'nll', 'vol_scaled' or 'demeaned', got "
-                f"{self.mean_target!r}"
-            )
-        for name in ("max_epochs", "batch_size", "patience"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-
-    @property
-    def loss_kind(self) -> LossKind:
-        """The loss the steps compute: the loss with its mean target."""
-        if self.loss == "mse" or self.mean_target == "nll":
-            return self.loss
-        return f"nll_{self.mean_target}"  # type: ignore[return-value]
+CLIP_NORM = 1.0
+"""Global gradient-norm clip of every training step."""
 
 
 @dataclass(frozen=True)
@@ -391,7 +334,7 @@ def evaluate_loss(
 def train_model(
     model: FactorLSTM,
     data: TrainingData,
-    config: TrainConfig,
+    config: TrainSettings,
     *,
     on_epoch: EpochCallback | None = None,
     members: int = 1,
@@ -404,7 +347,7 @@ def train_model(
         Freshly initialised, or holding previous weights for a warm start; a stacked
         ensemble (:func:`forecasting.ensemble.stack_members`) when ``members > 1``.
     data : TrainingData
-    config : TrainConfig
+    config : TrainSettings
     on_epoch : callable, optional
         Called with an `EpochEnd` after each epoch, e.g. to show progress; it does
         not change the training.
@@ -426,7 +369,7 @@ def train_model(
     started = time.perf_counter()
     n_assets = data.train.mask.shape[1]
     dates_per_batch = max(1, config.batch_size // max(n_assets, 1))
-    tx = _optimizer_transform(config.lr, config.weight_decay, config.clip_norm)
+    tx = _optimizer_transform(config.lr, config.weight_decay, CLIP_NORM)
     optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
     shuffle = np.random.default_rng(config.seed)
     date_weights = _date_weights(config, members, len(data.train))
@@ -516,7 +459,7 @@ def _replicated(state: nnx.State, n_sequences: int) -> nnx.State:
     return jax.device_put(state, NamedSharding(mesh, P()))
 
 
-def _date_weights(config: TrainConfig, members: int, n_dates: int) -> np.ndarray:
+def _date_weights(config: TrainSettings, members: int, n_dates: int) -> np.ndarray:
     """Each member's weight on each training date, shape (n_dates, members)."""
     if not config.bootstrap or members == 1:
         return np.ones((n_dates, members), np.float32)

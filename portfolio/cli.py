@@ -22,6 +22,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from foliocast.forecasting.devices import claim_cpu_cores
+
 __all__ = ["main", "build_parser", "user_errors"]
 
 
@@ -125,6 +127,7 @@ def _backtest(args: argparse.Namespace) -> int:
     # Read the config before the backtest's libraries load (seconds): a mistake in
     # it answers at once.
     config = load_config(args.config)
+    claim_cpu_cores()  # trains: one JAX CPU device per core, before JAX starts
     from foliocast.portfolio.backtest.run import run
     from foliocast.portfolio.backtest.runfolder import save_run, staging
     from foliocast.portfolio.progress import Reporter
@@ -235,6 +238,7 @@ def _rebalance(args: argparse.Namespace) -> int:
     # A config mistake answers before the rebalance's libraries load (seconds);
     # reading the small file again in the command costs nothing.
     load_config(args.config)
+    claim_cpu_cores()  # trains: one JAX CPU device per core, before JAX starts
     from foliocast.portfolio.rebalance.plan import rebalance_command
 
     return rebalance_command(args)

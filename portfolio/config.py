@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
+from foliocast.forecasting.settings import ModelSettings, SettingsError, TrainSettings
 from foliocast.portfolio.backtest.names import STRATEGY_NAMES
 
 if TYPE_CHECKING:
@@ -28,8 +29,6 @@ __all__ = [
     "ConfigError",
     "DataConfig",
     "BacktestConfig",
-    "ModelConfig",
-    "TrainConfig",
     "ForecasterConfig",
     "ViewsConfig",
     "OptimizerConfig",
@@ -148,58 +147,6 @@ class BacktestConfig:
 
 
 @dataclass(frozen=True)
-class ModelConfig:
-    """LSTM architecture."""
-
-    hidden: int = 16  # per ensemble member: 5 x 16 costs 2.6x one 32-unit LSTM
-    layers: int = 1
-    factors: int = 5
-    dropout: float = 0.1
-    # One horizon of days: as good as 63 on the development period, at 1/3 the cost.
-    seq_len: int = 21
-    ensemble: int = 5  # members trained together; 1 = a single model
-    # "anchored": learn a correction to a Ledoit-Wolf factor prior of the lookback
-    covariance: Literal["learned", "anchored"] = "learned"
-    # Average mu over this many weekly forecasts up to t: 4 traded less on the
-    # development period, at no loss of skill.
-    mu_smoothing: int = 4
-
-    def validate(self) -> None:
-        """Raise `ConfigError` naming the key of any bad value."""
-        _check_range("forecaster.model.hidden", self.hidden, 1, 4096)
-        _check_range("forecaster.model.ensemble", self.ensemble, 1, 64)
-        _check_range("forecaster.model.mu_smoothing", self.mu_smoothing, 1, 52)
-        _check_range("forecaster.model.layers", self.layers, 1, 8)
-        _check_range("forecaster.model.factors", self.factors, 1, 64)
-        _check_range("forecaster.model.dropout", self.dropout, 0, 0.9)
-        _check_range("forecaster.model.seq_len", self.seq_len, 2, 1000)
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """LSTM training."""
-
-    max_epochs: int = 30
-    batch_size: int = 256
-    lr: float = 1.0e-3
-    weight_decay: float = 1.0e-4
-    patience: int = 5
-    seed: int = 0
-    loss: Literal["nll", "mse"] = "nll"
-    bootstrap: bool = False  # ensemble members also resample the training dates
-    # how mu is trained: through the NLL, or by its own vol-scaled (demeaned) error
-    mean_target: Literal["nll", "vol_scaled", "demeaned"] = "nll"
-
-    def validate(self) -> None:
-        """Raise `ConfigError` naming the key of any bad value."""
-        _check_range("forecaster.train.max_epochs", self.max_epochs, 1, 10_000)
-        _check_range("forecaster.train.batch_size", self.batch_size, 1, 1_000_000)
-        _check_range("forecaster.train.lr", self.lr, 1e-8, 1.0)
-        _check_range("forecaster.train.weight_decay", self.weight_decay, 0, 1.0)
-        _check_range("forecaster.train.patience", self.patience, 1, 10_000)
-
-
-@dataclass(frozen=True)
 class ViewsConfig:
     """The confidence-weighted step of `lstm_bl` (`forecasting.posterior`).
 
@@ -231,8 +178,9 @@ class ForecasterConfig:
     retrain_months: int = 12
     window: Literal["expanding", "rolling"] = "expanding"
     lookback_days: int = 1260
-    model: ModelConfig = field(default_factory=ModelConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    # The LSTM's own settings records: defaults and limits live in forecasting.
+    model: ModelSettings = field(default_factory=ModelSettings)
+    train: TrainSettings = field(default_factory=TrainSettings)
     views: ViewsConfig = field(default_factory=ViewsConfig)
 
     def validate(self) -> None:
@@ -240,9 +188,7 @@ class ForecasterConfig:
         _check_range("forecaster.horizon", self.horizon, 1, 252)
         _check_range("forecaster.retrain_months", self.retrain_months, 1, 600)
         _check_range("forecaster.lookback_days", self.lookback_days, 21, 100_000)
-        self.model.validate()
-        self.train.validate()
-        self.views.validate()
+        self.views.validate()  # model and train checked themselves when built
 
 
 @dataclass(frozen=True)
@@ -516,7 +462,10 @@ def _build(cls: type, values: Any, prefix: str) -> Any:
         key: _coerce(f"{prefix}.{key}" if prefix else key, value, hints[key])
         for key, value in values.items()
     }
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except SettingsError as err:  # names the field; put the section in front
+        raise ConfigError(f"{prefix}.{err}") from None
 
 
 def config_from_dict(values: dict[str, Any] | None) -> RunConfig:

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from foliocast.data.calendar import TRADING_DAYS_PER_YEAR
 from foliocast.risk._validation import as_return_series
 
 __all__ = [
@@ -253,7 +254,10 @@ def effective_number_of_assets(weights: pd.Series) -> float:
 
 
 def realised_vs_predicted_volatility(
-    returns: pd.Series, predicted: pd.Series, *, periods_per_year: int = 252
+    returns: pd.Series,
+    predicted: pd.Series,
+    *,
+    periods_per_year: int = TRADING_DAYS_PER_YEAR,
 ) -> pd.DataFrame:
     """Compare each rebalance's predicted volatility with the one that followed.
 

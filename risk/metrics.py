@@ -42,6 +42,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from foliocast.data.calendar import TRADING_DAYS_PER_YEAR
 from foliocast.risk._validation import (
     align_rf,
     as_return_frame,
@@ -55,6 +56,7 @@ __all__ = [
     "BENCHMARK_KEYS",
     "annual_return",
     "annual_volatility",
+    "excess_returns",
     "per_period_sharpe",
     "sharpe_ratio",
     "downside_risk",
@@ -123,7 +125,9 @@ def per_period_sharpe(excess: np.ndarray) -> float:
     return float(values.mean() / std)
 
 
-def annual_return(returns: pd.Series, *, periods_per_year: int = 252) -> float:
+def annual_return(
+    returns: pd.Series, *, periods_per_year: int = TRADING_DAYS_PER_YEAR
+) -> float:
     """Return the compound annual growth rate (CAGR).
 
     Parameters
@@ -146,7 +150,9 @@ def annual_return(returns: pd.Series, *, periods_per_year: int = 252) -> float:
     return finite_or_nan(final_wealth ** (periods_per_year / r.size) - 1.0)
 
 
-def annual_volatility(returns: pd.Series, *, periods_per_year: int = 252) -> float:
+def annual_volatility(
+    returns: pd.Series, *, periods_per_year: int = TRADING_DAYS_PER_YEAR
+) -> float:
     """Return the annualised volatility ``std(r, ddof=1) * sqrt(periods_per_year)``.
 
     Parameters
@@ -167,13 +173,21 @@ def annual_volatility(returns: pd.Series, *, periods_per_year: int = 252) -> flo
     return float(r.std(ddof=1) * np.sqrt(periods_per_year))
 
 
-def _excess(returns: pd.Series, rf: float | pd.Series) -> np.ndarray:
+def excess_returns(returns: pd.Series, rf: float | pd.Series) -> np.ndarray:
+    """Return the observed returns less the per-period risk-free rate on their dates.
+
+    Missing returns are dropped first; ``rf`` is a scalar or a series covering
+    those dates. The Sharpe ratio and the significance tests start from this.
+    """
     observed = as_return_series(returns)
     return observed.to_numpy() - align_rf(rf, observed.index)
 
 
 def sharpe_ratio(
-    returns: pd.Series, *, rf: float | pd.Series = 0.0, periods_per_year: int = 252
+    returns: pd.Series,
+    *,
+    rf: float | pd.Series = 0.0,
+    periods_per_year: int = TRADING_DAYS_PER_YEAR,
 ) -> float:
     """Return the annualised Sharpe ratio.
 
@@ -192,7 +206,7 @@ def sharpe_ratio(
         ``mean(r - rf) / std(r - rf, ddof=1) * sqrt(periods_per_year)``; NaN if the
         excess returns do not vary or there are fewer than two.
     """
-    ratio = per_period_sharpe(_excess(returns, rf))
+    ratio = per_period_sharpe(excess_returns(returns, rf))
     return ratio * float(np.sqrt(periods_per_year))
 
 
@@ -200,7 +214,7 @@ def downside_risk(
     returns: pd.Series,
     *,
     required_return: float | pd.Series = 0.0,
-    periods_per_year: int = 252,
+    periods_per_year: int = TRADING_DAYS_PER_YEAR,
 ) -> float:
     """Return the annualised downside deviation below ``required_return``.
 
@@ -219,12 +233,15 @@ def downside_risk(
         ``sqrt(mean(min(r - required_return, 0) ** 2)) * sqrt(periods_per_year)``,
         averaged over all observations, not only the losing ones (as empyrical).
     """
-    shortfall = np.minimum(_excess(returns, required_return), 0.0)
+    shortfall = np.minimum(excess_returns(returns, required_return), 0.0)
     return float(np.sqrt(np.mean(shortfall**2)) * np.sqrt(periods_per_year))
 
 
 def sortino_ratio(
-    returns: pd.Series, *, rf: float | pd.Series = 0.0, periods_per_year: int = 252
+    returns: pd.Series,
+    *,
+    rf: float | pd.Series = 0.0,
+    periods_per_year: int = TRADING_DAYS_PER_YEAR,
 ) -> float:
     """Return the annualised Sortino ratio with the risk-free rate as threshold.
 
@@ -243,7 +260,7 @@ def sortino_ratio(
         ``mean(r - rf) * periods_per_year / downside_risk``; NaN with fewer than two
         observations or when no period fell below ``rf``.
     """
-    excess = _excess(returns, rf)
+    excess = excess_returns(returns, rf)
     if excess.size < 2:
         return _NAN
     downside = downside_risk(
@@ -254,7 +271,9 @@ def sortino_ratio(
     return finite_or_nan(excess.mean() * periods_per_year / downside)
 
 
-def calmar_ratio(returns: pd.Series, *, periods_per_year: int = 252) -> float:
+def calmar_ratio(
+    returns: pd.Series, *, periods_per_year: int = TRADING_DAYS_PER_YEAR
+) -> float:
     """Return the Calmar ratio, CAGR over the absolute maximum drawdown.
 
     Parameters
@@ -415,7 +434,7 @@ def alpha_beta(
     benchmark: pd.Series,
     *,
     rf: float | pd.Series = 0.0,
-    periods_per_year: int = 252,
+    periods_per_year: int = TRADING_DAYS_PER_YEAR,
 ) -> tuple[float, float]:
     """Return the annualised alpha and the beta against a benchmark (empyrical).
 
@@ -453,7 +472,10 @@ def alpha_beta(
 
 
 def tracking_error(
-    returns: pd.Series, benchmark: pd.Series, *, periods_per_year: int = 252
+    returns: pd.Series,
+    benchmark: pd.Series,
+    *,
+    periods_per_year: int = TRADING_DAYS_PER_YEAR,
 ) -> float:
     """Return the annualised tracking error ``std(r - b, ddof=1) * sqrt(ppy)``.
 
@@ -479,7 +501,10 @@ def tracking_error(
 
 
 def information_ratio(
-    returns: pd.Series, benchmark: pd.Series, *, periods_per_year: int = 252
+    returns: pd.Series,
+    benchmark: pd.Series,
+    *,
+    periods_per_year: int = TRADING_DAYS_PER_YEAR,
 ) -> float:
     """Return the annualised information ratio of the active return ``r - b``.
 
@@ -558,7 +583,7 @@ def performance_summary(
     returns: pd.Series,
     *,
     rf: float | pd.Series = 0.0,
-    periods_per_year: int = 252,
+    periods_per_year: int = TRADING_DAYS_PER_YEAR,
     benchmark: pd.Series | None = None,
     turnover: float | None = None,
     cost_drag: float | None = None,
@@ -628,7 +653,7 @@ def summary_table(
     returns: pd.DataFrame,
     *,
     rf: float | pd.Series = 0.0,
-    periods_per_year: int = 252,
+    periods_per_year: int = TRADING_DAYS_PER_YEAR,
     benchmark: pd.Series | None = None,
     turnover: Mapping[str, float] | None = None,
     cost_drag: Mapping[str, float] | None = None,

@@ -37,8 +37,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from foliocast.data.calendar import TRADING_DAYS_PER_YEAR
 from foliocast.risk._validation import align_rf, as_return_series
-from foliocast.risk.metrics import per_period_sharpe
+from foliocast.risk.metrics import excess_returns, per_period_sharpe
 
 __all__ = [
     "EULER_MASCHERONI",
@@ -58,11 +59,6 @@ EULER_MASCHERONI = 0.5772156649015329
 _NAN = float("nan")
 
 Alternative = Literal["two-sided", "greater", "less"]
-
-
-def _excess_returns(returns: pd.Series, rf: float | pd.Series) -> np.ndarray:
-    observed = as_return_series(returns)
-    return observed.to_numpy() - align_rf(rf, observed.index)
 
 
 def _moments(excess: np.ndarray) -> tuple[float, float]:
@@ -118,7 +114,7 @@ def probabilistic_sharpe_ratio(
     *,
     benchmark_sharpe: float = 0.0,
     rf: float | pd.Series = 0.0,
-    periods_per_year: int = 252,
+    periods_per_year: int = TRADING_DAYS_PER_YEAR,
 ) -> float:
     """Return the probabilistic Sharpe ratio (Bailey & Lopez de Prado 2012).
 
@@ -140,7 +136,7 @@ def probabilistic_sharpe_ratio(
         (0.5 when the observed Sharpe ratio equals it); NaN with fewer than two
         returns or returns that do not vary.
     """
-    excess = _excess_returns(returns, rf)
+    excess = excess_returns(returns, rf)
     sharpe = per_period_sharpe(excess)
     if np.isnan(sharpe):
         return _NAN
@@ -249,7 +245,7 @@ def deflated_sharpe_ratio(
     n_trials: int,
     sharpe_variance: float,
     rf: float | pd.Series = 0.0,
-    periods_per_year: int = 252,
+    periods_per_year: int = TRADING_DAYS_PER_YEAR,
 ) -> float:
     """Return the deflated Sharpe ratio (Bailey & Lopez de Prado 2014).
 
@@ -384,7 +380,7 @@ def sharpe_difference_test(
     method: Literal["memmel", "ledoit_wolf"] = "memmel",
     alternative: Alternative = "two-sided",
     lags: int | None = None,
-    periods_per_year: int = 252,
+    periods_per_year: int = TRADING_DAYS_PER_YEAR,
 ) -> SharpeTestResult:
     """Test whether a strategy's Sharpe ratio differs from a benchmark strategy's.
 

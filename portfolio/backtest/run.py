@@ -8,14 +8,12 @@ scores it; `portfolio.runfolder` writes it.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from foliocast import data
@@ -61,7 +59,6 @@ __all__ = [
     "load_benchmark",
     "check_constraints",
     "check_min_history",
-    "price_fingerprint",
 ]
 
 # Benchmark index of each bundled dataset that has one.
@@ -82,15 +79,6 @@ class RunOutput:
     forecast_skill: pd.DataFrame
     risk_free: pd.Series
     assets: pd.DataFrame
-
-
-def price_fingerprint(prices: pd.DataFrame) -> str:
-    """SHA-256 of the prices, tickers and dates: identifies the data a run used."""
-    digest = hashlib.sha256()
-    digest.update(",".join(prices.columns).encode())
-    digest.update(prices.index.asi8.tobytes())
-    digest.update(np.ascontiguousarray(prices.to_numpy(dtype=float)).tobytes())
-    return digest.hexdigest()
 
 
 def load_run_data(
@@ -128,11 +116,11 @@ def load_run_data(
             )
         prices = prices.loc[:end]
     prices = prices.dropna(axis=1, how="all")
-    provenance["fingerprint"] = price_fingerprint(prices)
+    provenance["fingerprint"] = data.prices_fingerprint(prices)
     if volume is not None:
         volume = volume.reindex(index=prices.index, columns=prices.columns)
         if volume.notna().to_numpy().any():
-            provenance["volume_fingerprint"] = price_fingerprint(volume)
+            provenance["volume_fingerprint"] = data.prices_fingerprint(volume)
         else:
             volume = None
     provenance["first_date"] = prices.index[0].date().isoformat()

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from foliocast.data.calendar import TRADING_DAYS_PER_YEAR
 from foliocast.forecasting.evaluation import evaluate_forecasts
 from foliocast.portfolio.backtest.engine import BacktestResult, ForecastBook
 from foliocast.portfolio.config import ConfigError, RunConfig, config_to_dict
@@ -39,8 +40,6 @@ __all__ = [
     "held_out_metrics",
     "json_ready",
 ]
-
-PERIODS_PER_YEAR = 252
 
 
 def json_ready(value: Any) -> Any:
@@ -76,13 +75,13 @@ def strategy_summaries(
 
     returns = result.returns
     rf = risk_free.reindex(returns.index).fillna(0.0)
-    years = len(returns) / PERIODS_PER_YEAR
+    years = len(returns) / TRADING_DAYS_PER_YEAR
     benchmark = returns["index"] if "index" in returns else None
     strategies = [c for c in returns.columns if c != "index"]
     # The trials' spread in the units the DSR expects: annualised Sharpe ratios,
     # as in the summaries.
     variance = trial_sharpe_variance(
-        sharpe_ratio(returns[s], rf=rf, periods_per_year=PERIODS_PER_YEAR)
+        sharpe_ratio(returns[s], rf=rf, periods_per_year=TRADING_DAYS_PER_YEAR)
         for s in strategies
     )
     summaries = {}
@@ -92,7 +91,7 @@ def strategy_summaries(
         summary = performance_summary(
             returns[name],
             rf=rf,
-            periods_per_year=PERIODS_PER_YEAR,
+            periods_per_year=TRADING_DAYS_PER_YEAR,
             benchmark=benchmark if traded and benchmark is not None else None,
             turnover=annualised_turnover(rebalances.turnover, years)
             if traded
@@ -106,7 +105,7 @@ def strategy_summaries(
                 n_trials=n_trials or len(strategies),
                 sharpe_variance=variance,
                 rf=rf,
-                periods_per_year=PERIODS_PER_YEAR,
+                periods_per_year=TRADING_DAYS_PER_YEAR,
             )
         if "equal_weight" in returns and name != "equal_weight":
             test = sharpe_difference_test(returns[name], returns["equal_weight"], rf=rf)

@@ -15,7 +15,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from foliocast.data.calendar import simple_returns
+from foliocast.data.calendar import TRADING_DAYS_PER_YEAR, simple_returns
 from foliocast.forecasting.forecast import Forecast
 from foliocast.portfolio.optimize.constraints import ResolvedConstraints
 from foliocast.portfolio.rebalance.holdings import CASH
@@ -23,13 +23,11 @@ from foliocast.portfolio.rebalance.rounding import LIMIT_EPS
 from foliocast.risk.attribution import ex_ante_volatility
 from foliocast.risk.metrics import value_at_risk
 
-__all__ = ["VAR_DAYS", "TRADING_DAYS", "risk_table", "constraint_table"]
+__all__ = ["VAR_DAYS", "risk_table", "constraint_table"]
 
 
-VAR_DAYS = 252
+VAR_DAYS = TRADING_DAYS_PER_YEAR
 """Daily returns (one year) behind the historical VaR."""
-
-TRADING_DAYS = 252
 
 
 def _historical_var(past: pd.DataFrame, weights: pd.Series) -> float:
@@ -88,7 +86,7 @@ def risk_table(
         target VaR in currency, one-way turnover, traded notional and estimated
         cost (in currency and in bps of ``V``).
     """
-    per_year = TRADING_DAYS / forecast.horizon
+    per_year = TRADING_DAYS_PER_YEAR / forecast.horizon
     by_ticker = weights.set_index("ticker").drop(CASH)
     current = by_ticker["current_weight"]
     target = by_ticker["target_weight"]

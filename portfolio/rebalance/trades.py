@@ -17,9 +17,9 @@ import math
 import numpy as np
 import pandas as pd
 
+from foliocast.data.calendar import TRADING_DAYS_PER_YEAR
 from foliocast.forecasting.forecast import Forecast
 from foliocast.portfolio.rebalance.holdings import CASH
-from foliocast.portfolio.rebalance.pretrade import TRADING_DAYS
 from foliocast.portfolio.rebalance.rounding import DUST_WEIGHT
 from foliocast.risk.attribution import percent_risk_contributions, risk_contributions
 
@@ -138,7 +138,7 @@ def weights_table(
     """
     tickers = book.index
     horizon = forecast.horizon
-    per_year = TRADING_DAYS / horizon
+    per_year = TRADING_DAYS_PER_YEAR / horizon
     table = pd.DataFrame(index=tickers)
     table["current_weight"] = book["current_shares"] * book["price"] / value
     table["optimizer_weight"] = optimal.reindex(tickers, fill_value=0.0)

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from foliocast.data.calendar import TRADING_DAYS_PER_YEAR
 from foliocast.data.csv_safety import write_csv
 from foliocast.portfolio.backtest.names import MODEL_STRATEGIES, model_strategy_name
 from foliocast.portfolio.sweep.grid import (
@@ -55,7 +56,6 @@ LEADERBOARD_METRICS = (
     "psr",
     "dsr",
 )
-PERIODS_PER_YEAR = 252
 # Status of a point in its point.json and on the leaderboard.
 OK, FAILED, MISSING = "ok", "failed", "missing"
 
@@ -139,7 +139,7 @@ def leaderboard(spec: SweepSpec, points_dir: str | Path) -> pd.DataFrame:
             n_trials=len(board),
             sharpe_variance=variance,
             rf=rf,
-            periods_per_year=PERIODS_PER_YEAR,
+            periods_per_year=TRADING_DAYS_PER_YEAR,
         )
     board.attrs.update(n_trials=len(board), sharpe_variance=variance)
     return _rank(board, spec.metric)

@@ -23,6 +23,7 @@ from typing import Any
 
 import pandas as pd
 
+from foliocast.data.calendar import TRADING_DAYS_PER_YEAR
 from foliocast.risk.report.plots import (
     ROLLING_WINDOW,
     Styles,
@@ -58,7 +59,7 @@ __all__ = [
     "held_out_text",
 ]
 
-PERIODS_PER_YEAR = 252
+PERIODS_PER_YEAR = TRADING_DAYS_PER_YEAR
 
 # (summary key, row label, format) of the metrics table, in display order.
 METRIC_ROWS: tuple[tuple[str, str, str], ...] = (

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import jax
 import pytest
 
@@ -29,7 +32,7 @@ def test_the_suite_runs_with_several_devices() -> None:
 def test_batch_mesh_picks_the_largest_even_split(
     monkeypatch: pytest.MonkeyPatch, n_sequences: int, device_count: int, shards: int
 ) -> None:
-    monkeypatch.setattr(devices.jax, "device_count", lambda: device_count)
+    monkeypatch.setattr(jax, "device_count", lambda: device_count)
     monkeypatch.setattr(devices, "_mesh", lambda k: k)
     assert (batch_mesh(n_sequences) or 1) == shards
 
@@ -37,8 +40,8 @@ def test_batch_mesh_picks_the_largest_even_split(
 def test_on_an_accelerator_the_batch_is_never_split(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(devices.jax, "device_count", lambda: 8)
-    monkeypatch.setattr(devices.jax, "default_backend", lambda: "gpu")
+    monkeypatch.setattr(jax, "device_count", lambda: 8)
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
     assert batch_mesh(256) is None
 
 
@@ -54,7 +57,7 @@ def test_a_device_count_chosen_by_the_user_is_left_alone(
 ) -> None:
     calls = []
     monkeypatch.setattr(devices, "_configured_count", lambda: -1)
-    monkeypatch.setattr(devices.jax.config, "update", lambda *a: calls.append(a))
+    monkeypatch.setattr(jax.config, "update", lambda *a: calls.append(a))
     monkeypatch.setenv("JAX_NUM_CPU_DEVICES", "3")
     assert claim_cpu_cores() == 0
     monkeypatch.delenv("JAX_NUM_CPU_DEVICES")
@@ -77,3 +80,20 @@ def test_claiming_after_jax_started_changes_nothing(
     before = jax.device_count()
     assert claim_cpu_cores() == 0
     assert jax.device_count() == before
+
+
+def test_before_jax_loads_the_claim_goes_into_the_environment() -> None:
+    # Without loading JAX (seconds): JAX reads the count when it loads.
+    code = (
+        "import os, sys\n"
+        "os.environ.pop('JAX_NUM_CPU_DEVICES', None)\n"
+        "os.environ.pop('XLA_FLAGS', None)\n"
+        "from foliocast.forecasting import devices\n"
+        "cores = devices.claim_cpu_cores()\n"
+        "assert 'jax' not in sys.modules\n"
+        "assert os.environ['JAX_NUM_CPU_DEVICES'] == str(cores) != '0'\n"
+        "assert devices.claim_cpu_cores() == 0\n"
+        "import jax\n"
+        "assert jax.device_count() == cores\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import numpy as np
 import optax
@@ -19,7 +21,7 @@ from foliocast.forecasting.features import compute_features
 from foliocast.forecasting.lstm import LSTMForecaster
 from foliocast.forecasting.model import FactorLSTM
 from foliocast.forecasting.train import (
-    TrainConfig,
+    TrainSettings,
     _BestWeights,
     _date_weights,
     _ensemble_train_step,
@@ -118,13 +120,13 @@ def test_the_vmapped_step_trains_each_member_as_if_alone(batch) -> None:
 
 
 def test_bootstrap_weights_are_reproducible_poisson_draws() -> None:
-    config = TrainConfig(bootstrap=True, seed=3)
+    config = TrainSettings(bootstrap=True, seed=3)
     weights = _date_weights(config, 5, 4000)
     np.testing.assert_array_equal(weights, _date_weights(config, 5, 4000))
     assert weights.shape == (4000, 5)
     assert abs(weights.mean() - 1.0) < 0.03 and abs(weights.var() - 1.0) < 0.06
     assert not np.array_equal(weights[:, 0], weights[:, 1])
-    assert (_date_weights(TrainConfig(), 5, 10) == 1).all()
+    assert (_date_weights(TrainSettings(), 5, 10) == 1).all()
 
 
 def test_each_member_keeps_its_own_best_epoch() -> None:
@@ -219,11 +221,12 @@ def test_smoothing_averages_the_forecasts_of_earlier_weeks(fitted) -> None:
     prices = _prices()
     step = fitted.sample_every
     single = [fitted.predict(prices.iloc[: len(prices) - j * step]) for j in range(3)]
-    fitted.mu_smoothing = 3
+    settings = fitted.model_settings
+    fitted.model_settings = dataclasses.replace(settings, mu_smoothing=3)
     try:
         smoothed = fitted.predict(prices)
     finally:
-        fitted.mu_smoothing = 1
+        fitted.model_settings = settings
     expected = np.mean([f.mu.to_numpy() for f in single], axis=0)
     np.testing.assert_allclose(smoothed.mu.to_numpy(), expected, rtol=1e-4, atol=1e-7)
     # The decision date's covariance (the members' mean spread is of smoothed means).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 
 import jax
@@ -135,20 +136,27 @@ def _params(forecaster: LSTMForecaster) -> list[np.ndarray]:
     return [np.asarray(leaf) for leaf in jax.tree.leaves(state)]
 
 
+def _stop_learning(forecaster: LSTMForecaster) -> None:
+    """Set a zero learning rate, below the settings' range (they refuse it)."""
+    settings = copy.copy(forecaster.train_settings)
+    object.__setattr__(settings, "lr", 0.0)
+    forecaster.train_settings = settings
+
+
 def test_warm_start_continues_from_previous_weights(prices: pd.DataFrame) -> None:
     # With a zero learning rate a refit cannot move the weights, which exposes
     # where it started from.
     warm = LSTMForecaster(**SMALL).fit(prices.iloc[:450])
     trained = _params(warm)
     model = warm.model_
-    warm.lr = 0.0
+    _stop_learning(warm)
     warm.fit(prices)
     assert warm.model_ is model and warm.n_fits_ == 2
     for after, before in zip(_params(warm), trained, strict=True):
         np.testing.assert_array_equal(after, before)
 
     cold = LSTMForecaster(**{**SMALL, "warm_start": False}).fit(prices.iloc[:450])
-    cold.lr = 0.0
+    _stop_learning(cold)
     cold.fit(prices)
     fresh = LSTMForecaster(**SMALL)._new_model(len(cold.feature_names_))
     initial = jax.tree.leaves(nnx.state(fresh, nnx.Param))
@@ -238,7 +246,7 @@ def test_on_epoch_sees_every_epoch_and_changes_nothing(
 
 def _direct_mu(forecaster: LSTMForecaster, prices: pd.DataFrame) -> np.ndarray:
     """The model called as a plain module on the scaled last window: the reference."""
-    values = compute_features(prices).values[-forecaster.seq_len :]
+    values = compute_features(prices).values[-forecaster.model_settings.seq_len :]
     scaled = forecaster.scaler_.transform(values)
     forecaster.model_.eval()
     out = forecaster.model_(np.transpose(scaled, (1, 0, 2))[None])
