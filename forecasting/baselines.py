@@ -631,6 +631,8 @@ class GARCHForecaster:
 
 def _lstm(**params: object) -> Forecaster:
     """The LSTM forecaster; JAX is imported only when one is asked for."""
+    # Imported here: the LSTM module loads JAX (seconds), which the classical
+    # forecasters never need.
     from foliocast.forecasting.lstm import LSTMForecaster
 
     return LSTMForecaster(**params)

@@ -22,17 +22,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from foliocast.data.catalogue import catalogue_rows
+from foliocast.data.errors import DataError
 from foliocast.forecasting.devices import claim_cpu_cores
+from foliocast.portfolio.errors import OptimizationError, RunFolderError
+from foliocast.portfolio.output_folder import OutputLocationError
 
 __all__ = ["main", "build_parser", "user_errors"]
 
 
 def user_errors() -> tuple[type[Exception], ...]:
     """Mistakes a user can fix: reported as one line with exit code 2."""
-    from foliocast.data.errors import DataError
+    # The config module loads PyYAML: imported inside main, where Ctrl-C is caught.
     from foliocast.portfolio.config import ConfigError
-    from foliocast.portfolio.errors import OptimizationError, RunFolderError
-    from foliocast.portfolio.output_folder import OutputLocationError
 
     return (
         DataError,
@@ -50,8 +52,6 @@ def _datasets(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     # The static catalogue: listing loads neither a dataset nor skfolio and arch.
-    from foliocast.data.catalogue import catalogue_rows
-
     rows = catalogue_rows()
     table = Table(title="Bundled datasets (offline)")
     columns = {
@@ -122,12 +122,15 @@ def _print_metrics(metrics: dict, report: Path) -> None:
 
 
 def _backtest(args: argparse.Namespace) -> int:
+    # Configs are read inside main (PyYAML loads here), so Ctrl-C is caught then.
     from foliocast.portfolio.config import load_config
 
     # Read the config before the backtest's libraries load (seconds): a mistake in
     # it answers at once.
     config = load_config(args.config)
     claim_cpu_cores()  # trains: one JAX CPU device per core, before JAX starts
+    # Each command imports its own modules when it runs: they load pandas, JAX or
+    # cvxpy (seconds), which --help and a config error must not wait for.
     from foliocast.portfolio.backtest.run import run
     from foliocast.portfolio.backtest.runfolder import save_run, staging
     from foliocast.portfolio.progress import Reporter
@@ -177,6 +180,7 @@ def _backtest(args: argparse.Namespace) -> int:
 
 
 def _write_report(folder: Path) -> Path:
+    # Loads pandas and matplotlib: only when a report is drawn.
     from foliocast.portfolio.backtest.report_input import write_run_report
 
     return write_run_report(folder)
@@ -233,28 +237,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _rebalance(args: argparse.Namespace) -> int:
+    # Configs are read inside main (PyYAML loads here), so Ctrl-C is caught then.
     from foliocast.portfolio.config import load_config
 
     # A config mistake answers before the rebalance's libraries load (seconds);
     # reading the small file again in the command costs nothing.
     load_config(args.config)
     claim_cpu_cores()  # trains: one JAX CPU device per core, before JAX starts
+    # Loads pandas, cvxpy and the forecasters: only when the command runs.
     from foliocast.portfolio.rebalance.plan import rebalance_command
 
     return rebalance_command(args)
 
 
 def _sweep(args: argparse.Namespace) -> int:
+    # Configs are read inside main (PyYAML loads here), so Ctrl-C is caught then.
     from foliocast.portfolio.sweep.grid import load_grid
 
-    # A mistake in the sweep file answers before the runner's libraries load.
-    load_grid(args.grid)
+    load_grid(args.grid)  # a mistake in the sweep file answers at once
+    # The runner loads pandas (and Ray when asked for): only when the sweep runs.
     from foliocast.portfolio.sweep.runner import sweep_command
 
     return sweep_command(args)
 
 
 def _compare(args: argparse.Namespace) -> int:
+    # Loads pandas and the forecast evaluation: only when the command runs.
     from foliocast.portfolio.sweep.compare import compare_command
 
     return compare_command(args)

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 
 from foliocast.forecasting.settings import ModelSettings, SettingsError, TrainSettings
-from foliocast.portfolio.backtest.names import STRATEGY_NAMES
+from foliocast.portfolio import names
+from foliocast.portfolio.names import STRATEGY_NAMES
 
 if TYPE_CHECKING:
     from foliocast.portfolio.optimize.constraints import Constraints
@@ -237,6 +238,8 @@ class OptimizerConfig:
         ConfigError
             Naming the key (``optimizer.constraints.max_weight``) of a bad value.
         """
+        # Imported here: the constraints module loads numpy, and a config mistake
+        # must answer before any numeric library loads.
         from foliocast.portfolio.optimize.constraints import Constraints
 
         values = self.constraints
@@ -272,12 +275,12 @@ class RunConfig:
     forecaster: ForecasterConfig = field(default_factory=ForecasterConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     strategies: tuple[str, ...] = (
-        "lstm_mvo",
-        "lstm_bl",
-        "baseline_mvo",
-        "min_variance",
-        "equal_weight",
-        "buy_and_hold",
+        names.LSTM_MVO,
+        names.LSTM_BL,
+        names.BASELINE_MVO,
+        names.MIN_VARIANCE,
+        names.EQUAL_WEIGHT,
+        names.BUY_AND_HOLD,
     )
 
     def validate(self) -> None:

@@ -16,8 +16,6 @@ from foliocast.risk.drawdown import max_drawdown, underwater, worst_drawdowns
 from foliocast.risk.metrics import (
     annual_return,
     annual_volatility,
-    annualised_cost_drag,
-    annualised_turnover,
     performance_summary,
     sharpe_ratio,
     sortino_ratio,
@@ -34,6 +32,7 @@ from foliocast.risk.significance import (
     probabilistic_sharpe_ratio,
     sharpe_difference_test,
 )
+from foliocast.risk.trading import annualised_cost_drag, annualised_turnover
 
 __all__ = [
     "annual_return",

@@ -27,7 +27,7 @@ risk-free return, a scalar or a series on the same dates):
 - ``hit_rate``: fraction of periods with ``r > 0`` (a flat period is not a hit).
 - ``turnover``: annualised one-way turnover, ``cost_drag``: annual transaction costs as
   a fraction of wealth; both computed by the backtest and passed through (NaN if not
-  given). :func:`annualised_turnover` and :func:`annualised_cost_drag` compute them.
+  given). :mod:`risk.trading` computes them.
 - With a benchmark (dates intersected with the strategy's): ``beta`` of excess returns
   on the benchmark's excess returns; ``alpha`` annualised the empyrical way,
   ``(1 + mean(r - rf - beta * (b - rf))) ** ppy - 1``; ``tracking_error``
@@ -70,8 +70,6 @@ __all__ = [
     "alpha_beta",
     "tracking_error",
     "information_ratio",
-    "annualised_turnover",
-    "annualised_cost_drag",
     "performance_summary",
     "summary_table",
 ]
@@ -527,52 +525,6 @@ def information_ratio(
     active = strategy.to_numpy() - reference.to_numpy()
     # The information ratio is the Sharpe ratio of the active return.
     return per_period_sharpe(active) * float(np.sqrt(periods_per_year))
-
-
-def _per_year(amounts: pd.Series, years: float, what: str) -> float:
-    if not np.isfinite(years) or years <= 0.0:
-        raise ValueError(f"years must be a positive number, got {years}")
-    values = amounts.to_numpy(dtype=float)
-    if np.isnan(values).any() or np.isinf(values).any():
-        raise ValueError(f"{what} contains missing or infinite values")
-    return float(values.sum() / years)
-
-
-def annualised_turnover(one_way: pd.Series, years: float) -> float:
-    """Return the annualised one-way turnover: total one-way turnover per year.
-
-    Parameters
-    ----------
-    one_way : pd.Series of shape (n_rebalances,)
-        One-way turnover at each rebalance, ``0.5 * sum_i |w_target_i - w_drifted_i|``.
-    years : float
-        Length of the backtest in years (e.g. ``n_days / 252``).
-
-    Returns
-    -------
-    float
-        ``sum(one_way) / years``; 1.0 means the whole book is replaced once a year.
-    """
-    return _per_year(one_way, years, "one_way")
-
-
-def annualised_cost_drag(costs: pd.Series, years: float) -> float:
-    """Return the annual cost drag: transaction costs per year as a wealth fraction.
-
-    Parameters
-    ----------
-    costs : pd.Series of shape (n_rebalances,)
-        Cost charged at each rebalance as a fraction of portfolio value,
-        ``bps * 1e-4 * 2 * one_way``.
-    years : float
-        Length of the backtest in years.
-
-    Returns
-    -------
-    float
-        ``sum(costs) / years``, a positive number (0.002 = 20 bp a year).
-    """
-    return _per_year(costs, years, "costs")
 
 
 def _optional(value: float | None) -> float:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from foliocast.data.calendar import TRADING_DAYS_PER_YEAR
 from foliocast.risk._validation import align_rf, as_return_frame, as_return_series
 
 __all__ = [
@@ -47,7 +48,7 @@ def rolling_volatility(
     *,
     window: int = 252,
     min_periods: int | None = None,
-    periods_per_year: int = 252,
+    periods_per_year: int = TRADING_DAYS_PER_YEAR,
 ) -> ReturnsLike:
     """Return the trailing annualised volatility.
 
@@ -79,7 +80,7 @@ def rolling_sharpe(
     window: int = 252,
     min_periods: int | None = None,
     rf: float | pd.Series = 0.0,
-    periods_per_year: int = 252,
+    periods_per_year: int = TRADING_DAYS_PER_YEAR,
 ) -> ReturnsLike:
     """Return the trailing annualised Sharpe ratio.
 

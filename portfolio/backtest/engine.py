@@ -37,6 +37,7 @@ from foliocast.portfolio.backtest.forecast_tables import FACTOR_COLUMNS, forecas
 from foliocast.portfolio.backtest.resume import EngineState, load_state, save_state
 from foliocast.portfolio.backtest.simulation import drift, trade
 from foliocast.portfolio.backtest.strategies import Strategy
+from foliocast.portfolio.names import INDEX
 from foliocast.risk.attribution import ex_ante_volatility, risk_contributions
 
 __all__ = [
@@ -329,8 +330,8 @@ def _result(
     if benchmark is not None:
         bench = benchmark.reindex(index).fillna(0.0)
         bench.iloc[0] = 0.0  # bought at the first rebalance close, like the others
-        returns["index"] = bench.to_numpy()
-        gross_returns["index"] = bench.to_numpy()
+        returns[INDEX] = bench.to_numpy()
+        gross_returns[INDEX] = bench.to_numpy()
     for key, value in book.timings.items():
         timings[key] += value
     forecasts, factors = forecast_tables(book.history)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from foliocast.portfolio.backtest.names import EQUAL_WEIGHT, INDEX, main_strategy
 from foliocast.portfolio.backtest.runfolder import RunFolder, load_run
 from foliocast.portfolio.backtest.strategies import describe_strategy
 from foliocast.portfolio.config import (
@@ -22,6 +21,7 @@ from foliocast.portfolio.config import (
     config_to_dict,
 )
 from foliocast.portfolio.errors import RunFolderError
+from foliocast.portfolio.names import EQUAL_WEIGHT, INDEX, main_strategy
 from foliocast.risk.report.record import ReportInput, RunSettings
 from foliocast.risk.report.render import write_report
 

@@ -24,7 +24,19 @@ from foliocast.portfolio.backtest.engine import (
     ForecastBook,
     run_backtest,
 )
-from foliocast.portfolio.backtest.names import (
+from foliocast.portfolio.backtest.scoring import run_metrics
+from foliocast.portfolio.backtest.strategies import (
+    MIN_VARIANCE_COST_PENALTY_BPS,
+    BuyAndHold,
+    EqualWeight,
+    MeanVariance,
+    RiskBased,
+    Strategy,
+    Views,
+)
+from foliocast.portfolio.config import ConfigError, RunConfig, dump_config
+from foliocast.portfolio.errors import InfeasibleError
+from foliocast.portfolio.names import (
     BASELINE_MVO,
     BUY_AND_HOLD,
     EQUAL_WEIGHT,
@@ -37,17 +49,6 @@ from foliocast.portfolio.backtest.names import (
     RISK_PARITY,
     model_strategy_name,
 )
-from foliocast.portfolio.backtest.strategies import (
-    MIN_VARIANCE_COST_PENALTY_BPS,
-    BuyAndHold,
-    EqualWeight,
-    MeanVariance,
-    RiskBased,
-    Strategy,
-    Views,
-)
-from foliocast.portfolio.config import ConfigError, RunConfig, dump_config
-from foliocast.portfolio.errors import InfeasibleError
 from foliocast.portfolio.optimize.constraints import check_feasibility
 
 __all__ = [
@@ -381,8 +382,6 @@ def run(
     -------
     RunOutput
     """
-    from foliocast.portfolio.backtest.scoring import run_metrics
-
     prices, volume, provenance = load_run_data(config)
     test = config.backtest
     schedule = data.rebalance_schedule(

@@ -38,7 +38,7 @@ import pandas as pd
 from foliocast.data.csv_safety import unescape_frame, write_csv
 from foliocast.portfolio.backtest.engine import BacktestResult
 from foliocast.portfolio.backtest.forecast_tables import FACTOR_COLUMNS
-from foliocast.portfolio.config import dump_config
+from foliocast.portfolio.config import ConfigError, dump_config, read_yaml
 from foliocast.portfolio.errors import RunFolderError
 from foliocast.portfolio.output_folder import RunExistsError, partial_folder, staging
 
@@ -266,8 +266,6 @@ def _skill_numbers(path: Path) -> tuple[str, ...]:
 
 
 def _config(path: Path) -> dict[str, Any]:
-    from foliocast.portfolio.config import ConfigError, read_yaml
-
     try:
         # The bounded safe loader: a !!python tag is an error, never executed.
         values = read_yaml(path, "run config")

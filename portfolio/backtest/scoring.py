@@ -22,15 +22,22 @@ import numpy as np
 import pandas as pd
 
 from foliocast.data.calendar import TRADING_DAYS_PER_YEAR
+from foliocast.data.datasets import risk_free_info
 from foliocast.forecasting.evaluation import evaluate_forecasts
 from foliocast.portfolio.backtest.engine import BacktestResult, ForecastBook
 from foliocast.portfolio.config import ConfigError, RunConfig, config_to_dict
+from foliocast.portfolio.names import EQUAL_WEIGHT, INDEX
 from foliocast.risk.metrics import (
-    annualised_cost_drag,
-    annualised_turnover,
     performance_summary,
     sharpe_ratio,
 )
+from foliocast.risk.significance import (
+    deflated_sharpe_ratio,
+    probabilistic_sharpe_ratio,
+    sharpe_difference_test,
+    trial_sharpe_variance,
+)
+from foliocast.risk.trading import annualised_cost_drag, annualised_turnover
 
 __all__ = [
     "run_metrics",
@@ -66,18 +73,11 @@ def strategy_summaries(
     index excluded) as the trials, or ``n_trials`` when given, with the variance of
     their annualised Sharpe ratios (`risk.significance.trial_sharpe_variance`).
     """
-    from foliocast.risk.significance import (
-        deflated_sharpe_ratio,
-        probabilistic_sharpe_ratio,
-        sharpe_difference_test,
-        trial_sharpe_variance,
-    )
-
     returns = result.returns
     rf = risk_free.reindex(returns.index).fillna(0.0)
     years = len(returns) / TRADING_DAYS_PER_YEAR
-    benchmark = returns["index"] if "index" in returns else None
-    strategies = [c for c in returns.columns if c != "index"]
+    benchmark = returns[INDEX] if INDEX in returns else None
+    strategies = [c for c in returns.columns if c != INDEX]
     # The trials' spread in the units the DSR expects: annualised Sharpe ratios,
     # as in the summaries.
     variance = trial_sharpe_variance(
@@ -87,7 +87,7 @@ def strategy_summaries(
     summaries = {}
     for name in returns.columns:
         rebalances = result.rebalances[result.rebalances.strategy == name]
-        traded = name != "index"
+        traded = name != INDEX
         summary = performance_summary(
             returns[name],
             rf=rf,
@@ -107,8 +107,8 @@ def strategy_summaries(
                 rf=rf,
                 periods_per_year=TRADING_DAYS_PER_YEAR,
             )
-        if "equal_weight" in returns and name != "equal_weight":
-            test = sharpe_difference_test(returns[name], returns["equal_weight"], rf=rf)
+        if EQUAL_WEIGHT in returns and name != EQUAL_WEIGHT:
+            test = sharpe_difference_test(returns[name], returns[EQUAL_WEIGHT], rf=rf)
             summary["sharpe_diff_vs_equal_weight"] = test.sharpe - test.benchmark_sharpe
             summary["sharpe_diff_statistic"] = test.statistic
             summary["sharpe_diff_pvalue"] = test.p_value
@@ -218,8 +218,6 @@ def run_metrics(
     provenance: dict[str, str],
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """The ``metrics.json`` document of a run and the per-date forecast skill table."""
-    from foliocast.data.datasets import risk_free_info
-
     skill, per_date = forecast_skill(book, prices, "model", "ledoit_wolf")
     rebalances = result.rebalances
     run_info = {

@@ -15,7 +15,8 @@ from typing import Any, Literal, Protocol
 import pandas as pd
 
 from foliocast.forecasting.forecast import Forecast
-from foliocast.portfolio.backtest.names import (
+from foliocast.forecasting.posterior import apply_views, equilibrium_returns
+from foliocast.portfolio.names import (
     BASELINE_MVO,
     BUY_AND_HOLD,
     EQUAL_WEIGHT,
@@ -24,6 +25,8 @@ from foliocast.portfolio.backtest.names import (
     MIN_VARIANCE,
     RISK_PARITY,
 )
+from foliocast.portfolio.optimize import risk_parity
+from foliocast.portfolio.optimize.markowitz import optimize_forecast
 
 __all__ = [
     "DecisionContext",
@@ -226,8 +229,6 @@ class Views:
         self, forecast: Forecast, context: DecisionContext, risk_aversion: float
     ) -> Forecast:
         """Return ``forecast`` with its mean replaced by the posterior mean."""
-        from foliocast.forecasting.posterior import apply_views, equilibrium_returns
-
         if self.prior == "historical":
             prior_mu = context.forecast(self.historical).mu
         else:
@@ -282,8 +283,6 @@ class MeanVariance:
 
     def decide(self, context: DecisionContext) -> pd.Series:
         """Solve the optimizer on the forecast at ``context.date``."""
-        from foliocast.portfolio.optimize.markowitz import optimize_forecast
-
         forecast = context.forecast(self.forecaster)
         if self.views is not None:
             forecast = self.views.posterior(forecast, context, self.risk_aversion)
@@ -328,8 +327,6 @@ class RiskBased:
 
     def decide(self, context: DecisionContext) -> pd.Series:
         """Allocate the forecast covariance at ``context.date`` by ``method``."""
-        from foliocast.portfolio.optimize import risk_parity
-
         allocate = {
             "risk_parity": risk_parity.equal_risk_contribution,
             "hrp": risk_parity.hierarchical_risk_parity,

@@ -75,6 +75,7 @@ from foliocast.portfolio.backtest.run import (
 )
 from foliocast.portfolio.backtest.strategies import Strategy
 from foliocast.portfolio.config import ConfigError, RunConfig, load_config
+from foliocast.portfolio.names import LSTM_MVO
 from foliocast.portfolio.optimize.constraints import Constraints
 from foliocast.portfolio.output_folder import check_output
 from foliocast.portfolio.progress import Reporter
@@ -107,7 +108,7 @@ if TYPE_CHECKING:
         EpochCallback,  # imports jax: for typing only
     )
 
-PLANNED = "lstm_mvo"
+PLANNED = LSTM_MVO
 """The strategy a rebalance plans: the configured forecaster's mean-variance
 weights, built as the backtest builds it (`portfolio.backtest.run.build_strategies`).
 """

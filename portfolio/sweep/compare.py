@@ -46,12 +46,12 @@ from foliocast.forecasting.evaluation import (
 )
 from foliocast.forecasting.forecast import Forecast
 from foliocast.portfolio.backtest.forecast_tables import forecast_from_tables
-from foliocast.portfolio.backtest.names import LSTM_MVO
 from foliocast.portfolio.backtest.run import load_run_data
 from foliocast.portfolio.backtest.runfolder import RunFolder, load_run
 from foliocast.portfolio.backtest.scoring import held_out_part, strategy_summaries
 from foliocast.portfolio.config import ConfigError, RunConfig, config_from_dict
 from foliocast.portfolio.errors import RunFolderError
+from foliocast.portfolio.names import LSTM_MVO
 from foliocast.portfolio.sweep.leaderboard import point_strategy
 
 __all__ = [

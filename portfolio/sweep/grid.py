@@ -47,7 +47,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from foliocast.portfolio.backtest.names import INDEX, LSTM_MVO, main_strategy
 from foliocast.portfolio.config import (
     MAX_NAME_LENGTH,
     ConfigError,
@@ -58,6 +57,7 @@ from foliocast.portfolio.config import (
     load_config,
     read_yaml,
 )
+from foliocast.portfolio.names import INDEX, LSTM_MVO, main_strategy
 
 __all__ = [
     "METRICS",

@@ -24,7 +24,7 @@ import pandas as pd
 
 from foliocast.data.calendar import TRADING_DAYS_PER_YEAR
 from foliocast.data.csv_safety import write_csv
-from foliocast.portfolio.backtest.names import MODEL_STRATEGIES, model_strategy_name
+from foliocast.portfolio.names import MODEL_STRATEGIES, model_strategy_name
 from foliocast.portfolio.sweep.grid import (
     METRICS,
     SweepSpec,

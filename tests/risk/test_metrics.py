@@ -14,8 +14,6 @@ from foliocast.risk.metrics import (
     alpha_beta,
     annual_return,
     annual_volatility,
-    annualised_cost_drag,
-    annualised_turnover,
     calmar_ratio,
     conditional_value_at_risk,
     downside_risk,
@@ -30,6 +28,7 @@ from foliocast.risk.metrics import (
     tracking_error,
     value_at_risk,
 )
+from foliocast.risk.trading import annualised_cost_drag, annualised_turnover
 
 
 @pytest.fixture(scope="module")

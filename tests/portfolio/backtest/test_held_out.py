@@ -13,15 +13,15 @@ import math
 import numpy as np
 import pytest
 
-from foliocast.portfolio.backtest.names import (
-    EQUAL_WEIGHT,
-    INDEX,
-    model_strategy_name,
-)
 from foliocast.portfolio.backtest.report_input import report_input
 from foliocast.portfolio.backtest.run import run
 from foliocast.portfolio.backtest.runfolder import load_run, save_run, staging
 from foliocast.portfolio.config import ConfigError, config_from_dict
+from foliocast.portfolio.names import (
+    EQUAL_WEIGHT,
+    INDEX,
+    model_strategy_name,
+)
 from foliocast.risk.report.render import render_report
 
 HELD_OUT = "2017-01-01"

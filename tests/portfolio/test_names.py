@@ -3,9 +3,9 @@
 import pytest
 
 from foliocast.portfolio import config as run_config
-from foliocast.portfolio.backtest import names
-from foliocast.portfolio.backtest.names import main_strategy, model_strategy_name
+from foliocast.portfolio import names
 from foliocast.portfolio.config import config_from_dict
+from foliocast.portfolio.names import main_strategy, model_strategy_name
 
 
 def test_the_config_accepts_exactly_the_defined_names():

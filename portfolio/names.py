@@ -13,10 +13,14 @@ forecaster). `INDEX` is the benchmark column of the returns, never traded;
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from foliocast.portfolio.config import RunConfig
+
+class _Configured(Protocol):
+    """A run config (`portfolio.config.RunConfig`): here only its forecaster."""
+
+    forecaster: Any
+
 
 __all__ = [
     "LSTM_MVO",
@@ -61,7 +65,7 @@ MODEL_STRATEGIES = (LSTM_MVO, LSTM_BL)
 """The strategies that need the configured forecaster."""
 
 
-def model_strategy_name(config: RunConfig, strategy: str = LSTM_MVO) -> str:
+def model_strategy_name(config: _Configured, strategy: str = LSTM_MVO) -> str:
     """Result name of a model strategy: honest about the forecaster it used.
 
     Parameters
