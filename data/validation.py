@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from foliocast.data.errors import DataError
+from foliocast.data.isodate import not_iso_reason, parse_iso_day
 
 __all__ = [
     "DEFAULT_FILL_LIMIT",
@@ -45,7 +46,6 @@ ISO_DATE = re.compile(
     r"\s*(?P<offset>Z|[+-]\d{2}(?::?\d{2})?)?"
 )
 # Day and month first in either order (05/06/2021, 6.5.21): ambiguous.
-NUMERIC_DATE = re.compile(r"(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{2}|\d{4})")
 
 
 def _first_true(mask: np.ndarray) -> int:
@@ -74,37 +74,21 @@ def check_tickers(names: Sequence[object], *, source: str) -> list[str]:
     return tickers
 
 
-def not_iso_reason(text: str) -> str:
-    """Why a date string is refused: ambiguous day/month order, or not ISO."""
-    numeric = NUMERIC_DATE.fullmatch(text.strip())
-    if numeric:
-        first, second = int(numeric.group(1)), int(numeric.group(2))
-        if first != second and 1 <= first <= 12 and 1 <= second <= 12:
-            return (
-                f"day and month are ambiguous ({first}/{second} could be day/month "
-                "or month/day)"
-            )
-    return "not an ISO date"
-
-
 def parse_iso_date(text: str) -> pd.Timestamp:
     """Parse one ISO date ``YYYY-MM-DD`` (e.g. a command-line argument).
 
-    Only year-first dates are accepted: ``05/06/2021`` is 5 June in most of the world
-    and May 6 in the US, so guessing would silently pick the wrong day.
+    Only year-first dates are accepted (`data.isodate.parse_iso_day`).
 
     Raises
     ------
     ValueError
         Saying why ``text`` is not a plain ISO date.
     """
-    text = str(text).strip()
-    if not re.fullmatch(r"\d{4}-\d{1,2}-\d{1,2}", text):
-        raise ValueError(not_iso_reason(text))
-    date = pd.to_datetime(text, errors="coerce", format="ISO8601")
-    if date is pd.NaT:
-        raise ValueError("not a calendar date")
-    return pd.Timestamp(date)
+    day = parse_iso_day(text)
+    try:
+        return pd.Timestamp(day)
+    except (ValueError, OverflowError):  # outside pandas' years 1677-2262
+        raise ValueError("not a calendar date") from None
 
 
 def _date_error(text: str, reason: str, source: str, where: str) -> DataError:

@@ -10,6 +10,7 @@ duplicate keys are refused before any value is used.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import math
 import types
 import typing
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
+from foliocast.data.isodate import parse_iso_day
 from foliocast.forecasting.settings import ModelSettings, SettingsError, TrainSettings
 from foliocast.portfolio import names
 from foliocast.portfolio.names import STRATEGY_NAMES
@@ -361,18 +363,14 @@ def _check_range(
         raise ConfigError(f"{key}: {value!r} is outside [{low}, {high}]{hint}")
 
 
-def _timestamp(value: str):
-    import pandas as pd
-
-    return pd.Timestamp(value)
+def _timestamp(value: str) -> datetime.date:
+    return parse_iso_day(value)
 
 
 def _check_date(key: str, value: str) -> None:
     # Year first only: 05/06/2021 is a different day in the US and in Europe.
-    from foliocast.data.validation import parse_iso_date
-
     try:
-        parse_iso_date(value)
+        parse_iso_day(value)
     except (ValueError, TypeError) as err:
         raise ConfigError(
             f"{key}: {value!r}: {err}; write the date as YYYY-MM-DD"
