@@ -47,6 +47,7 @@ PROBE = textwrap.dedent(
         [],  # importing the command line, as the installed script does
         ["datasets"],
         ["backtest", "--config", "bad.yaml"],
+        ["backtest", "--config", "dates.yaml"],  # end before start
         ["rebalance", *["--config", "bad.yaml", "--holdings", "h.csv"]]
         + ["--as-of", "2020-01-31", "--out", "plan"],
         ["sweep", "grid.yaml"],  # a mistake in the sweep file
@@ -55,12 +56,16 @@ PROBE = textwrap.dedent(
         "import",
         "datasets",
         "backtest-bad-config",
+        "backtest-bad-dates",
         "rebalance-bad-config",
         "sweep-bad-grid",
     ],
 )
 def test_light_commands_load_no_heavy_library(tmp_path, command):
     (tmp_path / "bad.yaml").write_text("optimizer:\n  risk_aversoin: 3\n")
+    (tmp_path / "dates.yaml").write_text(
+        "backtest:\n  start: 2020-01-01\n  end: 2019-12-31\n"
+    )
     (tmp_path / "grid.yaml").write_text("base: {optimizer: {risk_aversoin: 3}}\n")
     script = PROBE.replace("sys.argv[0].split", repr(",".join(HEAVY)) + ".split")
     result = subprocess.run(
