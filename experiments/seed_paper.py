@@ -46,6 +46,7 @@ import yaml
 from flax import nnx
 from sklearn.preprocessing import MinMaxScaler
 
+from foliocast.forecasting.devices import claim_cpu_cores
 from foliocast.forecasting.train import EpochCallback, EpochEnd
 
 __all__ = [
@@ -619,6 +620,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--quiet", action="store_true", help="no progress output on stderr"
     )
     args = parser.parse_args(argv)
+    claim_cpu_cores()  # trains: one JAX CPU device per core, before JAX starts
     # The progress display of the portfolio commands, imported only here: the
     # library itself reports through on_epoch and prints nothing.
     from foliocast.portfolio.progress import Reporter

@@ -5,8 +5,8 @@ import os
 import pytest
 
 # Two CPU devices whatever the machine, so the data-parallel LSTM path is what the
-# suite exercises (forecasting.model would otherwise claim one device per core only
-# if it were imported before the first JAX computation of the session).
+# suite exercises (an LSTM's first fit would otherwise claim one device per core, and
+# only if no JAX computation of the session had run before it).
 os.environ.setdefault("JAX_NUM_CPU_DEVICES", "2")
 
 # The default config, shrunk: half a year, one retrain of a tiny LSTM for two
