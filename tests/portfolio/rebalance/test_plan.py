@@ -1,7 +1,5 @@
 """Monthly rebalance run: budget, whole shares, no look-ahead, bad input, CLI."""
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -643,14 +641,6 @@ def test_write_plan_is_atomic_and_never_overwrites(tmp_path, plan):
 # ------------------------------------------------------------------------- CLI
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    """The command as a user runs it, in a new process (one smoke test uses it)."""
-    command = [sys.executable, "-m", "foliocast", *args]
-    return subprocess.run(
-        command, capture_output=True, text=True, timeout=120, cwd=ROOT
-    )
-
-
 @pytest.fixture
 def config_file(tmp_path):
     import yaml
@@ -662,7 +652,7 @@ def config_file(tmp_path):
 
 def test_cli_writes_the_plan(tmp_path, config_file):
     out = tmp_path / "plan"
-    result = run_cli(
+    result = run_main(
         "rebalance",
         "--config",
         str(config_file),

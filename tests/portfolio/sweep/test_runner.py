@@ -364,6 +364,8 @@ def sweep_parser() -> argparse.ArgumentParser:
 
 
 def cli_command() -> list[str]:
+    # The Ray tests run the command in a new process: Ray's client connection and
+    # its environment (RAY_ADDRESS) are process-wide state the suite must not keep.
     return [sys.executable, "-m", "foliocast"]
 
 
