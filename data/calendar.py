@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from foliocast.data.errors import DataError
+from foliocast.data.units import TRADING_DAYS_PER_YEAR
 from foliocast.data.validation import DEFAULT_FILL_LIMIT
 
 __all__ = [
@@ -26,8 +27,6 @@ __all__ = [
     "availability_mask",
 ]
 
-TRADING_DAYS_PER_YEAR = 252
-"""Trading days in a year: annualises daily figures everywhere in the project."""
 
 # Rebalancing frequencies and the pandas period each one groups dates by.
 FREQUENCIES = {"W": "W-FRI", "M": "M", "Q": "Q"}

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 
 from foliocast.data.isodate import parse_iso_day
+from foliocast.data.units import TRADING_DAYS_PER_YEAR
 from foliocast.forecasting.settings import ModelSettings, SettingsError, TrainSettings
 from foliocast.portfolio import names
 from foliocast.portfolio.names import STRATEGY_NAMES
@@ -112,7 +113,7 @@ class BacktestConfig:
     rebalance: Literal["W", "M", "Q"] = "M"
     cost_bps: float = 10.0
     cash: bool = False
-    min_history_days: int = 252
+    min_history_days: int = TRADING_DAYS_PER_YEAR
     on_failure: Literal["hold", "raise"] = "hold"
     # First day of the held-out part: metrics.json and the report also score the
     # returns and forecasts from this date on alone (no choice was tuned on them).
@@ -188,7 +189,7 @@ class ForecasterConfig:
 
     def validate(self) -> None:
         """Raise `ConfigError` naming the key of any bad value."""
-        _check_range("forecaster.horizon", self.horizon, 1, 252)
+        _check_range("forecaster.horizon", self.horizon, 1, TRADING_DAYS_PER_YEAR)
         _check_range("forecaster.retrain_months", self.retrain_months, 1, 600)
         _check_range("forecaster.lookback_days", self.lookback_days, 21, 100_000)
         self.views.validate()  # model and train checked themselves when built

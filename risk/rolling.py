@@ -46,7 +46,7 @@ def _window_args(window: int, min_periods: int | None) -> dict[str, int]:
 def rolling_volatility(
     returns: ReturnsLike,
     *,
-    window: int = 252,
+    window: int = TRADING_DAYS_PER_YEAR,
     min_periods: int | None = None,
     periods_per_year: int = TRADING_DAYS_PER_YEAR,
 ) -> ReturnsLike:
@@ -77,7 +77,7 @@ def rolling_volatility(
 def rolling_sharpe(
     returns: ReturnsLike,
     *,
-    window: int = 252,
+    window: int = TRADING_DAYS_PER_YEAR,
     min_periods: int | None = None,
     rf: float | pd.Series = 0.0,
     periods_per_year: int = TRADING_DAYS_PER_YEAR,

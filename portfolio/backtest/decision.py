@@ -21,6 +21,7 @@ import pandas as pd
 
 from foliocast.data.calendar import availability_mask
 from foliocast.data.errors import DataError
+from foliocast.data.units import TRADING_DAYS_PER_YEAR
 from foliocast.forecasting.forecast import Forecast
 from foliocast.portfolio.backtest.book import ForecastBook
 from foliocast.portfolio.backtest.strategies import DecisionContext, Strategy
@@ -155,7 +156,7 @@ def decide_at(
     *,
     risk_free: float = 0.0,
     volume: pd.DataFrame | None = None,
-    min_history: int = 252,
+    min_history: int = TRADING_DAYS_PER_YEAR,
     on_failure: str = "hold",
     risk_model: str | None = None,
 ) -> Decision:

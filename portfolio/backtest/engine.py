@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from foliocast.data.units import TRADING_DAYS_PER_YEAR
 from foliocast.forecasting.forecast import Forecast
 from foliocast.portfolio.backtest.book import (
     ForecastBook,
@@ -357,7 +358,7 @@ def run_backtest(
     risk_free: pd.Series | None = None,
     cash: bool = True,
     volume: pd.DataFrame | None = None,
-    min_history: int = 252,
+    min_history: int = TRADING_DAYS_PER_YEAR,
     on_failure: str = "hold",
     risk_model: str | None = None,
     benchmark: pd.Series | None = None,

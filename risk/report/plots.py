@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from foliocast.data.units import TRADING_DAYS_PER_YEAR
 from foliocast.risk.drawdown import underwater
 from foliocast.risk.rolling import rolling_sharpe, rolling_volatility
 
@@ -52,7 +53,7 @@ __all__ = [
 
 DPI = 90  # keeps ten full-width plots well under a megabyte or two
 WIDTH_INCHES = 11.0
-ROLLING_WINDOW = 252  # twelve months of trading days
+ROLLING_WINDOW = TRADING_DAYS_PER_YEAR  # twelve months
 WEIGHT_PLOT_ASSETS = 12  # layers of the weights plot; smaller holdings are "other"
 Styles = dict[str, dict[str, Any]]  # matplotlib keyword arguments per strategy
 
