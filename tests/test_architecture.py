@@ -100,6 +100,8 @@ def _layer(module: str) -> str:
 
 
 def _allows(layer: str, target: str) -> bool:
+    if not target.startswith(tuple(f"foliocast.{folder}" for folder in FOLDERS)):
+        return True  # the root package's own helpers (foliocast._exports)
     target_layer = _layer(target)
     for allowed in ALLOWED[layer]:
         if target_layer == allowed or target.startswith(f"foliocast.{allowed}"):
