@@ -62,6 +62,12 @@ class _RiskModel:
     loadings: np.ndarray | None  # (n, k), factor form
     idio: np.ndarray | None  # (n,), factor form
 
+    def times(self, vector: np.ndarray) -> np.ndarray:
+        """``cov @ vector`` in either form, without forming a factor covariance."""
+        if self.cov is not None:
+            return self.cov @ vector
+        return self.loadings @ (self.loadings.T @ vector) + self.idio * vector
+
     def variance(self, weights: np.ndarray) -> float:
         if self.cov is not None:
             return float(weights @ self.cov @ weights)

@@ -46,6 +46,7 @@ import pandas as pd
 
 from foliocast.forecasting.forecast import Forecast
 from foliocast.portfolio.errors import InfeasibleError, OptimizationError
+from foliocast.portfolio.optimize.active import ACTIVE_OBJECTIVES, as_utility
 from foliocast.portfolio.optimize.cache import DEFAULT_CACHE, ProblemCache
 from foliocast.portfolio.optimize.inputs import (
     CovarianceInput,
@@ -380,7 +381,23 @@ def _markowitz(
             "ratio is scale-free, a cost is not); use objective='utility' or a "
             "turnover limit"
         )
+    if options.objective in ACTIVE_OBJECTIVES:
+        return _solve_active(inputs, options)
     return _solve(inputs, options)
+
+
+def _solve_active(inputs: Inputs, options: MarkowitzOptions) -> OptimizationResult:
+    """A benchmark-relative objective, solved as its equivalent utility problem."""
+    utility = replace(options, objective="utility", benchmark=None)
+    tilted = as_utility(
+        inputs, options.objective, options.risk_aversion, options.benchmark
+    )
+    result = _solve(tilted, utility)
+    return replace(
+        result,
+        expected_return=float(inputs.mu @ result.weights.to_numpy()),
+        objective=options.objective,
+    )
 
 
 def optimize(

@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from foliocast.portfolio.optimize.active import ACTIVE_OBJECTIVES
 from foliocast.portfolio.optimize.cache import DEFAULT_CACHE, ProblemCache
 from foliocast.portfolio.optimize.constraints import Constraints
 from foliocast.portfolio.optimize.inputs import finite_float
@@ -35,7 +36,7 @@ class MarkowitzOptions:
     Parameters
     ----------
     objective : {"utility", "min_variance", "max_sharpe", "target_return", \
-"target_volatility"}, default "utility"
+"target_volatility", "tracking_error", "active_utility"}, default "utility"
         What to optimise (see :mod:`~foliocast.portfolio.optimize.markowitz`).
     risk_aversion : float, default 1.0
         gamma > 0 of the utility (and of the cost trade-off for ``min_variance``
@@ -67,6 +68,11 @@ class MarkowitzOptions:
     cache : ProblemCache, default DEFAULT_CACHE
         Where compiled problems are kept and looked up; the process-wide default
         unless a caller brings its own.
+    benchmark : pandas.Series, optional
+        Benchmark weights by ticker for ``objective="tracking_error"`` (minimise the
+        ex-ante tracking error) or ``"active_utility"`` (``mu^T (w - b) - (gamma /
+        2) (w - b)^T cov (w - b)``); 1/N of the universe when not given. See
+        :mod:`~foliocast.portfolio.optimize.active`.
     """
 
     objective: Objective = "utility"
@@ -80,6 +86,7 @@ class MarkowitzOptions:
     solver_options: Mapping[str, Mapping[str, Any]] | None = None
     fast_path: bool = True
     cache: ProblemCache = DEFAULT_CACHE
+    benchmark: pd.Series | None = None
 
     def checked(self) -> MarkowitzOptions:
         """A copy with every setting that needs no universe checked.
@@ -94,9 +101,15 @@ class MarkowitzOptions:
             Naming the setting and what to do.
         """
         objective, target = self.objective, self.target
-        if objective not in OBJECTIVES:
+        if objective not in OBJECTIVES + ACTIVE_OBJECTIVES:
             raise ValueError(
-                f"unknown objective {objective!r}; use one of {OBJECTIVES}"
+                f"unknown objective {objective!r}; use one of "
+                f"{OBJECTIVES + ACTIVE_OBJECTIVES}"
+            )
+        if self.benchmark is not None and objective not in ACTIVE_OBJECTIVES:
+            raise ValueError(
+                f"benchmark is only used with objective='tracking_error' or "
+                f"'active_utility', not {objective!r}; drop it"
             )
         gamma = finite_float("risk_aversion", self.risk_aversion)
         if gamma <= 0:
