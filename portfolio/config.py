@@ -200,7 +200,13 @@ class OptimizerConfig:
     """Markowitz objective, risk aversion, cost penalty and constraints."""
 
     objective: Literal[
-        "utility", "min_variance", "max_sharpe", "target_return", "target_volatility"
+        "utility",
+        "min_variance",
+        "max_sharpe",
+        "target_return",
+        "target_volatility",
+        "tracking_error",  # to 1/N of the universe at each rebalance
+        "active_utility",  # utility on returns relative to 1/N
     ] = "utility"
     risk_aversion: float = 5.0
     cost_penalty_bps: float = 10.0

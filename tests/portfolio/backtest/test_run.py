@@ -90,3 +90,33 @@ def test_lstm_bl_alone_builds_the_model_and_is_named_by_its_kind(tmp_path):
     assert list(output.result.returns.columns) == ["ewma_bl", "equal_weight"]
     assert output.result.rebalances.status.eq("traded").all()
     assert "ewma_bl" in output.metrics["strategies"]
+
+
+def test_a_minimum_tracking_error_run_to_one_over_n_holds_one_over_n(tmp_path):
+    # 1/N is feasible (4 assets, max weight 0.5) and trading carries no penalty in
+    # the objective, so the minimum tracking-error portfolio is 1/N itself at every
+    # rebalance: the strategy trades exactly as equal_weight does and earns the
+    # same returns after costs. (With a cost penalty it stops short of 1/N.)
+    config = config_from_dict(
+        {
+            "name": "tracking_test",
+            "data": {
+                "dataset": None,
+                "path": str(_long_file(tmp_path)),
+                "risk_free": 0.0,
+            },
+            "backtest": {"start": None, "rebalance": "Q", "min_history_days": 252},
+            "forecaster": {"kind": "ledoit_wolf", "lookback_days": 252},
+            "optimizer": {
+                "objective": "tracking_error",
+                "cost_penalty_bps": 0,
+                "constraints": {"long_only": True, "max_weight": 0.5},
+            },
+            "strategies": ["lstm_mvo", "equal_weight"],
+        }
+    )
+    returns = run_module.run(config).result.returns
+    assert returns.shape[0] > 200
+    np.testing.assert_allclose(
+        returns["ledoit_wolf_mvo"], returns["equal_weight"], atol=1e-10
+    )
