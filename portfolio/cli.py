@@ -170,6 +170,7 @@ def _backtest(args: argparse.Namespace) -> int:
             forecast_skill=output.forecast_skill,
             risk_free=output.risk_free,
             assets=output.assets,
+            model=output.model,
         )
         _write_report(folder)
     if args.quiet:
@@ -294,8 +295,11 @@ def _add_rebalance_parser(commands: Any) -> None:
     )
     parser.add_argument("--out", required=True, help="folder to create for the plan")
     parser.add_argument(
-        "--checkpoint",
-        help="trained LSTM checkpoint folder to predict with instead of training",
+        "--model",
+        "--checkpoint",  # the earlier name
+        dest="model",
+        help="the LSTM to predict with instead of training: a run folder of "
+        "`portfolio backtest` (its last fitted model) or a saved model folder",
     )
     parser.add_argument(
         "--force", action="store_true", help="replace an existing plan folder"

@@ -80,6 +80,7 @@ class RunOutput:
     forecast_skill: pd.DataFrame
     risk_free: pd.Series
     assets: pd.DataFrame
+    model: Forecaster | None = None  # the last fitted model forecaster, if savable
 
 
 def load_run_data(
@@ -438,4 +439,15 @@ def run(
         skill,
         risk_free.loc[result.returns.index],
         asset_table(config, prices.columns),
+        model=_savable(book.forecasters.get(MODEL)),
     )
+
+
+def _savable(forecaster: Forecaster | None) -> Forecaster | None:
+    """The model forecaster if it was fitted and can be saved (the LSTM), else None.
+
+    The classical forecasters keep nothing a later run could reuse: they are
+    estimated from the prices at each date.
+    """
+    fitted = getattr(forecaster, "fit_date_", None) is not None
+    return forecaster if fitted and hasattr(forecaster, "save") else None

@@ -51,7 +51,11 @@ __all__ = [
     "save_run",
     "load_run",
     "read_metrics",
+    "MODEL_DIR",
 ]
+
+MODEL_DIR = "model"
+"""Sub-folder of a run folder holding the run's last fitted model (LSTM runs)."""
 
 
 def _write_csv(frame: pd.DataFrame, path: Path, *, index: bool = False) -> None:
@@ -68,9 +72,17 @@ def save_run(
     forecast_skill: pd.DataFrame,
     risk_free: pd.Series,
     assets: pd.DataFrame,
+    model: Any | None = None,
 ) -> None:
-    """Write every file of a run into ``folder`` (normally a `staging` folder)."""
+    """Write every file of a run into ``folder`` (normally a `staging` folder).
+
+    ``model``, the run's last fitted model forecaster (`RunOutput.model`), is saved
+    in ``folder/model`` (its own safe checkpoint format), so that ``portfolio
+    rebalance --model`` can use the model whose backtest was approved.
+    """
     folder = Path(folder)
+    if model is not None:
+        model.save(folder / MODEL_DIR)
     (folder / "config.yaml").write_text(dump_config(config))
     (folder / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     _write_csv(result.returns.rename_axis("date"), folder / "returns.csv", index=True)

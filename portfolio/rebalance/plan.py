@@ -63,9 +63,10 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from foliocast.data.errors import DataError
+from foliocast.data.fingerprint import prices_fingerprint
 from foliocast.forecasting.base import Forecaster
-from foliocast.portfolio.backtest.book import ForecastBook, ForecastError
-from foliocast.portfolio.backtest.decision import Decision, decide_at
+from foliocast.portfolio.backtest.book import ForecastBook, ForecastError, training_rows
+from foliocast.portfolio.backtest.decision import Decision, decide_at, investable
 from foliocast.portfolio.backtest.run import (
     MODEL,
     build_strategies,
@@ -73,6 +74,7 @@ from foliocast.portfolio.backtest.run import (
     make_model_forecaster,
     run_risk_free,
 )
+from foliocast.portfolio.backtest.runfolder import MODEL_DIR
 from foliocast.portfolio.backtest.strategies import Strategy
 from foliocast.portfolio.config import ConfigError, RunConfig, load_config
 from foliocast.portfolio.names import LSTM_MVO
@@ -337,15 +339,20 @@ def _load_data(config: RunConfig) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     return prices, volume
 
 
-def _checkpointed(config: RunConfig, checkpoint: str | Path) -> Forecaster:
-    """The trained LSTM saved in ``checkpoint`` (see `forecasting.checkpoint`)."""
-    path = Path(checkpoint)
+def _saved_model(config: RunConfig, model: str | Path) -> Forecaster:
+    """The trained LSTM in ``model``: a run folder (its ``model/``) or a model folder.
+
+    See `forecasting.checkpoint` for the format (no pickle).
+    """
+    path = Path(model)
     if not path.exists():
-        raise DataError("checkpoint not found", source=str(path))
+        raise DataError("saved model not found", source=str(path))
+    if (path / MODEL_DIR).is_dir():
+        path = path / MODEL_DIR  # a run folder of `portfolio backtest`
     if config.forecaster.kind != "lstm":
         raise ConfigError(
             f"forecaster.kind {config.forecaster.kind!r} is fitted on the data, not "
-            "loaded; drop --checkpoint (a checkpoint holds a trained LSTM)"
+            "loaded; drop --model (a saved model holds a trained LSTM)"
         )
     # Imported here: the LSTM imports JAX, slow to load and needed only here.
     from foliocast.forecasting.lstm import LSTMForecaster
@@ -356,8 +363,36 @@ def _checkpointed(config: RunConfig, checkpoint: str | Path) -> Forecaster:
         raise DataError(
             f"not a readable LSTM checkpoint ({err})",
             source=str(path),
-            hint="Point --checkpoint at a folder written by LSTMForecaster.save",
+            hint="Point --model at a run folder of an LSTM backtest, or at a "
+            "folder written by LSTMForecaster.save",
         ) from None
+
+
+def _check_training_prices(
+    forecaster: Forecaster, prices: pd.DataFrame, config: RunConfig
+) -> None:
+    """Refuse a saved model whose training prices these prices do not extend.
+
+    The backtest fitted it at ``fit_date_`` on the investable assets' prices up to
+    that date (the configured window); the same slice of these prices must give
+    the same fingerprint, so the model is applied to the history it learned from.
+    Assets that start later are fine: the LSTM's weights are shared across assets.
+    """
+    fit_date = getattr(forecaster, "fit_date_", None)
+    recorded = getattr(forecaster, "fingerprint_", None)
+    if fit_date is None or recorded is None:
+        return
+    past = prices.loc[:fit_date]
+    spec = config.forecaster
+    universe = investable(past, config.backtest.min_history_days)
+    train = past[universe].iloc[training_rows(spec.window, spec.lookback_days)]
+    if prices_fingerprint(train, layout="checkpoint") != recorded:
+        raise DataError(
+            f"the saved model was fitted on other prices up to {fit_date:%Y-%m-%d} "
+            "(their fingerprint differs: other tickers, dates or values)",
+            hint="Rebalance with the data and config the model's backtest ran on, "
+            "or fit a new model on these prices",
+        )
 
 
 def _check_fit_date(forecaster: Forecaster, date: pd.Timestamp) -> None:
@@ -377,7 +412,7 @@ def rebalance(
     as_of: str | pd.Timestamp,
     *,
     value: float | None = None,
-    checkpoint: str | Path | None = None,
+    model: str | Path | None = None,
     on_epoch: EpochCallback | None = None,
 ) -> RebalancePlan:
     """Plan the rebalance of an account on ``as_of`` with the configured model.
@@ -392,9 +427,11 @@ def rebalance(
         Rebalance date; only prices up to and including it are used.
     value : float, optional
         Account value; default the holdings at market plus the ``CASH`` row.
-    checkpoint : path, optional
-        Folder of a trained LSTM (``LSTMForecaster.save``) to predict with instead of
-        training; it must have been trained on prices up to ``as_of`` at the latest.
+    model : path, optional
+        A run folder of an LSTM backtest (its last fitted model, ``model/``) or a
+        folder written by ``LSTMForecaster.save``, to predict with instead of
+        training. It must have been trained on prices up to ``as_of`` at the
+        latest, and on the history these prices hold up to its fit date.
     on_epoch : callable, optional
         Progress callback for the LSTM's training epochs (see `plan_rebalance`).
 
@@ -409,7 +446,9 @@ def rebalance(
     """
     holdings = as_holdings(holdings)  # a bad file fails before the data loads
     prices, volume = _load_data(config)
-    forecaster = _checkpointed(config, checkpoint) if checkpoint else None
+    forecaster = _saved_model(config, model) if model else None
+    if forecaster is not None:
+        _check_training_prices(forecaster, prices, config)
     return plan_rebalance(
         prices,
         config,
@@ -417,7 +456,7 @@ def rebalance(
         as_of,
         value=value,
         forecaster=forecaster,
-        fitted=checkpoint is not None,
+        fitted=model is not None,
         volume=volume,
         on_epoch=on_epoch,
     )
@@ -440,7 +479,7 @@ def rebalance_command(args: argparse.Namespace) -> int:
             args.holdings,
             args.as_of,
             value=args.value,
-            checkpoint=args.checkpoint,
+            model=args.model,
             on_epoch=reporter.epoch,
         )
     write_plan(plan, out, force=args.force)

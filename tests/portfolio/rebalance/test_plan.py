@@ -575,11 +575,11 @@ def test_value_needed_for_an_empty_account(prices, config):
         plan_rebalance(prices, config, HOLDINGS, AS_OF, value=-5.0)
 
 
-def test_checkpoint_needs_a_forecaster_with_saved_state(tmp_path, config):
-    with pytest.raises(DataError, match="checkpoint not found"):
-        rebalance(config, EXAMPLE, AS_OF, checkpoint=tmp_path / "missing")
-    with pytest.raises(ConfigError, match="drop --checkpoint"):
-        rebalance(config, EXAMPLE, AS_OF, checkpoint=tmp_path)
+def test_a_saved_model_needs_a_forecaster_with_saved_state(tmp_path, config):
+    with pytest.raises(DataError, match="saved model not found"):
+        rebalance(config, EXAMPLE, AS_OF, model=tmp_path / "missing")
+    with pytest.raises(ConfigError, match="drop --model"):
+        rebalance(config, EXAMPLE, AS_OF, model=tmp_path)
 
 
 class Trained:

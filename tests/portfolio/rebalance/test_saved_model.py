@@ -1,0 +1,116 @@
+"""The production loop: the backtest's last model runs the live rebalance."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from foliocast.data import DataError
+from foliocast.portfolio.backtest.run import model_strategy_name, run
+from foliocast.portfolio.backtest.runfolder import MODEL_DIR, save_run
+from foliocast.portfolio.config import config_from_dict
+from foliocast.portfolio.rebalance.plan import CASH, rebalance
+
+VALUE = 1e6
+TICKERS = ["AAA", "BBB", "CCC", "DDD"]
+
+
+def _prices(path, *, bump: float = 1.0):
+    """Seeded wide prices; ``bump`` scales one early price (other data)."""
+    index = pd.bdate_range("2017-01-02", periods=420)
+    rng = np.random.default_rng(7)
+    steps = 0.0004 + 0.01 * rng.standard_normal((len(index), len(TICKERS)))
+    frame = pd.DataFrame(50 * np.exp(np.cumsum(steps, axis=0)), index, TICKERS)
+    frame.iloc[10, 0] *= bump
+    frame.rename_axis("date").to_csv(path)
+    return path
+
+
+def _settings(path):
+    return {
+        "name": "saved_model",
+        "data": {"dataset": None, "path": str(path), "risk_free": 0.02},
+        "backtest": {"start": None, "rebalance": "M", "min_history_days": 252},
+        "forecaster": {
+            "kind": "lstm",
+            "retrain_months": 12,
+            "lookback_days": 252,
+            "model": {"hidden": 4, "seq_len": 10, "factors": 1, "ensemble": 1},
+            "train": {"max_epochs": 2, "batch_size": 64},
+        },
+        "optimizer": {"cost_penalty_bps": 10, "constraints": {"max_weight": 0.5}},
+        "strategies": ["lstm_mvo", "equal_weight"],
+    }
+
+
+@pytest.fixture(scope="module")
+def backtest(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("saved_model")
+    config = config_from_dict(_settings(_prices(folder / "prices.csv")))
+    output = run(config)
+    run_dir = folder / "run"
+    run_dir.mkdir()
+    save_run(
+        run_dir,
+        config=config,
+        result=output.result,
+        metrics=output.metrics,
+        forecast_skill=output.forecast_skill,
+        risk_free=output.risk_free,
+        assets=output.assets,
+        model=output.model,
+    )
+    return config, output, run_dir
+
+
+def _holdings_going_into(weights: pd.DataFrame, prices: pd.DataFrame, date):
+    drifted = weights.set_index("asset")["drifted"]
+    drifted = drifted[drifted != 0]
+    shares = drifted * VALUE / prices.loc[date, drifted.index]
+    return pd.DataFrame(
+        {
+            "ticker": [*shares.index, CASH],
+            "shares": [*shares.to_numpy(), VALUE * (1.0 - drifted.sum())],
+        }
+    )
+
+
+def test_the_run_folder_keeps_the_last_fitted_model(backtest):
+    from foliocast.forecasting.lstm import LSTMForecaster  # JAX: only this test
+
+    _, output, run_dir = backtest
+    saved = LSTMForecaster.load(run_dir / MODEL_DIR)
+    assert saved.fit_date_ == output.model.fit_date_
+    assert saved.fingerprint_ == output.model.fingerprint_
+    assert saved.fit_date_ <= output.result.returns.index[-1]
+
+
+def test_rebalance_from_the_run_folder_repeats_the_last_decision(backtest):
+    config, output, run_dir = backtest
+    weights = output.result.weights
+    strategy = model_strategy_name(config)
+    mine = weights[weights["strategy"] == strategy]
+    last = mine["date"].max()
+    rows = mine[mine["date"] == last]
+    prices = pd.read_csv(config.data.path, index_col=0, parse_dates=True)
+    holdings = _holdings_going_into(rows, prices, last)
+
+    plan = rebalance(config, holdings, last, value=VALUE, model=run_dir)
+
+    table = plan.weights.set_index("ticker").drop(CASH)
+    expected = rows.set_index("asset")["weight"]
+    optimal = table["optimizer_weight"].reindex(expected.index, fill_value=0.0)
+    np.testing.assert_allclose(optimal, expected, rtol=0, atol=1e-8)
+
+
+def test_a_model_fitted_on_other_prices_is_refused(backtest, tmp_path):
+    config, output, run_dir = backtest
+    other = _prices(tmp_path / "other.csv", bump=1.01)
+    settings = _settings(other)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(settings))
+    changed = config_from_dict(settings)
+    last = output.result.returns.index[-1]
+    holdings = pd.DataFrame({"ticker": [CASH], "shares": [VALUE]})
+    with pytest.raises(DataError, match="fitted on other prices"):
+        rebalance(changed, holdings, last, model=run_dir)
