@@ -232,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(handler=_report)
 
     _add_rebalance_parser(commands)
+    _add_fit_parser(commands)
     _add_sweep_parser(commands)
     _add_compare_parser(commands)
     return parser
@@ -312,6 +313,38 @@ def _add_rebalance_parser(commands: Any) -> None:
         "(default 15)",
     )
     parser.set_defaults(handler=_rebalance)
+
+
+def _fit(args: argparse.Namespace) -> int:
+    # Configs are read inside main (PyYAML loads here), so Ctrl-C is caught then.
+    from foliocast.portfolio.config import load_config
+
+    load_config(args.config)  # a config mistake answers before JAX loads
+    claim_cpu_cores()  # trains: one JAX CPU device per core, before JAX starts
+    # Loads pandas and JAX: only when the command runs.
+    from foliocast.portfolio.rebalance.fit import fit_command
+
+    return fit_command(args)
+
+
+def _add_fit_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "fit",
+        help="fit the configured LSTM on data up to a date and save it",
+        description="Fit the config's LSTM as the backtest fits it at a rebalance "
+        "date (the investable assets, the configured window) on prices up to "
+        "--as-of, and save it into OUT/model for `portfolio rebalance --model OUT`.",
+    )
+    parser.add_argument("--config", required=True, help="YAML run config")
+    parser.add_argument("--as-of", required=True, help="last date of the training data")
+    parser.add_argument("--out", required=True, help="folder to create for the model")
+    parser.add_argument(
+        "--force", action="store_true", help="replace an existing model folder"
+    )
+    parser.add_argument(
+        "--quiet", action="store_true", help="no progress output on stderr"
+    )
+    parser.set_defaults(handler=_fit)
 
 
 def _positive_int(text: str) -> int:

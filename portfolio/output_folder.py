@@ -33,7 +33,7 @@ __all__ = [
     "staging",
 ]
 
-OutputKind = Literal["run", "plan", "sweep"]
+OutputKind = Literal["run", "plan", "sweep", "model"]
 
 # Written into every output folder; its presence (and its file list) is what makes a
 # folder replaceable with --force.
@@ -45,6 +45,7 @@ _LEGACY_REQUIRED: dict[str, set[str]] = {
     "run": {"config.yaml", "metrics.json", "returns.csv", "rebalances.csv"},
     "plan": {"config.yaml", "trades.csv", "target_weights.csv", "summary.md"},
     "sweep": {"sweep.yaml", "points"},
+    "model": {MARKER},  # no model folder predates the marker
 }
 _LEGACY_ALLOWED: dict[str, set[str]] = {
     "run": _LEGACY_REQUIRED["run"]
@@ -62,6 +63,7 @@ _LEGACY_ALLOWED: dict[str, set[str]] = {
     },
     "plan": _LEGACY_REQUIRED["plan"] | {"risk.csv", "constraints.csv", "holdings.csv"},
     "sweep": _LEGACY_REQUIRED["sweep"] | {"leaderboard.csv", "leaderboard.md"},
+    "model": _LEGACY_REQUIRED["model"],
 }
 # Files a later command may add to a finished folder (``portfolio report``).
 _ADDED_LATER = {"report.html", "metrics.csv"}

@@ -200,7 +200,7 @@ def plan_rebalance(
 
     current_weights = held * held_prices / value
     if forecaster is None:
-        forecaster = _model_forecaster(config)
+        forecaster = model_forecaster(config)
     elif fitted:
         _check_fit_date(forecaster, date)
     if on_epoch is not None and hasattr(forecaster, "on_epoch"):
@@ -269,7 +269,7 @@ def plan_rebalance(
     )
 
 
-def _model_forecaster(config: RunConfig) -> Forecaster:
+def model_forecaster(config: RunConfig) -> Forecaster:
     """The configured forecaster, built as the backtest builds ``lstm_mvo``'s."""
     try:
         return make_model_forecaster(config)
@@ -330,7 +330,8 @@ def _decide(
 # ------------------------------------------------------------------ top level
 
 
-def _load_data(config: RunConfig) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+def load_plan_data(config: RunConfig) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Prices and volume of the config's data, not cut at ``backtest.end``."""
     # as_of is the cut of a rebalance; backtest.end belongs to backtests only.
     uncut = dataclasses.replace(
         config, backtest=dataclasses.replace(config.backtest, end=None)
@@ -445,7 +446,7 @@ def rebalance(
         On bad holdings, dates, prices or settings (one clear message).
     """
     holdings = as_holdings(holdings)  # a bad file fails before the data loads
-    prices, volume = _load_data(config)
+    prices, volume = load_plan_data(config)
     forecaster = _saved_model(config, model) if model else None
     if forecaster is not None:
         _check_training_prices(forecaster, prices, config)

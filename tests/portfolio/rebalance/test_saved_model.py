@@ -8,8 +8,10 @@ import yaml
 from foliocast.data import DataError
 from foliocast.portfolio.backtest.run import model_strategy_name, run
 from foliocast.portfolio.backtest.runfolder import MODEL_DIR, save_run
-from foliocast.portfolio.config import config_from_dict
+from foliocast.portfolio.config import ConfigError, config_from_dict
+from foliocast.portfolio.rebalance.fit import fit_model
 from foliocast.portfolio.rebalance.plan import CASH, rebalance
+from tests.cli_runner import run_main
 
 VALUE = 1e6
 TICKERS = ["AAA", "BBB", "CCC", "DDD"]
@@ -114,3 +116,38 @@ def test_a_model_fitted_on_other_prices_is_refused(backtest, tmp_path):
     holdings = pd.DataFrame({"ticker": [CASH], "shares": [VALUE]})
     with pytest.raises(DataError, match="fitted on other prices"):
         rebalance(changed, holdings, last, model=run_dir)
+
+
+def test_fit_trains_on_the_slice_the_backtest_trained_on(backtest):
+    config, output, _ = backtest
+    fitted = fit_model(config, output.model.fit_date_.strftime("%Y-%m-%d"))
+    assert fitted.fit_date_ == output.model.fit_date_
+    assert fitted.fingerprint_ == output.model.fingerprint_
+
+
+def test_portfolio_fit_then_rebalance_with_its_model(backtest, tmp_path):
+    config, output, _ = backtest
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(_settings(config.data.path)))
+    as_of = output.result.returns.index[-1].strftime("%Y-%m-%d")
+    fitted = run_main(
+        "fit", "--config", str(path), "--as-of", as_of, "--out", str(tmp_path / "m")
+    )
+    assert fitted.returncode == 0, fitted.stderr
+    assert f"prices up to {as_of}" in fitted.stdout
+    holdings = tmp_path / "holdings.csv"
+    holdings.write_text(f"ticker,shares\n{CASH},{VALUE}\n")
+    planned = run_main(
+        "rebalance",
+        *["--config", str(path), "--holdings", str(holdings), "--as-of", as_of],
+        *["--out", str(tmp_path / "plan"), "--model", str(tmp_path / "m"), "--quiet"],
+    )
+    assert planned.returncode == 0, planned.stderr
+    assert (tmp_path / "plan" / "target_weights.csv").is_file()
+
+
+def test_fit_refuses_a_forecaster_that_is_not_fitted_ahead(tmp_path):
+    settings = _settings(_prices(tmp_path / "p.csv"))
+    settings["forecaster"] = {"kind": "ledoit_wolf"}
+    with pytest.raises(ConfigError, match="not fitted ahead"):
+        fit_model(config_from_dict(settings), "2018-01-31")
