@@ -266,6 +266,7 @@ def plan_rebalance(
         constraints=checks,
         notes=tuple(notes),
         config=config,
+        model=_model_note(config, forecaster, fitted, date),
     )
 
 
@@ -275,6 +276,22 @@ def model_forecaster(config: RunConfig) -> Forecaster:
         return make_model_forecaster(config)
     except ValueError as err:
         raise ConfigError(f"forecaster: {err}") from None
+
+
+def _model_note(
+    config: RunConfig, forecaster: Forecaster, fitted: bool, date: pd.Timestamp
+) -> str:
+    """Which model made the forecast, when it was fitted and on which prices."""
+    kind = config.forecaster.kind
+    fit_date = getattr(forecaster, "fit_date_", None)
+    if fit_date is None:
+        return f"{kind}, estimated from the prices up to {date:%Y-%m-%d}"
+    how = "the saved model given with --model" if fitted else "trained for this plan"
+    fingerprint = getattr(forecaster, "fingerprint_", "")[:12]
+    return (
+        f"{kind}, {how}, fitted on prices up to {fit_date:%Y-%m-%d} "
+        f"(fingerprint {fingerprint})"
+    )
 
 
 def _planned_strategy(config: RunConfig) -> Strategy:

@@ -50,6 +50,9 @@ class RebalancePlan:
         Things the user should know (date snapped, assets sold, deposits).
     config : RunConfig
         The configuration the plan was made with.
+    model : str
+        Which model made the forecast: how it was obtained, its fit date and the
+        fingerprint of the prices it was fitted on.
     """
 
     name: str
@@ -64,6 +67,7 @@ class RebalancePlan:
     constraints: pd.DataFrame
     notes: tuple[str, ...]
     config: RunConfig
+    model: str = ""
 
     def summary(self) -> str:
         """A short Markdown summary of the plan."""
@@ -109,6 +113,7 @@ def plan_summary(plan: RebalancePlan) -> str:
         f"- Forecaster: {spec.kind} (horizon {plan.forecast.horizon} days, "
         f"universe {len(plan.forecast.tickers)} assets); objective "
         f"{opt.objective}, risk aversion {opt.risk_aversion:g}",
+        f"- Model: {plan.model}",
         f"- Account value {_money(plan.value)}; cash before "
         f"{_money(plan.cash)}, after trades and costs "
         f"{_money(plan.residual_cash)}",

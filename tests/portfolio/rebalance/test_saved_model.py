@@ -98,6 +98,11 @@ def test_rebalance_from_the_run_folder_repeats_the_last_decision(backtest):
     holdings = _holdings_going_into(rows, prices, last)
 
     plan = rebalance(config, holdings, last, value=VALUE, model=run_dir)
+    fit_date = output.model.fit_date_
+    assert plan.model.startswith("lstm, the saved model given with --model")
+    assert f"prices up to {fit_date:%Y-%m-%d}" in plan.model
+    assert output.model.fingerprint_[:12] in plan.model
+    assert f"- Model: {plan.model}" in plan.summary()
 
     table = plan.weights.set_index("ticker").drop(CASH)
     expected = rows.set_index("asset")["weight"]
