@@ -65,7 +65,12 @@ import pandas as pd
 from foliocast.data.errors import DataError
 from foliocast.data.fingerprint import prices_fingerprint
 from foliocast.forecasting.base import Forecaster
-from foliocast.portfolio.backtest.book import ForecastBook, ForecastError, training_rows
+from foliocast.portfolio.backtest.book import (
+    ForecastBook,
+    ForecastError,
+    months_between,
+    training_rows,
+)
 from foliocast.portfolio.backtest.decision import Decision, decide_at, investable
 from foliocast.portfolio.backtest.run import (
     MODEL,
@@ -154,6 +159,7 @@ def plan_rebalance(
     fitted: bool = False,
     volume: pd.DataFrame | None = None,
     on_epoch: EpochCallback | None = None,
+    replaced: pd.Timestamp | None = None,
 ) -> RebalancePlan:
     """Plan a rebalance from given prices (the computation behind `rebalance`).
 
@@ -266,7 +272,7 @@ def plan_rebalance(
         constraints=checks,
         notes=tuple(notes),
         config=config,
-        model=_model_note(config, forecaster, fitted, date),
+        model=_model_note(config, forecaster, fitted, date, replaced),
     )
 
 
@@ -279,7 +285,11 @@ def model_forecaster(config: RunConfig) -> Forecaster:
 
 
 def _model_note(
-    config: RunConfig, forecaster: Forecaster, fitted: bool, date: pd.Timestamp
+    config: RunConfig,
+    forecaster: Forecaster,
+    fitted: bool,
+    date: pd.Timestamp,
+    replaced: pd.Timestamp | None = None,
 ) -> str:
     """Which model made the forecast, when it was fitted and on which prices."""
     kind = config.forecaster.kind
@@ -287,6 +297,11 @@ def _model_note(
     if fit_date is None:
         return f"{kind}, estimated from the prices up to {date:%Y-%m-%d}"
     how = "the saved model given with --model" if fitted else "trained for this plan"
+    if replaced is not None:
+        how += (
+            f" (the saved model, fitted {replaced:%Y-%m-%d}, is older than "
+            f"forecaster.retrain_months: {config.forecaster.retrain_months})"
+        )
     fingerprint = getattr(forecaster, "fingerprint_", "")[:12]
     return (
         f"{kind}, {how}, fitted on prices up to {fit_date:%Y-%m-%d} "
@@ -465,8 +480,15 @@ def rebalance(
     holdings = as_holdings(holdings)  # a bad file fails before the data loads
     prices, volume = load_plan_data(config)
     forecaster = _saved_model(config, model) if model else None
+    replaced = None
     if forecaster is not None:
         _check_training_prices(forecaster, prices, config)
+        date, _ = resolve_as_of(prices.index, as_of)
+        fit_date = forecaster.fit_date_
+        if months_between(fit_date, date) >= config.forecaster.retrain_months:
+            # The config's schedule: a model this old is refitted, and the plan
+            # says so (never silently).
+            forecaster, replaced = None, fit_date
     return plan_rebalance(
         prices,
         config,
@@ -474,9 +496,10 @@ def rebalance(
         as_of,
         value=value,
         forecaster=forecaster,
-        fitted=model is not None,
+        fitted=forecaster is not None,
         volume=volume,
         on_epoch=on_epoch,
+        replaced=replaced,
     )
 
 

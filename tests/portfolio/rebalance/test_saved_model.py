@@ -156,3 +156,27 @@ def test_fit_refuses_a_forecaster_that_is_not_fitted_ahead(tmp_path):
     settings["forecaster"] = {"kind": "ledoit_wolf"}
     with pytest.raises(ConfigError, match="not fitted ahead"):
         fit_model(config_from_dict(settings), "2018-01-31")
+
+
+def test_a_model_older_than_retrain_months_is_refitted_and_the_plan_says_so(
+    backtest,
+):
+    config, output, run_dir = backtest
+    monthly = config_from_dict(
+        {
+            **_settings(config.data.path),
+            "forecaster": {
+                **_settings(config.data.path)["forecaster"],
+                "retrain_months": 1,
+            },
+        }
+    )
+    last = output.result.returns.index[-1]
+    assert (last.year - output.model.fit_date_.year) * 12 + last.month - (
+        output.model.fit_date_.month
+    ) >= 1
+    holdings = pd.DataFrame({"ticker": [CASH], "shares": [VALUE]})
+    plan = rebalance(monthly, holdings, last, model=run_dir)
+    assert plan.model.startswith("lstm, trained for this plan")
+    assert f"fitted on prices up to {last:%Y-%m-%d}" in plan.model
+    assert "older than forecaster.retrain_months: 1" in plan.model
