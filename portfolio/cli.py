@@ -132,7 +132,7 @@ def _backtest(args: argparse.Namespace) -> int:
     # Each command imports its own modules when it runs: they load pandas, JAX or
     # cvxpy (seconds), which --help and a config error must not wait for.
     from foliocast.portfolio.backtest.run import run
-    from foliocast.portfolio.backtest.runfolder import save_run, staging
+    from foliocast.portfolio.backtest.runfolder import save_output, staging
     from foliocast.portfolio.progress import Reporter
 
     out = Path(args.out) if args.out else Path("runs") / config.name
@@ -162,16 +162,7 @@ def _backtest(args: argparse.Namespace) -> int:
                     )
                 raise
         shutil.rmtree(checkpoint, ignore_errors=True)
-        save_run(
-            folder,
-            config=config,
-            result=output.result,
-            metrics=output.metrics,
-            forecast_skill=output.forecast_skill,
-            risk_free=output.risk_free,
-            assets=output.assets,
-            model=output.model,
-        )
+        save_output(folder, output)
         _write_report(folder)
     if args.quiet:
         print(out / "report.html")

@@ -49,6 +49,7 @@ __all__ = [
     "RunFolderError",
     "staging",
     "save_run",
+    "save_output",
     "load_run",
     "read_metrics",
     "MODEL_DIR",
@@ -61,6 +62,20 @@ MODEL_DIR = "model"
 def _write_csv(frame: pd.DataFrame, path: Path, *, index: bool = False) -> None:
     # Tickers and reasons come from the user: safe to open in a spreadsheet.
     write_csv(frame, path, index=index, float_format="%.12g", date_format="%Y-%m-%d")
+
+
+def save_output(folder: Path, output: Any) -> None:
+    """Write a finished run (a `backtest.run.RunOutput`) into ``folder``, model too."""
+    save_run(
+        folder,
+        config=output.config,
+        result=output.result,
+        metrics=output.metrics,
+        forecast_skill=output.forecast_skill,
+        risk_free=output.risk_free,
+        assets=output.assets,
+        model=output.model,
+    )
 
 
 def save_run(

@@ -15,7 +15,7 @@ import pytest
 
 from foliocast.portfolio.backtest.report_input import report_input
 from foliocast.portfolio.backtest.run import run
-from foliocast.portfolio.backtest.runfolder import load_run, save_run, staging
+from foliocast.portfolio.backtest.runfolder import load_run, save_output, staging
 from foliocast.portfolio.config import ConfigError, config_from_dict
 from foliocast.portfolio.names import (
     EQUAL_WEIGHT,
@@ -79,15 +79,7 @@ def run_dir(tmp_path_factory):
     output = run(CONFIG)
     folder = tmp_path_factory.mktemp("held_out") / "run"
     with staging(folder) as stage:
-        save_run(
-            stage,
-            config=CONFIG,
-            result=output.result,
-            metrics=output.metrics,
-            forecast_skill=output.forecast_skill,
-            risk_free=output.risk_free,
-            assets=output.assets,
-        )
+        save_output(stage, output)
     return folder
 
 

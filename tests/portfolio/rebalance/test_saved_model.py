@@ -7,7 +7,7 @@ import yaml
 
 from foliocast.data import DataError
 from foliocast.portfolio.backtest.run import model_strategy_name, run
-from foliocast.portfolio.backtest.runfolder import MODEL_DIR, save_run
+from foliocast.portfolio.backtest.runfolder import MODEL_DIR, save_output
 from foliocast.portfolio.config import ConfigError, config_from_dict
 from foliocast.portfolio.rebalance.fit import fit_model
 from foliocast.portfolio.rebalance.plan import CASH, rebalance
@@ -52,16 +52,7 @@ def backtest(tmp_path_factory):
     output = run(config)
     run_dir = folder / "run"
     run_dir.mkdir()
-    save_run(
-        run_dir,
-        config=config,
-        result=output.result,
-        metrics=output.metrics,
-        forecast_skill=output.forecast_skill,
-        risk_free=output.risk_free,
-        assets=output.assets,
-        model=output.model,
-    )
+    save_output(run_dir, output)
     return config, output, run_dir
 
 

@@ -17,7 +17,7 @@ from scipy import stats
 
 from foliocast.forecasting.evaluation import diebold_mariano, paired_diebold_mariano
 from foliocast.portfolio.backtest.run import run
-from foliocast.portfolio.backtest.runfolder import save_run
+from foliocast.portfolio.backtest.runfolder import save_output
 from foliocast.portfolio.cli import main
 from foliocast.portfolio.sweep.compare import (
     COLUMNS,
@@ -74,15 +74,7 @@ def sweep(tmp_path_factory):
         output = run(config)
         point = folder / "points" / name
         point.mkdir(parents=True)
-        save_run(
-            point,
-            config=config,
-            result=output.result,
-            metrics=output.metrics,
-            forecast_skill=output.forecast_skill,
-            risk_free=output.risk_free,
-            assets=output.assets,
-        )
+        save_output(point, output)
         (point / "point.json").write_text(json.dumps({"status": "ok"}))
     return folder, spec, prices
 
