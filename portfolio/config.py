@@ -37,6 +37,7 @@ __all__ = [
     "BacktestConfig",
     "ForecasterConfig",
     "ViewsConfig",
+    "BenchmarkFile",
     "OptimizerConfig",
     "RunConfig",
     "STRATEGIES",
@@ -186,6 +187,21 @@ class ForecasterConfig:
 
 
 @dataclass(frozen=True)
+class BenchmarkFile:
+    """Benchmark weights from a CSV file (format: `portfolio.backtest.benchmark`)."""
+
+    path: str | None = None
+
+    def validate(self) -> None:
+        """Raise `ConfigError` unless a path is given (the file is read by the run)."""
+        if self.path is None or not self.path.strip():
+            raise ConfigError(
+                "optimizer.benchmark.path: give the CSV file of benchmark weights "
+                "(rows asset,weight), or write benchmark: equal_weight"
+            )
+
+
+@dataclass(frozen=True)
 class OptimizerConfig:
     """Markowitz objective, risk aversion, cost penalty and constraints."""
 
@@ -195,8 +211,8 @@ class OptimizerConfig:
         "max_sharpe",
         "target_return",
         "target_volatility",
-        "tracking_error",  # to 1/N of the universe at each rebalance
-        "active_utility",  # utility on returns relative to 1/N
+        "tracking_error",  # to the benchmark below
+        "active_utility",  # utility on returns relative to the benchmark
     ] = "utility"
     risk_aversion: float = 5.0
     cost_penalty_bps: float = 10.0
@@ -204,9 +220,19 @@ class OptimizerConfig:
     constraints: dict[str, Any] = field(
         default_factory=lambda: {"long_only": True, "max_weight": 0.25}
     )
+    # What tracking_error, active_utility and the reported tracking error measure
+    # against: 1/N of the investable assets, or weights from a file.
+    benchmark: str | BenchmarkFile = "equal_weight"
 
     def validate(self) -> None:
         """Raise `ConfigError` naming the key of any bad value."""
+        if isinstance(self.benchmark, BenchmarkFile):
+            self.benchmark.validate()
+        elif self.benchmark != "equal_weight":
+            raise ConfigError(
+                f"optimizer.benchmark: {self.benchmark!r} is not a benchmark; write "
+                "equal_weight (1/N) or {path: weights.csv} (rows asset,weight)"
+            )
         _check_range("optimizer.risk_aversion", self.risk_aversion, 1e-6, 1e6)
         _check_range("optimizer.cost_penalty_bps", self.cost_penalty_bps, 0, 10_000)
         if self.objective == "max_sharpe" and self.cost_penalty_bps > 0:
@@ -381,6 +407,9 @@ def _coerce(key: str, value: Any, kind: Any) -> Any:
         options = typing.get_args(kind)
         if value is None and type(None) in options:
             return None
+        records = [option for option in options if dataclasses.is_dataclass(option)]
+        if isinstance(value, dict) and records:
+            return _coerce(key, value, records[0])  # its own errors name the key
         errors = []
         for option in options:
             if option is type(None):
