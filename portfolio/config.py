@@ -304,6 +304,8 @@ class RunConfig:
         names.LSTM_BL,
         names.BASELINE_MVO,
         names.MIN_VARIANCE,
+        names.RISK_PARITY,
+        names.HRP,
         names.EQUAL_WEIGHT,
         names.BUY_AND_HOLD,
     )

@@ -107,8 +107,13 @@ def describe_strategy(name: str, config: Mapping[str, Any]) -> str:
     str
     """
     optimizer = config.get("optimizer") or {}
+    objective = optimizer.get("objective")
+    if objective in ACTIVE_OBJECTIVES:
+        source = optimizer.get("benchmark")
+        path = source.get("path") if isinstance(source, Mapping) else None
+        objective += f" to {f'the weights in {path}' if path else '1/N'}"
     settings = (
-        f"objective {optimizer.get('objective')}, risk aversion "
+        f"objective {objective}, risk aversion "
         f"{optimizer.get('risk_aversion')}, cost penalty "
         f"{optimizer.get('cost_penalty_bps')} bp, optimizer.constraints"
     )

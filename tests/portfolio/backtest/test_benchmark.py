@@ -18,7 +18,7 @@ from foliocast.portfolio.backtest.benchmark import (
 )
 from foliocast.portfolio.backtest.book import ForecastBook
 from foliocast.portfolio.backtest.decision import decide_at
-from foliocast.portfolio.backtest.strategies import MeanVariance
+from foliocast.portfolio.backtest.strategies import MeanVariance, describe_strategy
 from foliocast.portfolio.config import (
     BacktestConfig,
     BenchmarkFile,
@@ -26,6 +26,7 @@ from foliocast.portfolio.config import (
     ForecasterConfig,
     OptimizerConfig,
     RunConfig,
+    config_to_dict,
 )
 from foliocast.portfolio.optimize.markowitz import optimize_forecast
 from foliocast.risk.attribution import ex_ante_tracking_error
@@ -194,6 +195,8 @@ def test_the_summary_has_realised_tracking_error_to_the_held_benchmark(
             predicted.mean() * math.sqrt(252 / 21)
         )
     assert "active_tracking_error" not in output.metrics["strategies"].get("index", {})
+    said = describe_strategy("baseline_mvo", config_to_dict(config))
+    assert "objective tracking_error to the weights in " in said
 
 
 def test_equal_weight_tracks_the_default_benchmark_up_to_its_costs(sp500_prices):
