@@ -118,13 +118,17 @@ def ex_ante_tracking_error(
     """
     if not isinstance(benchmark, pd.Series):
         raise TypeError("benchmark must be a pandas Series of weights by ticker")
-    outside = benchmark.index.difference(weights.index)
-    if len(outside):
-        raise ValueError(
-            f"the benchmark holds assets the portfolio has no weight for: "
-            f"{list(outside)[:5]}; give both on the same assets"
-        )
-    active = weights.astype(float) - benchmark.reindex(weights.index, fill_value=0.0)
+    if benchmark.index.equals(weights.index):
+        b = benchmark.to_numpy(dtype=float)  # the usual case: skip the alignment
+    else:
+        outside = benchmark.index.difference(weights.index)
+        if len(outside):
+            raise ValueError(
+                f"the benchmark holds assets the portfolio has no weight for: "
+                f"{list(outside)[:5]}; give both on the same assets"
+            )
+        b = benchmark.reindex(weights.index, fill_value=0.0).to_numpy(dtype=float)
+    active = pd.Series(weights.to_numpy(dtype=float) - b, index=weights.index)
     return ex_ante_volatility(active, cov, periods_per_year=periods_per_year)
 
 

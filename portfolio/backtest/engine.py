@@ -152,8 +152,11 @@ def _ex_ante_tracking(
     """Forecast horizon tracking error of ``weights`` to the benchmark at the date."""
     if forecast is None or benchmark is None:
         return float("nan")
-    w = pd.Series(weights, index=tickers).reindex(forecast.tickers).fillna(0.0)
-    return ex_ante_tracking_error(w, benchmark.reindex(forecast.tickers), forecast.cov)
+    # Positions rather than a pandas reindex: this runs per strategy and rebalance.
+    assets = forecast.cov.index
+    held = pd.Index(tickers).get_indexer(assets)
+    w = pd.Series(np.where(held >= 0, weights[held], 0.0), index=assets)
+    return ex_ante_tracking_error(w, benchmark, forecast.cov)
 
 
 @dataclass(frozen=True)
