@@ -2,9 +2,9 @@
 
 Unknown keys, wrong types and bad values raise `ConfigError` naming the key path
 (e.g. ``optimizer.constraints.max_weight``), so a typo never passes silently. The
-YAML reader is bounded: files over `MAX_CONFIG_BYTES`, alias-heavy documents (an
-"alias bomb" expands a few lines into billions of values), recursive anchors and
-duplicate keys are refused before any value is used.
+YAML reader (`portfolio.yaml_reader`) is bounded: files over `MAX_CONFIG_BYTES`,
+alias-heavy documents, recursive anchors and duplicate keys are refused before any
+value is used.
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ from foliocast.data.isodate import parse_iso_day
 from foliocast.data.units import TRADING_DAYS_PER_YEAR
 from foliocast.forecasting.settings import ModelSettings, SettingsError, TrainSettings
 from foliocast.portfolio import names
+from foliocast.portfolio.errors import ConfigError
 from foliocast.portfolio.names import STRATEGY_NAMES
+from foliocast.portfolio.yaml_reader import MAX_CONFIG_BYTES, read_yaml
 
 if TYPE_CHECKING:
     from foliocast.portfolio.optimize.constraints import Constraints
@@ -35,6 +37,7 @@ __all__ = [
     "BacktestConfig",
     "ForecasterConfig",
     "ViewsConfig",
+    "BenchmarkFile",
     "OptimizerConfig",
     "RunConfig",
     "STRATEGIES",
@@ -48,22 +51,10 @@ __all__ = [
     "MAX_NAME_LENGTH",
 ]
 
-# A config or sweep file is a few hundred bytes; anything near this is not one.
-MAX_CONFIG_BYTES = 1_000_000
-# Anchors and aliases (&a / *a) are allowed for sharing a few values, not more.
-MAX_ALIASES = 100
-# Values in the document with every alias expanded: bounds what later code walks.
-MAX_EXPANDED_NODES = 100_000
-# Nesting of lists and mappings; a config needs four levels.
-MAX_DEPTH = 50
 # Run names become folder names (runs/<name>); well below any file-system limit.
 MAX_NAME_LENGTH = 100
 
 STRATEGIES = STRATEGY_NAMES  # the strategies a config may list
-
-
-class ConfigError(ValueError):
-    """A configuration value that is missing, unknown or invalid."""
 
 
 @dataclass(frozen=True)
@@ -196,6 +187,21 @@ class ForecasterConfig:
 
 
 @dataclass(frozen=True)
+class BenchmarkFile:
+    """Benchmark weights from a CSV file (format: `portfolio.backtest.benchmark`)."""
+
+    path: str | None = None
+
+    def validate(self) -> None:
+        """Raise `ConfigError` unless a path is given (the file is read by the run)."""
+        if self.path is None or not self.path.strip():
+            raise ConfigError(
+                "optimizer.benchmark.path: give the CSV file of benchmark weights "
+                "(rows asset,weight), or write benchmark: equal_weight"
+            )
+
+
+@dataclass(frozen=True)
 class OptimizerConfig:
     """Markowitz objective, risk aversion, cost penalty and constraints."""
 
@@ -205,8 +211,8 @@ class OptimizerConfig:
         "max_sharpe",
         "target_return",
         "target_volatility",
-        "tracking_error",  # to 1/N of the universe at each rebalance
-        "active_utility",  # utility on returns relative to 1/N
+        "tracking_error",  # to the benchmark below
+        "active_utility",  # utility on returns relative to the benchmark
     ] = "utility"
     risk_aversion: float = 5.0
     cost_penalty_bps: float = 10.0
@@ -214,9 +220,19 @@ class OptimizerConfig:
     constraints: dict[str, Any] = field(
         default_factory=lambda: {"long_only": True, "max_weight": 0.25}
     )
+    # What tracking_error, active_utility and the reported tracking error measure
+    # against: 1/N of the investable assets, or weights from a file.
+    benchmark: str | BenchmarkFile = "equal_weight"
 
     def validate(self) -> None:
         """Raise `ConfigError` naming the key of any bad value."""
+        if isinstance(self.benchmark, BenchmarkFile):
+            self.benchmark.validate()
+        elif self.benchmark != "equal_weight":
+            raise ConfigError(
+                f"optimizer.benchmark: {self.benchmark!r} is not a benchmark; write "
+                "equal_weight (1/N) or {path: weights.csv} (rows asset,weight)"
+            )
         _check_range("optimizer.risk_aversion", self.risk_aversion, 1e-6, 1e6)
         _check_range("optimizer.cost_penalty_bps", self.cost_penalty_bps, 0, 10_000)
         if self.objective == "max_sharpe" and self.cost_penalty_bps > 0:
@@ -288,6 +304,8 @@ class RunConfig:
         names.LSTM_BL,
         names.BASELINE_MVO,
         names.MIN_VARIANCE,
+        names.RISK_PARITY,
+        names.HRP,
         names.EQUAL_WEIGHT,
         names.BUY_AND_HOLD,
     )
@@ -391,6 +409,9 @@ def _coerce(key: str, value: Any, kind: Any) -> Any:
         options = typing.get_args(kind)
         if value is None and type(None) in options:
             return None
+        records = [option for option in options if dataclasses.is_dataclass(option)]
+        if isinstance(value, dict) and records:
+            return _coerce(key, value, records[0])  # its own errors name the key
         errors = []
         for option in options:
             if option is type(None):
@@ -506,155 +527,6 @@ def _dates_to_text(value: Any) -> Any:
     if isinstance(value, datetime.date):
         return value.isoformat()
     return value
-
-
-class _Refused(Exception):
-    """A YAML document the config reader will not use (message says why)."""
-
-
-class _ConfigLoader(yaml.SafeLoader):
-    """The safe loader, counting aliases and refusing duplicate mapping keys."""
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self.aliases = 0
-        self.depth = 0
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        """Compose as usual; refuse deep nesting and more than `MAX_ALIASES` aliases."""
-        self.depth += 1
-        try:
-            if self.depth > MAX_DEPTH:
-                line = self.peek_event().start_mark.line + 1
-                raise _Refused(
-                    f"nested more than {MAX_DEPTH} levels deep at line {line}"
-                )
-            return self._compose_counted(parent, index)
-        finally:
-            self.depth -= 1
-
-    def _compose_counted(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            self.aliases += 1
-            if self.aliases > MAX_ALIASES:
-                line = self.peek_event().start_mark.line + 1
-                raise _Refused(
-                    f"more than {MAX_ALIASES} aliases (*name), the last at line "
-                    f"{line}; write the values out instead"
-                )
-        return super().compose_node(parent, index)
-
-    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
-        """Construct as usual; refuse a key given twice in one mapping."""
-        if isinstance(node, yaml.MappingNode):
-            first_line: dict[Any, int] = {}
-            for key_node, _ in node.value:
-                # Merge keys (<<) may be overridden on purpose; only plain keys count.
-                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith(
-                    ":merge"
-                ):
-                    continue
-                key = self.construct_object(key_node)
-                line = key_node.start_mark.line + 1
-                if key in first_line:
-                    raise _Refused(
-                        f"duplicate key {key!r} at line {line} (first at line "
-                        f"{first_line[key]}); keep one"
-                    )
-                first_line[key] = line
-        return super().construct_mapping(node, deep=deep)
-
-
-def _children(node: Any) -> list[Any]:
-    if isinstance(node, yaml.MappingNode):
-        return [part for pair in node.value for part in pair]
-    if isinstance(node, yaml.SequenceNode):
-        return list(node.value)
-    return []
-
-
-def _check_expanded_size(root: Any) -> None:
-    """Refuse recursive anchors and documents that expand past the node limit.
-
-    Shared nodes (aliases) count once per use, as code that walks the parsed value
-    sees them; sizes are memoised per node, so this takes time linear in the
-    number of distinct nodes however large the expansion.
-    """
-    size: dict[int, int] = {}
-    on_path: set[int] = set()
-    stack: list[tuple[Any, bool]] = [(root, False)]
-    while stack:
-        node, finished = stack.pop()
-        key = id(node)
-        if finished:
-            on_path.discard(key)
-            size[key] = 1 + sum(size[id(child)] for child in _children(node))
-            if size[key] > MAX_EXPANDED_NODES:
-                raise _Refused(
-                    f"more than {MAX_EXPANDED_NODES} values once its aliases (*name) "
-                    "are expanded, where a config needs a few dozen; write the values "
-                    "out instead"
-                )
-            continue
-        if key in size:
-            continue
-        on_path.add(key)
-        stack.append((node, True))
-        for child in _children(node):
-            if id(child) in on_path:
-                line = child.start_mark.line + 1
-                raise _Refused(f"an anchor (&name) at line {line} contains itself")
-            if id(child) not in size:
-                stack.append((child, False))
-
-
-def _parse_yaml(text: str) -> Any:
-    loader = _ConfigLoader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        _check_expanded_size(node)
-        return loader.construct_document(node)
-    finally:
-        loader.dispose()
-
-
-def read_yaml(path: Path, what: str) -> Any:
-    """Parse a YAML file with the safe loader; `ConfigError` names the file and line.
-
-    At most `MAX_CONFIG_BYTES` are read; alias-heavy or recursive documents and
-    duplicate keys are refused (see the module docstring). An empty document
-    gives None.
-    """
-    if path.is_dir():
-        raise ConfigError(f"{path}: is a folder, not a {what}")
-    if not path.is_file():
-        raise ConfigError(f"{path}: {what} not found")
-    try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_CONFIG_BYTES + 1)
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read the {what} ({err.strerror})") from None
-    if len(raw) > MAX_CONFIG_BYTES:
-        raise ConfigError(
-            f"{path}: larger than {MAX_CONFIG_BYTES // 1_000_000} MB, too large for a "
-            f"{what}; is it the right file?"
-        )
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise ConfigError(
-            f"{path}: not UTF-8 text (byte {err.start}); save the {what} as UTF-8"
-        ) from None
-    try:
-        return _parse_yaml(text)
-    except _Refused as err:
-        raise ConfigError(f"{path}: {err}") from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}: not valid YAML{where}") from None
 
 
 BUILTIN_RUN: dict[str, Any] = {"backtest": {"held_out_from": "2010-01-01"}}

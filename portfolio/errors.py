@@ -1,4 +1,4 @@
-"""Errors and warnings of the portfolio package (optimizer, run folders).
+"""Errors and warnings of the portfolio package (config, optimizer, run folders).
 
 Every message says what went wrong in portfolio terms (budget, bounds, groups,
 turnover, ...) and what to change, so a user can act without reading solver logs.
@@ -7,11 +7,16 @@ turnover, ...) and what to change, so a user can act without reading solver logs
 from __future__ import annotations
 
 __all__ = [
+    "ConfigError",
     "CovarianceRepairWarning",
     "InfeasibleError",
     "OptimizationError",
     "RunFolderError",
 ]
+
+
+class ConfigError(ValueError):
+    """A configuration value that is missing, unknown or invalid."""
 
 
 class OptimizationError(RuntimeError):

@@ -26,6 +26,7 @@ from foliocast.risk._validation import as_return_series
 
 __all__ = [
     "ex_ante_volatility",
+    "ex_ante_tracking_error",
     "marginal_risk",
     "risk_contributions",
     "percent_risk_contributions",
@@ -85,6 +86,50 @@ def ex_ante_volatility(
     """
     w, sigma = _aligned(weights, cov)
     return _portfolio_vol(w, sigma) * float(np.sqrt(periods_per_year))
+
+
+def ex_ante_tracking_error(
+    weights: pd.Series,
+    benchmark: pd.Series,
+    cov: pd.DataFrame,
+    *,
+    periods_per_year: float = 1.0,
+) -> float:
+    """Return the predicted tracking error ``sqrt((w - b)' Sigma (w - b))``.
+
+    The ex-ante volatility of the active weights ``w - b``; its realised
+    counterpart is `risk.metrics.tracking_error`.
+
+    Parameters
+    ----------
+    weights : pd.Series of shape (n_assets,)
+        Portfolio weights indexed by ticker.
+    benchmark : pd.Series
+        Benchmark weights indexed by ticker; an asset of ``weights`` it leaves out
+        has benchmark weight 0, and it may hold no other asset.
+    cov : pd.DataFrame of shape (n_assets, n_assets)
+        Covariance of asset returns over one period, same tickers as ``weights``.
+    periods_per_year : float
+        Periods of ``cov`` in a year; 1 leaves the figure per period.
+
+    Returns
+    -------
+    float
+    """
+    if not isinstance(benchmark, pd.Series):
+        raise TypeError("benchmark must be a pandas Series of weights by ticker")
+    if benchmark.index.equals(weights.index):
+        b = benchmark.to_numpy(dtype=float)  # the usual case: skip the alignment
+    else:
+        outside = benchmark.index.difference(weights.index)
+        if len(outside):
+            raise ValueError(
+                f"the benchmark holds assets the portfolio has no weight for: "
+                f"{list(outside)[:5]}; give both on the same assets"
+            )
+        b = benchmark.reindex(weights.index, fill_value=0.0).to_numpy(dtype=float)
+    active = pd.Series(weights.to_numpy(dtype=float) - b, index=weights.index)
+    return ex_ante_volatility(active, cov, periods_per_year=periods_per_year)
 
 
 def marginal_risk(

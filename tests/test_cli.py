@@ -12,6 +12,8 @@ DEFAULT_STRATEGIES = [
     "lstm_bl",
     "baseline_mvo",
     "min_variance",
+    "risk_parity",
+    "hrp",
     "equal_weight",
     "buy_and_hold",
 ]

@@ -23,6 +23,7 @@ from foliocast.data.calendar import availability_mask
 from foliocast.data.errors import DataError
 from foliocast.data.units import TRADING_DAYS_PER_YEAR
 from foliocast.forecasting.forecast import Forecast
+from foliocast.portfolio.backtest.benchmark import benchmark_at
 from foliocast.portfolio.backtest.book import ForecastBook
 from foliocast.portfolio.backtest.strategies import DecisionContext, Strategy
 from foliocast.portfolio.errors import OptimizationError
@@ -81,6 +82,9 @@ class Decision:
         By strategy name, in the order the strategies were given.
     timings : dict of str to float
         Seconds spent fitting (``fit``) and deciding (``decide:<strategy>``).
+    benchmark : pandas.Series or None
+        The benchmark over the universe (`benchmark.benchmark_at`); None when none
+        of its assets is investable.
     """
 
     date: pd.Timestamp
@@ -88,6 +92,7 @@ class Decision:
     retrained: bool
     strategies: dict[str, StrategyDecision]
     timings: dict[str, float]
+    benchmark: pd.Series | None = None
 
 
 def check_on_failure(on_failure: str) -> None:
@@ -159,6 +164,7 @@ def decide_at(
     min_history: int = TRADING_DAYS_PER_YEAR,
     on_failure: str = "hold",
     risk_model: str | None = None,
+    benchmark: pd.Series | None = None,
 ) -> Decision:
     """Decide every strategy's target weights at the last date of ``past``.
 
@@ -187,6 +193,9 @@ def decide_at(
     risk_model : str, optional
         Forecaster whose forecast measures the ex-ante risk of strategies that use
         none (`StrategyDecision.forecast`).
+    benchmark : Series, optional
+        Benchmark weights by ticker (``optimizer.benchmark``); None is 1/N. At
+        ``t`` they are restricted to the universe (`benchmark.benchmark_at`).
 
     Returns
     -------
@@ -211,11 +220,17 @@ def decide_at(
     retrained = book.advance(past[universe], past_volume)
     timings["fit"] = time.perf_counter() - started
 
+    benchmark_now = benchmark_at(benchmark, universe)
     decisions: dict[str, StrategyDecision] = {}
     for strategy in strategies:
         held = drifted[strategy.name].reindex(universe, fill_value=0.0)
         context = DecisionContext(
-            date, universe, held, book.forecast, risk_free=float(risk_free)
+            date,
+            universe,
+            held,
+            book.forecast,
+            risk_free=float(risk_free),
+            benchmark=benchmark_now,
         )
         started = time.perf_counter()
         target, status, reason = _decide_one(strategy, context, on_failure)
@@ -224,4 +239,4 @@ def decide_at(
         name = strategy.forecaster or risk_model
         forecast = book.forecast(name) if name else None
         decisions[strategy.name] = StrategyDecision(target, status, reason, forecast)
-    return Decision(date, universe, retrained, decisions, timings)
+    return Decision(date, universe, retrained, decisions, timings, benchmark_now)

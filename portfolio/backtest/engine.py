@@ -39,7 +39,11 @@ from foliocast.portfolio.backtest.resume import EngineState, load_state, save_st
 from foliocast.portfolio.backtest.simulation import drift, trade
 from foliocast.portfolio.backtest.strategies import Strategy
 from foliocast.portfolio.names import INDEX
-from foliocast.risk.attribution import ex_ante_volatility, risk_contributions
+from foliocast.risk.attribution import (
+    ex_ante_tracking_error,
+    ex_ante_volatility,
+    risk_contributions,
+)
 
 __all__ = [
     "REBALANCE_COLUMNS",
@@ -60,6 +64,7 @@ REBALANCE_COLUMNS = [
     "reason",
     "predicted_vol",
     "retrained",
+    "predicted_te",
 ]
 WEIGHT_COLUMNS = ["date", "strategy", "asset", "weight", "drifted", "risk_contribution"]
 TRADE_COLUMNS = ["date", "strategy", "asset", "trade"]
@@ -85,7 +90,9 @@ class BacktestResult:
     rebalances : DataFrame
         One row per (date, strategy): ``turnover`` (one-way), ``cost`` (fraction of
         value), ``status`` (traded, held, failed), ``reason``, ``predicted_vol``
-        (ex-ante horizon volatility of the target weights), ``retrained``.
+        (ex-ante horizon volatility of the target weights), ``retrained``,
+        ``predicted_te`` (ex-ante horizon tracking error of the target weights to
+        the benchmark weights at that date, with the same covariance).
     forecasts : DataFrame
         Long: ``date, forecaster, asset, mu, vol, idio`` (horizon units).
     timings : dict
@@ -134,6 +141,22 @@ def _ex_ante_risk(
         return sigma, np.full(len(tickers), np.nan)
     contributions = risk_contributions(w, forecast.cov)
     return sigma, contributions.reindex(tickers).fillna(0.0).to_numpy()
+
+
+def _ex_ante_tracking(
+    weights: np.ndarray,
+    tickers: list[str],
+    forecast: Forecast | None,
+    benchmark: pd.Series | None,
+) -> float:
+    """Forecast horizon tracking error of ``weights`` to the benchmark at the date."""
+    if forecast is None or benchmark is None:
+        return float("nan")
+    # Positions rather than a pandas reindex: this runs per strategy and rebalance.
+    assets = forecast.cov.index
+    held = pd.Index(tickers).get_indexer(assets)
+    w = pd.Series(np.where(held >= 0, weights[held], 0.0), index=assets)
+    return ex_ante_tracking_error(w, benchmark, forecast.cov)
 
 
 @dataclass(frozen=True)
@@ -287,6 +310,7 @@ def _record(
         state.costs[position - setup.first, j] = executed.cost
         state.held[j] = new
         sigma, contributions = _ex_ante_risk(new, tickers, outcome.forecast)
+        tracking = _ex_ante_tracking(new, tickers, outcome.forecast, decision.benchmark)
         state.rebalance_rows.append(
             (
                 date,
@@ -297,6 +321,7 @@ def _record(
                 outcome.reason,
                 sigma,
                 decision.retrained,
+                tracking,
             )
         )
         for i in np.flatnonzero((new != 0) | (drifted != 0)):
@@ -362,6 +387,7 @@ def run_backtest(
     on_failure: str = "hold",
     risk_model: str | None = None,
     benchmark: pd.Series | None = None,
+    benchmark_weights: pd.Series | None = None,
     progress: Callable[[int, int, pd.Timestamp], None] | None = None,
     checkpoint: Path | None = None,
     fingerprint: str = "",
@@ -401,6 +427,9 @@ def run_backtest(
         use no forecast.
     benchmark : Series, optional
         Daily benchmark returns reported as the ``index`` column.
+    benchmark_weights : Series, optional
+        Weights of the benchmark portfolio by ticker (``optimizer.benchmark``;
+        None is 1/N): what active objectives and ``predicted_te`` measure against.
     progress : callable, optional
         Called as ``progress(done, total, date)`` after each rebalance.
     checkpoint : Path, optional
@@ -445,6 +474,7 @@ def run_backtest(
             min_history=min_history,
             on_failure=on_failure,
             risk_model=risk_model,
+            benchmark=benchmark_weights,
         )
         for key, seconds in decision.timings.items():
             timings[key] += seconds

@@ -19,6 +19,10 @@ import pandas as pd
 from foliocast import data
 from foliocast.forecasting.base import Forecaster
 from foliocast.forecasting.baselines import make_forecaster
+from foliocast.portfolio.backtest.benchmark import (
+    benchmark_returns,
+    load_benchmark_weights,
+)
 from foliocast.portfolio.backtest.engine import (
     BacktestResult,
     ForecastBook,
@@ -399,6 +403,7 @@ def run(
         )
     # Cheap checks of the config against the data, before any forecaster trains.
     benchmark = load_benchmark(config, prices.index)
+    benchmark_weights = load_benchmark_weights(config, prices.columns)
     check_constraints(config, prices, schedule)
     forecasters = _forecasters(config)
     check_min_history(config, forecasters)
@@ -425,13 +430,17 @@ def run(
         on_failure=test.on_failure,
         risk_model=SHRINKAGE,
         benchmark=benchmark,
+        benchmark_weights=benchmark_weights,
         progress=progress,
         checkpoint=checkpoint,
         fingerprint=provenance["fingerprint"]
         + provenance.get("volume_fingerprint", "")
         + dump_config(config),
     )
-    metrics, skill = run_metrics(config, result, book, prices, risk_free, provenance)
+    held = benchmark_returns(prices, schedule, benchmark_weights, test.min_history_days)
+    metrics, skill = run_metrics(
+        config, result, book, prices, risk_free, provenance, benchmark_held=held
+    )
     return RunOutput(
         config,
         result,

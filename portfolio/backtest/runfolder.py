@@ -14,7 +14,7 @@ Files of a run folder::
     weights.csv        date, strategy, asset, weight, drifted
     trades.csv         date, strategy, asset, trade
     rebalances.csv     date, strategy, turnover, cost, status, reason, predicted_vol,
-                       retrained
+                       retrained, predicted_te (to the benchmark; older runs: none)
     forecasts.csv      date, forecaster, asset, mu, vol, idio, mu_std (NaN: none)
     forecast_factors.csv
                        date, forecaster, asset, factor, loading: with idio, each
@@ -164,6 +164,7 @@ _NUMBERS = (
     "turnover",
     "cost",
     "predicted_vol",
+    "predicted_te",
     "mu",
     "vol",
     "idio",

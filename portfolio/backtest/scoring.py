@@ -30,6 +30,7 @@ from foliocast.portfolio.names import EQUAL_WEIGHT, INDEX
 from foliocast.risk.metrics import (
     performance_summary,
     sharpe_ratio,
+    tracking_error,
 )
 from foliocast.risk.significance import (
     deflated_sharpe_ratio,
@@ -42,6 +43,7 @@ from foliocast.risk.trading import annualised_cost_drag, annualised_turnover
 __all__ = [
     "run_metrics",
     "strategy_summaries",
+    "active_risk",
     "forecast_skill",
     "held_out_part",
     "held_out_metrics",
@@ -65,13 +67,21 @@ def json_ready(value: Any) -> Any:
 
 
 def strategy_summaries(
-    result: BacktestResult, risk_free: pd.Series, *, n_trials: int | None = None
+    result: BacktestResult,
+    risk_free: pd.Series,
+    *,
+    n_trials: int | None = None,
+    benchmark_held: pd.Series | None = None,
+    horizon: int | None = None,
 ) -> dict[str, dict[str, float]]:
     """Performance summary per strategy (and the index), with significance tests.
 
     The deflated Sharpe ratio of each strategy counts the run's strategies (the
     index excluded) as the trials, or ``n_trials`` when given, with the variance of
     their annualised Sharpe ratios (`risk.significance.trial_sharpe_variance`).
+    With ``benchmark_held``, the daily returns of the run's benchmark portfolio
+    (`portfolio.backtest.benchmark.benchmark_returns`), and the forecast
+    ``horizon`` in days, each strategy also gets `active_risk`'s tracking errors.
     """
     returns = result.returns
     rf = risk_free.reindex(returns.index).fillna(0.0)
@@ -113,10 +123,58 @@ def strategy_summaries(
             summary["sharpe_diff_statistic"] = test.statistic
             summary["sharpe_diff_pvalue"] = test.p_value
             summary["sharpe_diff_method"] = test.method
+        if traded and benchmark_held is not None:
+            summary.update(
+                active_risk(returns[name], rebalances, benchmark_held, horizon)
+            )
         summary["rebalances_held"] = int((rebalances.status == "held").sum())
         summary["rebalances_failed"] = int((rebalances.status == "failed").sum())
         summaries[name] = summary
     return summaries
+
+
+def active_risk(
+    returns: pd.Series,
+    rebalances: pd.DataFrame,
+    benchmark_held: pd.Series,
+    horizon: int | None,
+) -> dict[str, float]:
+    """Realised and ex-ante tracking error of a strategy to the run's benchmark.
+
+    Parameters
+    ----------
+    returns : pandas.Series
+        The strategy's daily net returns.
+    rebalances : pandas.DataFrame
+        Its rows of `BacktestResult.rebalances` (``predicted_te`` in horizon units;
+        older results have none).
+    benchmark_held : pandas.Series
+        Daily returns of the benchmark portfolio.
+    horizon : int or None
+        Forecast horizon in days, the period of ``predicted_te``.
+
+    Returns
+    -------
+    dict of str to float
+        ``active_tracking_error``: annualised standard deviation of the daily
+        active return, strategy minus benchmark (`risk.metrics.tracking_error`);
+        ``ex_ante_tracking_error``: the mean over rebalances of the predicted
+        tracking error, annualised from the forecast horizon
+        (``sqrt(252 / horizon)``); NaN without predictions.
+    """
+    predicted = rebalances.get("predicted_te", pd.Series(dtype=float)).astype(float)
+    predicted = predicted[np.isfinite(predicted.to_numpy())]
+    ex_ante = (
+        float(predicted.mean() * np.sqrt(TRADING_DAYS_PER_YEAR / horizon))
+        if len(predicted) and horizon
+        else math.nan
+    )
+    return {
+        "active_tracking_error": tracking_error(
+            returns, benchmark_held, periods_per_year=TRADING_DAYS_PER_YEAR
+        ),
+        "ex_ante_tracking_error": ex_ante,
+    }
 
 
 def forecast_skill(
@@ -179,6 +237,9 @@ def held_out_metrics(
     prices: pd.DataFrame,
     risk_free: pd.Series,
     start: str,
+    *,
+    benchmark_held: pd.Series | None = None,
+    horizon: int | None = None,
 ) -> dict[str, Any]:
     """Performance, significance and forecast skill of the held-out part alone.
 
@@ -204,7 +265,14 @@ def held_out_metrics(
         "start": part.returns.index[0],
         "end": part.returns.index[-1],
         "days": len(part.returns),
-        "strategies": strategy_summaries(part, risk_free),
+        "strategies": strategy_summaries(
+            part,
+            risk_free,
+            benchmark_held=None
+            if benchmark_held is None
+            else benchmark_held.loc[benchmark_held.index >= pd.Timestamp(start)],
+            horizon=horizon,
+        ),
         "forecast": skill,
     }
 
@@ -216,8 +284,15 @@ def run_metrics(
     prices: pd.DataFrame,
     risk_free: pd.Series,
     provenance: dict[str, str],
+    *,
+    benchmark_held: pd.Series | None = None,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
-    """The ``metrics.json`` document of a run and the per-date forecast skill table."""
+    """The ``metrics.json`` document of a run and the per-date forecast skill table.
+
+    ``benchmark_held``: daily returns of the run's benchmark portfolio, for each
+    strategy's tracking errors (`active_risk`).
+    """
+    active = {"benchmark_held": benchmark_held, "horizon": config.forecaster.horizon}
     skill, per_date = forecast_skill(book, prices, "model", "ledoit_wolf")
     rebalances = result.rebalances
     run_info = {
@@ -236,13 +311,13 @@ def run_metrics(
         "config": config_to_dict(config),
     }
     metrics = {
-        "strategies": strategy_summaries(result, risk_free),
+        "strategies": strategy_summaries(result, risk_free, **active),
         "forecast": skill,
         "run": run_info,
     }
     held_out = config.backtest.held_out_from
     if held_out is not None:
         metrics["held_out"] = held_out_metrics(
-            result, book, prices, risk_free, held_out
+            result, book, prices, risk_free, held_out, **active
         )
     return json_ready(metrics), per_date

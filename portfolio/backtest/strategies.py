@@ -16,6 +16,7 @@ import pandas as pd
 
 from foliocast.forecasting.forecast import Forecast
 from foliocast.forecasting.posterior import apply_views, equilibrium_returns
+from foliocast.portfolio.errors import OptimizationError
 from foliocast.portfolio.names import (
     BASELINE_MVO,
     BUY_AND_HOLD,
@@ -26,6 +27,7 @@ from foliocast.portfolio.names import (
     RISK_PARITY,
 )
 from foliocast.portfolio.optimize import risk_parity
+from foliocast.portfolio.optimize.active import ACTIVE_OBJECTIVES
 from foliocast.portfolio.optimize.markowitz import optimize_forecast
 
 __all__ = [
@@ -67,6 +69,9 @@ class DecisionContext:
         for the universe.
     risk_free : float, default 0.0
         Daily risk-free return at ``date`` (the run's rate as known then).
+    benchmark : pandas.Series, optional
+        The run's benchmark over ``universe`` (`portfolio.backtest.benchmark`),
+        adding up to 1; None when none of its assets is investable.
     """
 
     date: pd.Timestamp
@@ -74,6 +79,7 @@ class DecisionContext:
     drifted: pd.Series
     forecast: Callable[[str], Forecast]
     risk_free: float = 0.0
+    benchmark: pd.Series | None = None
 
 
 def compound_risk_free(daily: float, horizon: int) -> float:
@@ -101,8 +107,13 @@ def describe_strategy(name: str, config: Mapping[str, Any]) -> str:
     str
     """
     optimizer = config.get("optimizer") or {}
+    objective = optimizer.get("objective")
+    if objective in ACTIVE_OBJECTIVES:
+        source = optimizer.get("benchmark")
+        path = source.get("path") if isinstance(source, Mapping) else None
+        objective += f" to {f'the weights in {path}' if path else '1/N'}"
     settings = (
-        f"objective {optimizer.get('objective')}, risk aversion "
+        f"objective {objective}, risk aversion "
         f"{optimizer.get('risk_aversion')}, cost penalty "
         f"{optimizer.get('cost_penalty_bps')} bp, optimizer.constraints"
     )
@@ -282,10 +293,26 @@ class MeanVariance:
         return compound_risk_free(context.risk_free, horizon)
 
     def decide(self, context: DecisionContext) -> pd.Series:
-        """Solve the optimizer on the forecast at ``context.date``."""
+        """Solve the optimizer on the forecast at ``context.date``.
+
+        Raises
+        ------
+        OptimizationError
+            If the objective is relative to the benchmark and none of its assets is
+            investable at the date.
+        """
         forecast = context.forecast(self.forecaster)
         if self.views is not None:
             forecast = self.views.posterior(forecast, context, self.risk_aversion)
+        active = {}
+        if self.objective in ACTIVE_OBJECTIVES:
+            if context.benchmark is None:
+                raise OptimizationError(
+                    f"no asset of the benchmark (optimizer.benchmark) is investable "
+                    f"on {context.date:%Y-%m-%d}, so {self.objective} is undefined; "
+                    "start the backtest later or widen the benchmark"
+                )
+            active["benchmark"] = context.benchmark
         return optimize_forecast(
             forecast,
             objective=self.objective,
@@ -295,6 +322,7 @@ class MeanVariance:
             cost_penalty=self.cost_penalty_bps / 1e4,
             target=self.target,
             risk_free_rate=self.horizon_risk_free(context, forecast.horizon),
+            **active,
         )
 
 

@@ -65,6 +65,7 @@ import pandas as pd
 from foliocast.data.errors import DataError
 from foliocast.data.fingerprint import prices_fingerprint
 from foliocast.forecasting.base import Forecaster
+from foliocast.portfolio.backtest.benchmark import load_benchmark_weights
 from foliocast.portfolio.backtest.book import (
     ForecastBook,
     ForecastError,
@@ -347,6 +348,7 @@ def _decide(
             volume=volume,
             min_history=config.backtest.min_history_days,
             on_failure="raise",
+            benchmark=load_benchmark_weights(config, past.columns),
         )
     except ForecastError as err:
         raise DataError(

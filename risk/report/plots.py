@@ -404,6 +404,26 @@ def plot_effective_assets(effective: pd.DataFrame, styles: Styles) -> Plot | Non
     )
 
 
+def plot_tracking_error(tracking: pd.DataFrame, styles: Styles) -> Plot | None:
+    """Annualised ex-ante tracking error to the benchmark per strategy over time."""
+    if tracking.empty:
+        return None
+    fig, axes = _figure(3.2)
+    ax = axes[0, 0]
+    _lines(ax, tracking, styles, step=True)
+    ax.set_ylim(bottom=0.0)
+    _percent(ax, 1)
+    ax.set_ylabel("ex-ante tracking error (annual)")
+    _legend_outside(ax)
+    return _embed(
+        fig,
+        "Ex-ante tracking error to the benchmark portfolio over time of "
+        + ", ".join(tracking.columns),
+        "sqrt((w - b)' Sigma (w - b)) at each rebalance, annualised: how far the "
+        "target weights are from the benchmark's in forecast risk.",
+    )
+
+
 def plot_information_coefficient(skill: pd.DataFrame) -> Plot | None:
     """Per-date IC of the model's return forecasts with rolling means."""
     if skill.empty or "ic" not in skill:

@@ -7,8 +7,8 @@ hand from their own return series. `RunSettings` holds the settings of the run t
 report states, as typed values.
 
 Units: returns and the risk-free rate are daily simple returns; ``predicted_vol``
-(``rebalances``) and ``risk_contribution`` (``weights``) are volatilities over the
-forecast horizon of ``RunSettings.horizon`` trading days.
+and ``predicted_te`` (``rebalances``) and ``risk_contribution`` (``weights``) are
+volatilities over the forecast horizon of ``RunSettings.horizon`` trading days.
 """
 
 from __future__ import annotations
@@ -112,7 +112,9 @@ class ReportInput:
         {...}}, "run": provenance, "held_out": {...}}`` (the layout of a run's
         ``metrics.json``). Summaries have the keys of
         `foliocast.risk.metrics.performance_summary` plus ``psr``, ``dsr`` and the
-        ``sharpe_diff_*`` test against 1/N; ``run`` may hold ``name``, ``start``,
+        ``sharpe_diff_*`` test against 1/N, optionally ``active_tracking_error``
+        and ``ex_ante_tracking_error`` (to the benchmark portfolio,
+        `risk.report.active`); ``run`` may hold ``name``, ``start``,
         ``end``, ``rebalances``, ``retrains``, ``retrain_dates``, ``risk_free``
         (text) and ``data`` (``source``, ``dataset``, ``path``, ``first_date``,
         ``last_date``, ``fingerprint``). Every part is optional.
@@ -128,7 +130,9 @@ class ReportInput:
         ``date, strategy, asset, weight`` per rebalance, optionally
         ``risk_contribution`` (horizon volatility).
     rebalances : pandas.DataFrame
-        ``date, strategy, turnover, cost, status, reason, predicted_vol``.
+        ``date, strategy, turnover, cost, status, reason, predicted_vol``,
+        optionally ``predicted_te`` (horizon tracking error to the benchmark
+        portfolio).
     forecasts : pandas.DataFrame
         ``date, forecaster, asset, mu, vol``, optionally ``mu_std``; the model's
         forecaster is named ``model``.

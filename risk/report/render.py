@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from foliocast.data.csv_safety import safe_frame
+from foliocast.risk.report.active import tracking_section
 from foliocast.risk.report.diagnostics import (
     _forecast_section,
     _limitations_section,
@@ -113,6 +114,7 @@ def render_report(record: ReportInput) -> str:
         _weights_section(record),
         _turnover_section(record),
         _risk_section(record),
+        tracking_section(record),
         _forecast_section(record),
         _significance_section(record),
         _rebalance_section(record),

@@ -416,3 +416,42 @@ def test_bad_views_name_the_key(views, fragment):
     with pytest.raises(ConfigError) as info:
         config_from_dict({"forecaster": {"views": views}})
     assert fragment in str(info.value)
+
+
+def test_the_benchmark_is_equal_weight_or_a_file(tmp_path):
+    from foliocast.portfolio.config import BenchmarkFile
+
+    assert load_config(None).optimizer.benchmark == "equal_weight"
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "optimizer: {objective: tracking_error, benchmark: {path: bench.csv}}\n"
+    )
+    config = load_config(path)
+    assert config.optimizer.benchmark == BenchmarkFile("bench.csv")
+    # The file is read when a run starts, not when the config is: a run folder's
+    # config.yaml stays readable after the file moves.
+    assert config_to_dict(config)["optimizer"]["benchmark"] == {"path": "bench.csv"}
+    path.write_text(dump_config(config))
+    assert load_config(path) == config
+
+
+@pytest.mark.parametrize(
+    "benchmark, fragment",
+    [
+        (
+            "index",
+            "optimizer.benchmark: 'index' is not a benchmark; write equal_weight",
+        ),
+        (
+            {"file": "b.csv"},
+            "optimizer.benchmark.file: unknown key; allowed here: path",
+        ),
+        ({}, "optimizer.benchmark.path: give the CSV file of benchmark weights"),
+        ({"path": " "}, "optimizer.benchmark.path: give the CSV file"),
+        ({"path": 3}, "optimizer.benchmark.path: expected a string"),
+    ],
+)
+def test_a_bad_benchmark_names_the_key(benchmark, fragment):
+    with pytest.raises(ConfigError) as info:
+        config_from_dict({"optimizer": {"benchmark": benchmark}})
+    assert fragment in str(info.value)

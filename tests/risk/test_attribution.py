@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from foliocast.risk.attribution import (
     effective_number_of_assets,
+    ex_ante_tracking_error,
     ex_ante_volatility,
     group_risk_contributions,
     marginal_risk,
@@ -116,6 +117,39 @@ def test_zero_portfolio_gives_nan_contributions(cov: pd.DataFrame) -> None:
     assert ex_ante_volatility(flat, cov) == 0.0
     assert risk_contributions(flat, cov).isna().all()
     assert percent_risk_contributions(flat, cov).isna().all()
+
+
+def test_ex_ante_tracking_error_matches_pyportfolioopt() -> None:
+    from pypfopt import objective_functions
+
+    rng = np.random.default_rng(42)
+    tickers = [f"A{i}" for i in range(12)]
+    loadings = rng.normal(size=(12, 3)) * 0.1
+    cov = pd.DataFrame(
+        loadings @ loadings.T + np.diag(rng.uniform(0.01, 0.04, 12)), tickers, tickers
+    )
+    weights = pd.Series(rng.dirichlet(np.ones(12)), tickers)
+    benchmark = pd.Series(rng.dirichlet(np.ones(12)), tickers)
+    # PyPortfolioOpt's objective is the tracking variance (w - b)' Sigma (w - b).
+    variance = objective_functions.ex_ante_tracking_error(
+        weights.to_numpy(), cov.to_numpy(), benchmark.to_numpy()
+    )
+    assert ex_ante_tracking_error(weights, benchmark, cov) == pytest.approx(
+        math.sqrt(variance), rel=1e-12
+    )
+    annual = ex_ante_tracking_error(weights, benchmark, cov, periods_per_year=12)
+    assert annual == pytest.approx(math.sqrt(12 * variance), rel=1e-12)
+
+
+def test_ex_ante_tracking_error_by_hand(weights: pd.Series, cov: pd.DataFrame) -> None:
+    # Active weights (-0.5, 0.3, 0.2) against 100% SPY, a benchmark that leaves
+    # QQQ and TLT out: 0.25*0.01 + 0.09*0.04 + 0.04*0.09 - 2*0.15*0.01 = 0.0067.
+    benchmark = pd.Series({"SPY": 1.0})
+    tracking = ex_ante_tracking_error(weights, benchmark, cov)
+    assert tracking == pytest.approx(math.sqrt(0.0067))
+    assert ex_ante_tracking_error(weights, weights, cov) == 0.0
+    with pytest.raises(ValueError, match="no weight for.*IEF"):
+        ex_ante_tracking_error(weights, pd.Series({"IEF": 1.0}), cov)
 
 
 def test_misaligned_inputs_raise(weights: pd.Series, cov: pd.DataFrame) -> None:

@@ -26,7 +26,7 @@ def backtest() -> tuple[BacktestResult, pd.Series]:
     rebalance_dates = dates[::21]
     rebalances = pd.DataFrame(
         [
-            (date, name, 0.1, 0.0002, "traded", "", 0.04, False)
+            (date, name, 0.1, 0.0002, "traded", "", 0.04, False, 0.01)
             for date in rebalance_dates
             for name in STRATEGIES
         ],

@@ -781,3 +781,26 @@ def test_volume_reaches_a_forecaster_that_uses_it_up_to_as_of_only(prices, confi
     # A forecaster that does not declare volume is called with prices alone.
     plain = make_forecaster("ledoit_wolf", lookback=504)
     plan_rebalance(prices, config, HOLDINGS, AS_OF, forecaster=plain, volume=volume)
+
+
+def test_a_tracking_error_plan_tracks_the_benchmark_file(prices, tmp_path):
+    bench = tmp_path / "bench.csv"
+    bench.write_text("asset,weight\nAAPL,0.2\nMSFT,0.2\nJNJ,0.2\nXOM,0.2\nKO,0.2\n")
+    settings = {**SETTINGS, "optimizer": {**SETTINGS["optimizer"]}}
+    settings["optimizer"].update(
+        objective="tracking_error",
+        cost_penalty_bps=0,
+        benchmark={"path": str(bench)},
+    )
+    plan = plan_rebalance(prices, config_from_dict(settings), HOLDINGS, AS_OF)
+    optimal = plan.weights.set_index("ticker").drop(CASH)["optimizer_weight"]
+    expected = pd.Series(0.2, index=["AAPL", "MSFT", "JNJ", "XOM", "KO"])
+    # A benchmark the constraints allow is its own minimum-tracking-error portfolio.
+    np.testing.assert_allclose(
+        optimal.reindex(optimal.index.union(expected.index), fill_value=0.0),
+        expected.reindex(optimal.index.union(expected.index), fill_value=0.0),
+        atol=1e-7,
+    )
+    settings["optimizer"]["benchmark"] = {"path": str(tmp_path / "missing.csv")}
+    with pytest.raises(ConfigError, match="optimizer.benchmark.path: .*not found"):
+        plan_rebalance(prices, config_from_dict(settings), HOLDINGS, AS_OF)

@@ -108,6 +108,11 @@ def _rebalance_frames(
                     "reason": "",
                     "predicted_vol": float(contribution.sum()),
                     "retrained": str(date.date()) in RETRAIN_DATES,
+                    # 1/N is the benchmark portfolio; no draw, so the seeded
+                    # numbers above stay as they were.
+                    "predicted_te": 0.0
+                    if name == ONE_OVER_N
+                    else 0.25 * float(contribution.sum()),
                 }
             )
     return pd.DataFrame(weights), pd.DataFrame(rebalances)
@@ -159,8 +164,12 @@ def synthetic_record(seed: int = 0, days: int = 640, **changes: Any) -> ReportIn
         },
         index=pd.DatetimeIndex(rebalance_dates, name="as_of"),
     )
+    summaries = _summaries(returns, risk_free, rng)
+    for name in traded:
+        active = returns[name] - returns[ONE_OVER_N]
+        summaries[name]["active_tracking_error"] = float(active.std() * np.sqrt(252))
     metrics = {
-        "strategies": _summaries(returns, risk_free, rng),
+        "strategies": summaries,
         "forecast": _forecast_scores(rng),
         "run": {
             "name": SETTINGS.name,

@@ -52,6 +52,7 @@ SECTIONS = [
     "weights",
     "turnover",
     "risk",
+    "tracking",
     "forecast",
     "significance",
     "rebalances",
