@@ -454,7 +454,8 @@ class LSTMForecaster:
         reach = settings.seq_len + self.sample_every * (settings.mu_smoothing - 1)
         tail = prices.iloc[-(reach + 2 * 252 + 64) :]
         tail_volume = None if volume is None else volume.reindex(tail.index)
-        features = compute_features(tail, tail_volume)
+        # The model reads the last `reach` rows; the rest of the tail only warms up.
+        features = compute_features(tail, tail_volume, last=reach)
         if features.names != self.feature_names_:
             raise ValueError(
                 f"features {features.names} differ from the fit's "
