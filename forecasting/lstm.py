@@ -115,6 +115,7 @@ _HYPERPARAMETERS = (
     "prior_window",
     "mean_target",
     "mu_smoothing",
+    "epoch_sequences",
 )
 
 
@@ -131,7 +132,8 @@ class LSTMForecaster:
         :class:`~forecasting.settings.ModelSettings`).
     train : TrainSettings, optional
         Training: ``max_epochs``, ``batch_size``, ``lr``, ``weight_decay``,
-        ``patience``, ``seed``, ``loss``, ``bootstrap``, ``mean_target`` (see
+        ``patience``, ``seed``, ``loss``, ``bootstrap``, ``mean_target``,
+        ``epoch_sequences`` (see
         :class:`~forecasting.settings.TrainSettings`). With ``mean_target=
         "demeaned"`` the forecast ``mu`` has cross-sectional mean zero; with
         ``loss="mse"`` only ``mu`` is trained.
