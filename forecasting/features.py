@@ -110,7 +110,10 @@ def feature_names(with_volume: bool = False) -> list[str]:
 
 
 def compute_features(
-    prices: pd.DataFrame, volume: pd.DataFrame | None = None
+    prices: pd.DataFrame,
+    volume: pd.DataFrame | None = None,
+    *,
+    last: int | None = None,
 ) -> Features:
     """Compute the causal feature cube from daily prices.
 
@@ -122,11 +125,16 @@ def compute_features(
     volume : pandas.DataFrame, optional
         Daily traded volume with the same index and columns as ``prices`` (columns
         may be all-NaN for assets without volume). Adds the ``volume_z`` feature.
+    last : int, optional
+        Return only the last ``last`` rows. Every feature is still computed over all
+        of ``prices`` (its windows and averages warm up on the earlier rows), so the
+        rows are exactly those of the full cube; only the cube is not assembled for
+        rows nobody reads (a prediction reads a few dozen of several hundred).
 
     Returns
     -------
     Features
-        Values of shape (n_dates, n_assets, n_features).
+        Values of shape (n_dates, n_assets, n_features), or (last, ...).
     """
     frame = prices.astype(float)
     raw = frame.to_numpy(dtype=float)
@@ -150,18 +158,19 @@ def compute_features(
         columns += [_volume_z(aligned.to_numpy(dtype=float))]
     columns += _market_inputs(log_ret)
 
-    values = np.stack(columns, axis=-1)
+    rows = slice(None) if last is None else slice(max(len(raw) - last, 0), None)
+    values = np.stack([column[rows] for column in columns], axis=-1)
     # Where an asset has no price nothing is defined, not even the market inputs
     # broadcast to it; only ``history`` stays defined (zero before the first price)
     # so that the model can tell "no data yet" from "average data".
     history = names.index("history")
     kept = values[..., history].copy()
-    values[~np.isfinite(raw)] = np.nan
+    values[~np.isfinite(raw[rows])] = np.nan
     values[..., history] = kept
     values[~np.isfinite(values)] = np.nan
     return Features(
         values=values.astype(np.float32),
-        dates=pd.DatetimeIndex(prices.index),
+        dates=pd.DatetimeIndex(prices.index[rows]),
         tickers=[str(c) for c in prices.columns],
         names=names,
     )

@@ -115,6 +115,7 @@ _HYPERPARAMETERS = (
     "prior_window",
     "mean_target",
     "mu_smoothing",
+    "epoch_sequences",
 )
 
 
@@ -131,7 +132,8 @@ class LSTMForecaster:
         :class:`~forecasting.settings.ModelSettings`).
     train : TrainSettings, optional
         Training: ``max_epochs``, ``batch_size``, ``lr``, ``weight_decay``,
-        ``patience``, ``seed``, ``loss``, ``bootstrap``, ``mean_target`` (see
+        ``patience``, ``seed``, ``loss``, ``bootstrap``, ``mean_target``,
+        ``epoch_sequences`` (see
         :class:`~forecasting.settings.TrainSettings`). With ``mean_target=
         "demeaned"`` the forecast ``mu`` has cross-sectional mean zero; with
         ``loss="mse"`` only ``mu`` is trained.
@@ -454,7 +456,8 @@ class LSTMForecaster:
         reach = settings.seq_len + self.sample_every * (settings.mu_smoothing - 1)
         tail = prices.iloc[-(reach + 2 * 252 + 64) :]
         tail_volume = None if volume is None else volume.reindex(tail.index)
-        features = compute_features(tail, tail_volume)
+        # The model reads the last `reach` rows; the rest of the tail only warms up.
+        features = compute_features(tail, tail_volume, last=reach)
         if features.names != self.feature_names_:
             raise ValueError(
                 f"features {features.names} differ from the fit's "

@@ -13,6 +13,13 @@ date pairs), as for a per-asset model: a batch holds ``max(1, batch_size // n_as
 dates. Short batches are padded with fully masked dates so each step has one shape and
 compiles once.
 
+An epoch trains on at most ``epoch_sequences`` sequences
+(:class:`~forecasting.settings.TrainSettings`): when the training block holds more
+(dates x assets), each epoch takes the first dates of its shuffled order that fit, a
+fresh random subset every epoch. The cost of an epoch then stops growing with the
+number of assets, while a block within the budget trains exactly as before (the same
+shuffles, all dates).
+
 An ensemble (:mod:`forecasting.ensemble`: one model whose arrays carry a leading
 member axis) trains with ``train_model(..., members=K)``: every step maps the
 single-model loss, gradient and AdamW update over the members with ``jax.vmap``, so
@@ -373,6 +380,9 @@ def train_model(
     optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
     shuffle = np.random.default_rng(config.seed)
     date_weights = _date_weights(config, members, len(data.train))
+    epoch_dates = _epoch_dates(
+        len(data.train), n_assets, dates_per_batch, config.epoch_sequences
+    )
     has_validation = len(data.validation) > 0 and data.validation.mask.any()
 
     train_losses: list[float] = []
@@ -382,7 +392,9 @@ def train_model(
         model.train()
         graphdef, state = nnx.split((model, optimizer))
         state = _replicated(state, dates_per_batch * n_assets)
-        order = shuffle.permutation(len(data.train))
+        # The whole permutation is drawn either way: the shuffles of a block within
+        # the budget do not depend on it.
+        order = shuffle.permutation(len(data.train))[:epoch_dates]
         step_losses, counts = [], []
         for start, (inputs, targets, mask) in zip(
             range(0, len(order), dates_per_batch),
@@ -444,6 +456,17 @@ def train_model(
         seconds=time.perf_counter() - started,
         member_best_epochs=[] if members == 1 else best_epochs.tolist(),
     )
+
+
+def _epoch_dates(n_dates: int, n_assets: int, dates_per_batch: int, budget: int) -> int:
+    """Training dates an epoch uses: all, or as many whole batches as ``budget`` allows.
+
+    Whole batches, because a padded batch costs a full step; at least one batch.
+    """
+    if n_dates * n_assets <= budget:
+        return n_dates
+    batches = budget // max(n_assets, 1) // dates_per_batch
+    return max(1, batches) * dates_per_batch
 
 
 def _replicated(state: nnx.State, n_sequences: int) -> nnx.State:

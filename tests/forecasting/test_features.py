@@ -113,3 +113,16 @@ def test_volume_feature_only_where_volume_exists(
     z = features.values[100:, :, features.names.index("volume_z")]
     assert np.isnan(z[:, 1]).all()
     assert np.isfinite(z[:, 0]).all()
+
+
+@pytest.mark.parametrize("last", [1, 36, 10_000])
+def test_the_last_rows_are_those_of_the_full_cube(
+    prices: pd.DataFrame, volume: pd.DataFrame, last: int
+) -> None:
+    # A prediction asks for its last rows only; they must be exactly the full
+    # cube's (windows warm up on all the rows given), not a cube of fewer prices.
+    full = compute_features(prices, volume)
+    tail = compute_features(prices, volume, last=last)
+    np.testing.assert_array_equal(tail.values, full.values[-last:])
+    assert tail.dates.equals(full.dates[-last:])
+    assert tail.names == full.names and tail.tickers == full.tickers

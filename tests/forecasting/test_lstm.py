@@ -271,3 +271,47 @@ def test_predict_follows_every_refit_and_reload(prices: pd.DataFrame, tmp_path) 
     other.predict(prices)  # holds the other model's weights
     other.load_state(tmp_path / "state")
     np.testing.assert_array_equal(other.predict(prices).mu.to_numpy(), second)
+
+
+def _train_dates(prices: pd.DataFrame) -> int:
+    data = build_training_data(
+        compute_features(prices), prices, horizon=5, seq_len=20, every=3
+    )
+    return len(data.train)
+
+
+def test_a_block_within_the_epoch_budget_trains_exactly_as_without_one(
+    fitted: LSTMForecaster, prices: pd.DataFrame
+) -> None:
+    # The budget only bites above it: at exactly the block's size nothing changes,
+    # so runs whose blocks fit (the bundled ones) keep their results.
+    sequences = _train_dates(prices.iloc[:450]) * prices.shape[1]
+    exact = LSTMForecaster(**SMALL, epoch_sequences=sequences).fit(prices.iloc[:450])
+    assert exact.history_.train_loss == fitted.history_.train_loss
+    for a, b in zip(_params(exact), _params(fitted), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_block_over_the_epoch_budget_trains_on_a_subset_each_epoch(
+    prices: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from foliocast.forecasting import train
+
+    steps: list[int] = []
+    step = train._train_step
+
+    def counted(*args, **kwargs):
+        steps.append(int(np.sum(args[4])))  # observed (date, asset) pairs: the mask
+        return step(*args, **kwargs)
+
+    monkeypatch.setattr(train, "_train_step", counted)
+    n_assets, dates_per_batch = prices.shape[1], SMALL["batch_size"] // 6
+    settings = {**SMALL, "max_epochs": 2, "patience": 5}
+    LSTMForecaster(**settings).fit(prices.iloc[:450])
+    full = len(steps)
+    assert full == 2 * -(-_train_dates(prices.iloc[:450]) // dates_per_batch)
+    steps.clear()
+    budget = 3 * dates_per_batch * n_assets  # three whole batches per epoch
+    LSTMForecaster(**settings, epoch_sequences=budget).fit(prices.iloc[:450])
+    assert len(steps) == 2 * 3 < full
+    assert max(steps) <= dates_per_batch * n_assets

@@ -34,6 +34,7 @@ def test_defaults_are_those_of_the_default_run() -> None:
         "loss": "nll",
         "bootstrap": False,
         "mean_target": "nll",
+        "epoch_sequences": 65_536,
     }
 
 
