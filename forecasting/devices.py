@@ -15,6 +15,12 @@ importing a module changes nothing. A count chosen by the user
 ``--xla_force_host_platform_device_count``) always wins, which is also how processes
 that share a machine (sweep workers) are told to take fewer cores.
 
+With several CPU devices every training step ends in an all-reduce of the gradients,
+where each device's thread waits for the others. XLA aborts the whole process when one
+thread arrives about a minute after the first (a "termination timeout"), which happens
+on a loaded 2-core machine; :func:`claim_cpu_cores` therefore also raises that limit
+(:data:`COLLECTIVE_TERMINATE_SECONDS`) unless the user's ``XLA_FLAGS`` set it.
+
 JAX takes seconds to import, so this module imports it only inside its functions:
 the command line can claim the cores before it reads the config, and a config error
 still ends at once.
@@ -32,6 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BATCH_AXIS",
+    "COLLECTIVE_TERMINATE_SECONDS",
     "MIN_SEQUENCES_PER_SHARD",
     "batch_mesh",
     "claim_cpu_cores",
@@ -43,6 +50,16 @@ BATCH_AXIS = "sequences"
 
 MIN_SEQUENCES_PER_SHARD = 32
 """Smallest share worth a device: below it, per-step overhead outweighs the split."""
+
+
+COLLECTIVE_TERMINATE_SECONDS = 600
+"""How long a CPU device may wait for the others in a collective before XLA aborts.
+
+XLA's default (40 s after a 20 s warning) killed 500-asset trainings on a 2-core
+machine shared with other work; a real deadlock still ends the process, later.
+"""
+
+_TERMINATE_FLAG = "--xla_cpu_collective_call_terminate_timeout_seconds"
 
 
 def usable_cores() -> int:
@@ -59,7 +76,9 @@ def claim_cpu_cores() -> int:
     Before JAX is loaded the count goes into ``JAX_NUM_CPU_DEVICES``, which JAX
     reads when it loads (without loading JAX here: that takes seconds); child
     processes inherit it. Once JAX is loaded it goes into JAX's config, for this
-    process only. Calling it again changes nothing.
+    process only. Calling it again changes nothing. Either way the collectives'
+    termination timeout is raised first (`COLLECTIVE_TERMINATE_SECONDS`): XLA reads
+    ``XLA_FLAGS`` when its backend starts, so that works until the first computation.
 
     Returns
     -------
@@ -67,6 +86,7 @@ def claim_cpu_cores() -> int:
         The CPU device count that was set, or 0 when nothing was changed (the user
         chose a count, it was claimed before, or JAX's backend had already started).
     """
+    _patient_collectives()
     if os.environ.get("JAX_NUM_CPU_DEVICES") or (
         "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", "")
     ):
@@ -84,6 +104,14 @@ def claim_cpu_cores() -> int:
     except RuntimeError:  # the backend already started: keep the devices it has
         return 0
     return cores
+
+
+def _patient_collectives() -> None:
+    """Add the collectives' termination timeout to ``XLA_FLAGS``, unless already set."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    if _TERMINATE_FLAG not in flags:
+        setting = f"{_TERMINATE_FLAG}={COLLECTIVE_TERMINATE_SECONDS}"
+        os.environ["XLA_FLAGS"] = f"{flags} {setting}".strip()
 
 
 def _configured_count() -> int:

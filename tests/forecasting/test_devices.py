@@ -97,3 +97,30 @@ def test_before_jax_loads_the_claim_goes_into_the_environment() -> None:
         "assert jax.device_count() == cores\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_the_claim_lets_a_slow_device_finish_its_collective(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # XLA's default aborts the process when a device's thread reaches an all-reduce
+    # a minute late (checked by hand: a pmap psum with one device delayed 100 s
+    # aborts by default and completes with this flag).
+    monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
+    claim_cpu_cores()
+    flags = devices.os.environ["XLA_FLAGS"].split()
+    assert flags[0] == "--xla_force_host_platform_device_count=2"
+    assert flags[1] == (
+        "--xla_cpu_collective_call_terminate_timeout_seconds="
+        f"{devices.COLLECTIVE_TERMINATE_SECONDS}"
+    )
+    claim_cpu_cores()
+    assert devices.os.environ["XLA_FLAGS"].split() == flags
+
+
+def test_a_termination_timeout_set_by_the_user_is_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    own = "--xla_cpu_collective_call_terminate_timeout_seconds=30"
+    monkeypatch.setenv("XLA_FLAGS", own)
+    claim_cpu_cores()
+    assert devices.os.environ["XLA_FLAGS"] == own
