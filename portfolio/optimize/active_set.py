@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import numpy as np
+from scipy.linalg import lapack
 
 __all__ = ["DenseQp", "quadprog_data", "solve_active_set"]
 
@@ -119,7 +120,8 @@ def solve_active_set(qp: DenseQp) -> np.ndarray | None:
             if np.all(side != 0):
                 side[~pinned] = 0
             _refine_sides(side, g, a, general, low, high, box_low, box_high)
-    scale = max(1.0, float(np.abs(a).max(initial=0.0)), float(np.abs(g).max()))
+    # max |G|, without an n x n temporary.
+    scale = max(1.0, float(np.abs(a).max(initial=0.0)), float(g.max()), -float(g.min()))
     while True:
         try:
             x, multipliers, kkt = _solve_reduced(
@@ -249,23 +251,31 @@ def _equality_minimum(
     numpy.linalg.LinAlgError
         Where ``G`` is not positive definite.
     """
-    from scipy.linalg import lapack
-
-    factor, info = lapack.dpotrf(g, lower=0, clean=0)
+    # G is symmetric, so G^T (Fortran order for a C-ordered G) is G: LAPACK takes
+    # it without a transposing copy.
+    factor, info = lapack.dpotrf(g.T, lower=0, clean=0)
     if info != 0:
         raise np.linalg.LinAlgError("not positive definite")
     eq = low == high
     rows = general[eq]
-    rhs = np.column_stack((a, rows.T)) if eq.any() else a[:, None]
+    k = len(rows)
+    rhs = np.empty((len(a), 1 + k), order="F")  # [a, A_eq^T], as LAPACK takes it
+    rhs[:, 0] = a
+    rhs[:, 1:] = rows.T
     solved, info = lapack.dpotrs(factor, rhs, lower=0)
     if info != 0:
         raise np.linalg.LinAlgError("dpotrs failed")
     x = solved[:, 0]
-    if not eq.any():
+    if k == 0:
         return x
     z = solved[:, 1:]
+    gram, residual = rows @ z, rows @ x - low[eq]
+    if k == 1:  # one row (the budget): the 1 x 1 system, as LAPACK solves it
+        if gram[0, 0] == 0.0:
+            return None
+        return x - z[:, 0] * (residual[0] / gram[0, 0])
     try:
-        nu = np.linalg.solve(rows @ z, rows @ x - low[eq])
+        nu = np.linalg.solve(gram, residual)
     except np.linalg.LinAlgError:
         return None  # dependent equality rows: no guess
     return x - z @ nu
@@ -295,11 +305,10 @@ def _refine_sides(
             return  # the first guess, on the full problem, stands
         x_fixed = np.where(side < 0, box_low, box_high)[fixed]
         shift = general[:, fixed] @ x_fixed
-        rows = g[free]
         try:
             at = _equality_minimum(
-                rows[:, free],
-                a[free] - rows[:, fixed] @ x_fixed,
+                g[np.ix_(free, free)],
+                a[free] - g[np.ix_(free, fixed)] @ x_fixed,
                 general[:, free],
                 low - shift,
                 high - shift,
@@ -353,9 +362,8 @@ def _solve_reduced(
         fixed = np.flatnonzero(side != 0)
         x_fixed = x[fixed]
         shift = general[:, fixed] @ x_fixed
-        g_rows = g[free]
-        g_free = g_rows[:, free]
-        a_free = a[free] - g_rows[:, fixed] @ x_fixed
+        g_free = g[np.ix_(free, free)]
+        a_free = a[free] - g[np.ix_(free, fixed)] @ x_fixed
         rows = general[:, free]
         low_free, high_free = low - shift, high - shift
     c, b, meq, row_index = _quadprog_constraints(

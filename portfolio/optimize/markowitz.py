@@ -44,6 +44,7 @@ import cvxpy as cp
 import numpy as np
 import pandas as pd
 
+from foliocast._blas import ONE_BLAS_THREAD
 from foliocast.forecasting.forecast import Forecast
 from foliocast.portfolio.errors import InfeasibleError, OptimizationError
 from foliocast.portfolio.optimize.active import ACTIVE_OBJECTIVES, as_utility
@@ -190,6 +191,8 @@ def _solve(inputs: Inputs, options: MarkowitzOptions) -> OptimizationResult:
         options.solvers or default_chain(spec),
         options.solver_options,
         fast_path=options.fast_path,
+        # The dense form solves on the covariance itself; it is at hand here.
+        covariance=inputs.risk.scaled_cov() if problem.dense_osqp else None,
     )
     if outcome.weights is None:
         raise _failure(outcome, inputs, options)
@@ -372,18 +375,19 @@ def _markowitz(
     Called straight from each public function, so that warnings (the stack level
     they name) point at the user's call.
     """
-    inputs = prepare(
-        mu, cov, options.constraints, options.prev_weights, options.cost_penalty
-    )
-    if options.objective == "max_sharpe" and inputs.cost is not None:
-        raise ValueError(
-            "cost_penalty does not combine with objective='max_sharpe' (the Sharpe "
-            "ratio is scale-free, a cost is not); use objective='utility' or a "
-            "turnover limit"
+    with ONE_BLAS_THREAD:  # small matrices: threads only stall (foliocast._blas)
+        inputs = prepare(
+            mu, cov, options.constraints, options.prev_weights, options.cost_penalty
         )
-    if options.objective in ACTIVE_OBJECTIVES:
-        return _solve_active(inputs, options)
-    return _solve(inputs, options)
+        if options.objective == "max_sharpe" and inputs.cost is not None:
+            raise ValueError(
+                "cost_penalty does not combine with objective='max_sharpe' (the "
+                "Sharpe ratio is scale-free, a cost is not); use objective='utility' "
+                "or a turnover limit"
+            )
+        if options.objective in ACTIVE_OBJECTIVES:
+            return _solve_active(inputs, options)
+        return _solve(inputs, options)
 
 
 def _solve_active(inputs: Inputs, options: MarkowitzOptions) -> OptimizationResult:
@@ -516,25 +520,26 @@ def _frontier(
     mu: pd.Series, cov: CovarianceInput, n_points: int, base: MarkowitzOptions
 ) -> Frontier:
     # A frame of its own, as _markowitz: warnings point at the public call.
-    inputs = prepare(mu, cov, base.constraints, base.prev_weights, None)
-    lowest = _solve(inputs, base)
-    try:
-        highest = _solve(inputs, replace(base, objective="max_return"))
-    except OptimizationError as exc:
-        raise OptimizationError(
-            "The efficient frontier needs a bounded highest return; with these "
-            "constraints it is unbounded or could not be found. Add max_weight, "
-            f"long_only or max_leverage. ({exc})"
-        ) from exc
-    targets = np.linspace(lowest.expected_return, highest.expected_return, n_points)
-    points = [lowest]
-    for target in targets[1:]:
-        if target <= lowest.expected_return:  # flat frontier: all mu equal
-            points.append(lowest)
-            continue
-        points.append(
-            _solve(inputs, replace(base, objective="target_return", target=target))
-        )
+    with ONE_BLAS_THREAD:
+        inputs = prepare(mu, cov, base.constraints, base.prev_weights, None)
+        lowest = _solve(inputs, base)
+        try:
+            highest = _solve(inputs, replace(base, objective="max_return"))
+        except OptimizationError as exc:
+            raise OptimizationError(
+                "The efficient frontier needs a bounded highest return; with these "
+                "constraints it is unbounded or could not be found. Add max_weight, "
+                f"long_only or max_leverage. ({exc})"
+            ) from exc
+        targets = np.linspace(lowest.expected_return, highest.expected_return, n_points)
+        points = [lowest]
+        for target in targets[1:]:
+            if target <= lowest.expected_return:  # flat frontier: all mu equal
+                points.append(lowest)
+                continue
+            points.append(
+                _solve(inputs, replace(base, objective="target_return", target=target))
+            )
     index = pd.RangeIndex(n_points, name="point")
     return Frontier(
         volatility=pd.Series([p.volatility for p in points], index=index),
