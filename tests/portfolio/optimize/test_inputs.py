@@ -108,3 +108,25 @@ def test_turnover_conflicts_follow_the_previous_weights():
     assert optimize(mu, cov, constraints=limits, prev_weights=far).sum() == (
         pytest.approx(1.0)
     )
+
+
+def test_memoised_constraint_values_follow_each_constraint_set():
+    # The spec's constraint fields and the bound values are memoised per resolved
+    # constraint set: sets that alternate on one universe each keep their own.
+    mu, cov, _, _ = factor_problem(10, seed=36)
+    sets = [
+        Constraints(max_weight=0.2),
+        Constraints(max_weight=0.35),
+        Constraints(long_only=False, min_weight=-0.05, max_weight=0.25),
+        Constraints(max_weight=0.35, allow_cash=True),
+    ]
+    first = [markowitz(mu, cov, risk_aversion=1.0, constraints=c) for c in sets]
+    caps = [0.2, 0.35, 0.25, 0.35]
+    for result, cap in zip(first, caps, strict=True):
+        assert result.weights.max() == pytest.approx(cap, abs=1e-9)  # binding
+    assert first[2].weights.min() == pytest.approx(-0.05, abs=1e-9)
+    assert [result.spec.budget for result in first] == ["equal"] * 3 + ["at_most"]
+    for constraints, result in zip(sets * 2, first * 2, strict=True):
+        again = markowitz(mu, cov, risk_aversion=1.0, constraints=constraints)
+        assert again.spec == result.spec
+        np.testing.assert_array_equal(again.weights, result.weights)
