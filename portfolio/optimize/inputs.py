@@ -263,11 +263,12 @@ def _triangular_factor(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # cov is exactly symmetric, so it equals its transpose: hand LAPACK the one in
     # Fortran order, which it takes without a transposing copy.
     fortran = cov if cov.flags.f_contiguous else cov.T
-    try:
-        # scipy's LAPACK call is several times faster than numpy's at n = 500.
-        return scipy.linalg.cholesky(fortran, lower=True, check_finite=False), cov
-    except scipy.linalg.LinAlgError:
-        pass  # singular or indefinite: go through the eigen-decomposition
+    # scipy's LAPACK call (what scipy.linalg.cholesky calls, without its checks) is
+    # several times faster than numpy's at n = 500.
+    lower, info = scipy.linalg.lapack.dpotrf(fortran, lower=1, clean=1)
+    if info == 0:
+        return lower, cov
+    # info > 0: singular or indefinite: go through the eigen-decomposition
     eigenvalues, eigenvectors = np.linalg.eigh(cov)
     smallest, largest = float(eigenvalues[0]), float(np.abs(eigenvalues).max())
     if smallest < -_PSD_RTOL * max(largest, _MIN_SCALE):
