@@ -26,7 +26,9 @@ runs with the library's default threads (recorded under ``machine.blas``).
 
 Each side runs as a loop (its calls back to back, as in a loop of ``optimize``
 calls), in five rounds that alternate between the sides so that load from other
-processes hits every side alike. The script writes one JSON file
+processes hits every side alike; each side's block starts after an (untimed) full
+garbage collection, so that a collection set off by one side's garbage is not
+timed on another side. The script writes one JSON file
 (``benchmarks/results/optimizer.json`` unless ``--out``) with mean, median and
 minimum times, the ratios and the largest weight differences, also against the
 exact optimum (an active-set solve of the KKT conditions). The design target:
@@ -39,6 +41,7 @@ and the ratio of medians. Run: ``python benchmarks/bench_optimizer.py [--quick]`
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
@@ -188,6 +191,10 @@ def run_case(n_assets: int, form: str, repeats: int) -> dict:
     timed_problems = problems[1:]
     for chunk in np.array_split(np.arange(len(timed_problems)), ROUNDS):
         for side, call in sides.items():
+            # Each side starts its block with no garbage of the other side's
+            # pending: a full collection walks every object of the process (about
+            # 0.1 s here), and it should land in the block whose garbage set it off.
+            gc.collect()
             for i in chunk:
                 elapsed, answer = timed(lambda c=call, p=timed_problems[i]: c(p))
                 times[side].append(elapsed)
