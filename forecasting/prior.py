@@ -39,14 +39,11 @@ and the cross-sectional median variance of the others as its ``d``, so it is nev
 
 from __future__ import annotations
 
-import functools
-from contextlib import AbstractContextManager
-
 import numpy as np
 import pandas as pd
 import scipy.linalg
-from threadpoolctl import ThreadpoolController
 
+from foliocast._blas import ONE_BLAS_THREAD
 from foliocast.forecasting.model import IDIO_FLOOR, IDIO_SCALE
 
 __all__ = [
@@ -83,7 +80,7 @@ def ledoit_wolf(
     shrinkage : float
         The intensity ``s`` in ``[0, 1]``.
     """
-    with _one_blas_thread():
+    with ONE_BLAS_THREAD:
         moments, days = _window_moments(_as_returns(daily_returns))
         cov, shrinkage, _ = _shrunk_covariances(moments[None], days[None], min_obs)
     return cov[0], float(shrinkage[0])
@@ -120,7 +117,7 @@ def factor_prior(
     idio : ndarray of shape (n_assets,)
         ``d``, at least ``floor``.
     """
-    with _one_blas_thread():
+    with ONE_BLAS_THREAD:
         moments, days = _window_moments(_as_returns(daily_returns))
         loadings, idio = _priors(moments[None], days[None], k, horizon, min_obs, floor)
     return loadings[0], idio[0]
@@ -202,7 +199,7 @@ def factor_priors(
     estimated = positions[fresh]
     chunk = max(1, _CHUNK_ELEMENTS // (3 * n_assets) ** 2)
     rolling = _RollingMoments(terms, window)
-    with _one_blas_thread():
+    with ONE_BLAS_THREAD:
         for first in range(0, len(estimated), chunk):
             batch = estimated[first : first + chunk]
             moments = np.empty((len(batch),) + rolling.moments.shape)
@@ -244,22 +241,6 @@ def prior_at(
     with np.errstate(divide="ignore", invalid="ignore"):
         returns = values[1:] / values[:-1] - 1.0
     return factor_prior(returns, k, horizon, min_obs=min_obs, floor=floor)
-
-
-def _one_blas_thread() -> AbstractContextManager:
-    """Limit BLAS to one thread while the prior is computed.
-
-    The matrices are small, and threaded BLAS spin-waits when the cores are busy:
-    measured 10x slower on a loaded 2-core machine.
-    """
-    return _blas_controller().limit(limits=1, user_api="blas")
-
-
-@functools.cache
-def _blas_controller() -> ThreadpoolController:
-    # Finding the loaded libraries takes milliseconds; once is enough, and numpy's
-    # and scipy's BLAS are both loaded by the time this first runs.
-    return ThreadpoolController()
 
 
 def _as_returns(values: np.ndarray | pd.DataFrame) -> np.ndarray:

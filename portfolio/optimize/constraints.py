@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from types import MappingProxyType
 from typing import Any
 
@@ -240,6 +240,19 @@ class ResolvedConstraints:
     group_lower: np.ndarray
     group_upper: np.ndarray
 
+    @cached_property
+    def fixed_conflicts(self) -> tuple[str, ...]:
+        """The conflicts that need no previous weights (computed once: memoised).
+
+        Bounds, budget, leverage and groups; see :func:`check_feasibility`.
+        """
+        return (
+            *_asset_bound_conflicts(self),
+            *_budget_conflicts(self),
+            *_leverage_conflicts(self),
+            *_group_conflicts(self),
+        )
+
     def describe(self) -> list[str]:
         """The active constraints in words, one per item, for error messages."""
         c = self.constraints
@@ -293,10 +306,7 @@ def check_feasibility(
         Listing every conflict found, with the numbers and what to relax.
     """
     conflicts = [
-        *_asset_bound_conflicts(resolved),
-        *_budget_conflicts(resolved),
-        *_leverage_conflicts(resolved),
-        *_group_conflicts(resolved),
+        *resolved.fixed_conflicts,
         *_turnover_conflicts(resolved, prev_weights, sold),
     ]
     if conflicts:

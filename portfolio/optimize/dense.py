@@ -4,7 +4,8 @@ The compiled problem (:mod:`~foliocast.portfolio.optimize.problem`) writes risk
 through the Cholesky factor, which suits cvxpy and the interior point; for OSQP
 and quadprog the same problem on the covariance itself, in the weights alone, is
 several times faster. :class:`DenseQpSolve` builds those data from the compiled
-problem's parameter values and solves them with quadprog's exact active-set method
+problem's parameter values (the covariance itself where the caller holds it, else
+formed from the factor) and solves them with quadprog's exact active-set method
 (:mod:`~foliocast.portfolio.optimize.active_set`), else with OSQP
 (:class:`_OsqpRunner`). Its answer names the solver that produced it
 (:class:`DenseAnswer`); no answer sends the caller on to the compiled paths.
@@ -26,12 +27,17 @@ from foliocast.portfolio.optimize.active_set import (
 )
 from foliocast.portfolio.optimize.direct import CVXPY_LEVEL_OPTIONS
 
-__all__ = ["DENSE_OBJECTIVES", "DenseAnswer", "DenseQpSolve"]
+__all__ = ["COVARIANCE", "DENSE_OBJECTIVES", "DenseAnswer", "DenseQpSolve"]
 
 DENSE_OBJECTIVES: frozenset[str] = frozenset(
     {"utility", "min_variance", "target_return"}
 )
 """Objectives that :class:`DenseQpSolve` covers (a quadratic risk term, no cone)."""
+
+COVARIANCE = "covariance"
+"""Key of the optional entry of the values :class:`DenseQpSolve` takes: ``U^T U``,
+the scaled covariance with both triangles, which the caller may already hold (then
+it is not formed again from the factor ``cov_factor``)."""
 
 
 class DenseAnswer(NamedTuple):
@@ -265,7 +271,8 @@ class DenseQpSolve:
         Parameters
         ----------
         values : mapping of str -> array or float
-            The values of the compiled problem's parameters, by name.
+            The values of the compiled problem's parameters, by name, and
+            optionally the scaled covariance (:data:`COVARIANCE`).
 
         Returns
         -------
@@ -316,9 +323,15 @@ class DenseQpSolve:
         return p, np.ascontiguousarray(q, dtype=float), a, low, high
 
     def _gram(self, values: Mapping[str, Any]) -> np.ndarray:
-        """``U^T U`` (Fortran order), upper triangle only (the lower one is 0)."""
+        """``U^T U``: its upper triangle is right, the lower one may be 0.
+
+        The caller's ``covariance`` where given (both triangles), else formed from
+        the factor (Fortran order, lower triangle 0).
+        """
         from scipy.linalg import blas
 
+        if COVARIANCE in values:
+            return values[COVARIANCE]
         n = self.n
         upper = np.zeros((n, n), order="F")
         upper[self._factor_rows, self._factor_cols] = values["cov_factor"]
@@ -336,7 +349,7 @@ class DenseQpSolve:
         """
         n = self.n
         gram = self._gram(values)
-        g = gram + np.triu(gram, 1).T
+        g = gram if COVARIANCE in values else gram + np.triu(gram, 1).T
         if self._objective == "utility":
             a = np.array(values["mu"], dtype=float)
         else:
@@ -379,7 +392,8 @@ class DenseQpSolve:
         Parameters
         ----------
         values : mapping of str -> array or float
-            The values of the compiled problem's parameters, by name.
+            The values of the compiled problem's parameters, by name, and
+            optionally the scaled covariance (:data:`COVARIANCE`).
 
         Returns
         -------
@@ -399,7 +413,8 @@ class DenseQpSolve:
         Parameters
         ----------
         values : mapping of str -> array or float
-            The values of the compiled problem's parameters, by name.
+            The values of the compiled problem's parameters, by name, and
+            optionally the scaled covariance (:data:`COVARIANCE`).
 
         Returns
         -------
@@ -436,7 +451,8 @@ class DenseQpSolve:
         Parameters
         ----------
         values : mapping of str -> array or float
-            The values of the compiled problem's parameters, by name.
+            The values of the compiled problem's parameters, by name, and
+            optionally the scaled covariance (:data:`COVARIANCE`).
         options : mapping
             OSQP settings, as given to ``Problem.solve``.
 

@@ -68,6 +68,10 @@ class _RiskModel:
             return self.cov @ vector
         return self.loadings @ (self.loadings.T @ vector) + self.idio * vector
 
+    def scaled_cov(self) -> np.ndarray | None:
+        """The full covariance in units of ``scale`` (``None`` in factor form)."""
+        return None if self.cov is None else self.cov / self.scale
+
     def variance(self, weights: np.ndarray) -> float:
         if self.cov is not None:
             return float(weights @ self.cov @ weights)
@@ -121,7 +125,7 @@ def prepare(
     InfeasibleError
         Constraints that no portfolio can meet.
     """
-    tickers, mu_values = _checked_values(mu, "mu")
+    tickers, mu_values, names = _checked_values(mu, "mu")
     if isinstance(cov, pd.DataFrame):
         risk = _full_risk(cov, tickers)
     elif isinstance(cov, tuple) and len(cov) == 2:
@@ -135,7 +139,7 @@ def prepare(
         constraints = _DEFAULT_CONSTRAINTS
     elif not isinstance(constraints, Constraints):
         constraints = Constraints.from_dict(constraints)
-    resolved = constraints.resolve(tuple(tickers.tolist()))  # fast on Arrow strings
+    resolved = constraints.resolve(names)
     prev, sold = _previous_weights(prev_weights, tickers)
     check_feasibility(resolved, prev, sold)
     cost = _cost_vector(cost_penalty, tickers)
@@ -147,13 +151,20 @@ def validate_mu(mu: pd.Series, what: str = "mu") -> pd.Index:
     return _checked_values(mu, what)[0]
 
 
-def _checked_values(mu: pd.Series, what: str) -> tuple[pd.Index, np.ndarray]:
-    """The tickers and float values of a Series of one number per asset."""
+def _checked_values(
+    mu: pd.Series, what: str
+) -> tuple[pd.Index, np.ndarray, tuple[str, ...]]:
+    """The tickers, float values and ticker names of a Series of one number each."""
     if not isinstance(mu, pd.Series):
         raise TypeError(f"{what} must be a pandas Series by ticker, got {type(mu)}")
     if mu.empty:
         raise ValueError(f"{what} is empty; pass at least one asset")
-    if not mu.index.is_unique:
+    # The names as a tuple (the constraints are laid out by them) also tell
+    # whether they are unique: on a new index, Index.is_unique first builds a hash
+    # table of its own, which takes longer (``tolist`` is the fast way out of
+    # Arrow-backed strings).
+    names = tuple(mu.index.tolist())
+    if len(set(names)) != len(names):
         dupes = mu.index[mu.index.duplicated()].unique().tolist()
         raise ValueError(f"{what} has duplicate tickers {dupes}; keep one entry each")
     values = mu.to_numpy(dtype=float)
@@ -163,7 +174,7 @@ def _checked_values(mu: pd.Series, what: str) -> tuple[pd.Index, np.ndarray]:
             f"{what} is NaN or infinite for {mu.index[bad].tolist()}; drop those "
             "assets or fix the input before optimizing"
         )
-    return mu.index, values
+    return mu.index, values, names
 
 
 def align(frame: pd.DataFrame | pd.Series, tickers: pd.Index, what: str) -> Any:
@@ -205,21 +216,28 @@ def finite_or_raise(values: np.ndarray, tickers: pd.Index, what: str) -> None:
 
 def _full_risk(cov: pd.DataFrame, tickers: pd.Index) -> _RiskModel:
     matrix = align(cov, tickers, "cov").to_numpy(dtype=float)
-    finite_or_raise(matrix, tickers, "cov")
-    gap = np.abs(matrix - matrix.T)
-    if gap.max() > _SYMMETRY_RTOL * max(np.abs(matrix).max(), _MIN_SCALE):
+    largest = float(np.abs(matrix).max())
+    if not math.isfinite(largest):  # NaN and inf carry into the maximum
+        finite_or_raise(matrix, tickers, "cov")
+    gap = matrix - matrix.T
+    np.abs(gap, out=gap)
+    largest_gap = gap.max()
+    if largest_gap > _SYMMETRY_RTOL * max(largest, _MIN_SCALE):
         i, j = np.unravel_index(np.argmax(gap), gap.shape)
         raise ValueError(
             f"cov is not symmetric: cov[{tickers[i]!r}, {tickers[j]!r}] = "
             f"{matrix[i, j]:g} but cov[{tickers[j]!r}, {tickers[i]!r}] = "
             f"{matrix[j, i]:g}; pass (cov + cov.T) / 2"
         )
-    matrix = 0.5 * (matrix + matrix.T)
+    if largest_gap > 0:  # (cov + cov.T) / 2 of an exactly symmetric cov is cov
+        matrix = matrix + matrix.T
+        matrix *= 0.5
     lower, matrix = _triangular_factor(matrix)
-    scale = _variance_unit(np.diag(matrix))
-    rows, cols = _upper_indices(len(tickers))
-    values = {"cov_factor": lower.T[rows, cols] / math.sqrt(scale)}
-    return _RiskModel(None, values, scale, matrix, None, None)
+    scale = _variance_unit(matrix.diagonal())
+    # U = L^T row by row is L column by column: one gather from L's memory.
+    factor = np.take(lower.ravel(order="F"), _upper_positions(len(tickers)))
+    factor /= math.sqrt(scale)
+    return _RiskModel(None, {"cov_factor": factor}, scale, matrix, None, None)
 
 
 def _variance_unit(variances: np.ndarray) -> float:
@@ -229,7 +247,7 @@ def _variance_unit(variances: np.ndarray) -> float:
     mean the same for daily, monthly or annual inputs. Rescaling the objective
     leaves the optimal weights unchanged.
     """
-    unit = float(np.mean(variances))
+    unit = float(variances.sum()) / len(variances)  # np.mean's sum, less overhead
     return unit if unit > _MIN_SCALE else 1.0
 
 
@@ -242,11 +260,15 @@ def _triangular_factor(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     cov : ndarray of shape (n_assets, n_assets)
         The covariance ``L L^T`` actually used (the input unless repaired).
     """
-    try:
-        # scipy's LAPACK call is several times faster than numpy's at n = 500.
-        return scipy.linalg.cholesky(cov, lower=True, check_finite=False), cov
-    except scipy.linalg.LinAlgError:
-        pass  # singular or indefinite: go through the eigen-decomposition
+    # cov is exactly symmetric, so it equals its transpose: hand LAPACK the one in
+    # Fortran order, which it takes without a transposing copy.
+    fortran = cov if cov.flags.f_contiguous else cov.T
+    # scipy's LAPACK call (what scipy.linalg.cholesky calls, without its checks) is
+    # several times faster than numpy's at n = 500.
+    lower, info = scipy.linalg.lapack.dpotrf(fortran, lower=1, clean=1)
+    if info == 0:
+        return lower, cov
+    # info > 0: singular or indefinite: go through the eigen-decomposition
     eigenvalues, eigenvectors = np.linalg.eigh(cov)
     smallest, largest = float(eigenvalues[0]), float(np.abs(eigenvalues).max())
     if smallest < -_PSD_RTOL * max(largest, _MIN_SCALE):
@@ -265,9 +287,14 @@ def _triangular_factor(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @lru_cache(maxsize=8)
-def _upper_indices(n: int) -> tuple[np.ndarray, np.ndarray]:
-    # Row-major order, as cvxpy.vec_to_upper_tri fills the triangle.
-    return np.triu_indices(n)
+def _upper_positions(n: int) -> np.ndarray:
+    """Where the upper triangle of ``L^T`` lies in ``L`` raveled in Fortran order.
+
+    Row-major over the triangle, as cvxpy.vec_to_upper_tri fills it: entry
+    ``(i, j)`` of ``L^T``, ``i <= j``, is ``L[j, i]``, at ``j + n * i``.
+    """
+    rows, cols = np.triu_indices(n)
+    return cols + n * rows
 
 
 def _factor_risk(loadings: Any, idio: Any, tickers: pd.Index) -> _RiskModel:

@@ -37,6 +37,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import replace
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 
@@ -44,10 +45,12 @@ import cvxpy as cp
 import numpy as np
 import pandas as pd
 
+from foliocast._blas import ONE_BLAS_THREAD
 from foliocast.forecasting.forecast import Forecast
 from foliocast.portfolio.errors import InfeasibleError, OptimizationError
 from foliocast.portfolio.optimize.active import ACTIVE_OBJECTIVES, as_utility
 from foliocast.portfolio.optimize.cache import DEFAULT_CACHE, ProblemCache
+from foliocast.portfolio.optimize.constraints import ResolvedConstraints
 from foliocast.portfolio.optimize.inputs import (
     CovarianceInput,
     Inputs,
@@ -103,13 +106,11 @@ _NO_BOUND = 1e6
 
 
 def _spec(inputs: Inputs, options: MarkowitzOptions) -> ProblemSpec:
-    rc = inputs.resolved
-    c = rc.constraints
-    if c.budget is None:
-        budget = "free"
-    else:
-        budget = "at_most" if c.allow_cash else "equal"
-    if options.objective == "max_sharpe" and (budget != "equal" or c.budget <= 0):
+    c = inputs.resolved.constraints
+    shape = _constraint_shape(inputs.resolved)
+    if options.objective == "max_sharpe" and (
+        shape["budget"] != "equal" or c.budget <= 0
+    ):
         raise ValueError(
             "objective='max_sharpe' needs a fully invested positive budget "
             "(budget > 0, allow_cash=False): the Sharpe ratio does not fix the "
@@ -119,14 +120,45 @@ def _spec(inputs: Inputs, options: MarkowitzOptions) -> ProblemSpec:
         objective=options.objective,
         n_assets=len(inputs.tickers),
         n_factors=inputs.risk.n_factors,
-        budget=budget,
-        lower_bounds=bool(np.isfinite(rc.lower).any()),
-        upper_bounds=bool(np.isfinite(rc.upper).any()),
-        n_groups=len(rc.group_names),
-        leverage=c.max_leverage is not None,
-        turnover=c.turnover is not None,
         costs=inputs.cost is not None and options.objective != "max_return",
+        **shape,
     )
+
+
+# Memoised per resolved constraint set (itself memoised, and compared by identity):
+# a loop of solves under one set reads these instead of recomputing them.
+@lru_cache(maxsize=64)
+def _constraint_shape(rc: ResolvedConstraints) -> MappingProxyType:
+    """The fields of :class:`ProblemSpec` that the constraint set decides."""
+    c = rc.constraints
+    if c.budget is None:
+        budget = "free"
+    else:
+        budget = "at_most" if c.allow_cash else "equal"
+    return MappingProxyType(
+        {
+            "budget": budget,
+            "lower_bounds": bool(np.isfinite(rc.lower).any()),
+            "upper_bounds": bool(np.isfinite(rc.upper).any()),
+            "n_groups": len(rc.group_names),
+            "leverage": c.max_leverage is not None,
+            "turnover": c.turnover is not None,
+        }
+    )
+
+
+@lru_cache(maxsize=64)
+def _bound_values(rc: ResolvedConstraints) -> MappingProxyType:
+    """The bound parameters' values, open sides at :data:`_NO_BOUND` (read-only)."""
+    values = {
+        "lower": _open_to_big(rc.lower),
+        "upper": _open_to_big(rc.upper),
+        "group_lower": _open_to_big(rc.group_lower),
+        "group_upper": _open_to_big(rc.group_upper),
+    }
+    for array in values.values():
+        array.flags.writeable = False  # shared through the memo
+    return MappingProxyType(values)
 
 
 def _open_to_big(values: np.ndarray) -> np.ndarray:
@@ -157,14 +189,15 @@ def _parameter_values(
         values["target"] = options.target**2 / unit
     if spec.budget != "free":
         values["budget"] = c.budget
+    bounds = _bound_values(rc)
     if spec.lower_bounds:
-        values["lower"] = _open_to_big(rc.lower)
+        values["lower"] = bounds["lower"]
     if spec.upper_bounds:
-        values["upper"] = _open_to_big(rc.upper)
+        values["upper"] = bounds["upper"]
     if spec.n_groups:
         values["group_matrix"] = rc.group_matrix
-        values["group_lower"] = _open_to_big(rc.group_lower)
-        values["group_upper"] = _open_to_big(rc.group_upper)
+        values["group_lower"] = bounds["group_lower"]
+        values["group_upper"] = bounds["group_upper"]
     if spec.leverage:
         values["max_leverage"] = c.max_leverage
     if spec.turnover or spec.costs:
@@ -190,6 +223,8 @@ def _solve(inputs: Inputs, options: MarkowitzOptions) -> OptimizationResult:
         options.solvers or default_chain(spec),
         options.solver_options,
         fast_path=options.fast_path,
+        # The dense form solves on the covariance itself; it is at hand here.
+        covariance=inputs.risk.scaled_cov() if problem.dense_osqp else None,
     )
     if outcome.weights is None:
         raise _failure(outcome, inputs, options)
@@ -372,18 +407,19 @@ def _markowitz(
     Called straight from each public function, so that warnings (the stack level
     they name) point at the user's call.
     """
-    inputs = prepare(
-        mu, cov, options.constraints, options.prev_weights, options.cost_penalty
-    )
-    if options.objective == "max_sharpe" and inputs.cost is not None:
-        raise ValueError(
-            "cost_penalty does not combine with objective='max_sharpe' (the Sharpe "
-            "ratio is scale-free, a cost is not); use objective='utility' or a "
-            "turnover limit"
+    with ONE_BLAS_THREAD:  # small matrices: threads only stall (foliocast._blas)
+        inputs = prepare(
+            mu, cov, options.constraints, options.prev_weights, options.cost_penalty
         )
-    if options.objective in ACTIVE_OBJECTIVES:
-        return _solve_active(inputs, options)
-    return _solve(inputs, options)
+        if options.objective == "max_sharpe" and inputs.cost is not None:
+            raise ValueError(
+                "cost_penalty does not combine with objective='max_sharpe' (the "
+                "Sharpe ratio is scale-free, a cost is not); use objective='utility' "
+                "or a turnover limit"
+            )
+        if options.objective in ACTIVE_OBJECTIVES:
+            return _solve_active(inputs, options)
+        return _solve(inputs, options)
 
 
 def _solve_active(inputs: Inputs, options: MarkowitzOptions) -> OptimizationResult:
@@ -516,25 +552,26 @@ def _frontier(
     mu: pd.Series, cov: CovarianceInput, n_points: int, base: MarkowitzOptions
 ) -> Frontier:
     # A frame of its own, as _markowitz: warnings point at the public call.
-    inputs = prepare(mu, cov, base.constraints, base.prev_weights, None)
-    lowest = _solve(inputs, base)
-    try:
-        highest = _solve(inputs, replace(base, objective="max_return"))
-    except OptimizationError as exc:
-        raise OptimizationError(
-            "The efficient frontier needs a bounded highest return; with these "
-            "constraints it is unbounded or could not be found. Add max_weight, "
-            f"long_only or max_leverage. ({exc})"
-        ) from exc
-    targets = np.linspace(lowest.expected_return, highest.expected_return, n_points)
-    points = [lowest]
-    for target in targets[1:]:
-        if target <= lowest.expected_return:  # flat frontier: all mu equal
-            points.append(lowest)
-            continue
-        points.append(
-            _solve(inputs, replace(base, objective="target_return", target=target))
-        )
+    with ONE_BLAS_THREAD:
+        inputs = prepare(mu, cov, base.constraints, base.prev_weights, None)
+        lowest = _solve(inputs, base)
+        try:
+            highest = _solve(inputs, replace(base, objective="max_return"))
+        except OptimizationError as exc:
+            raise OptimizationError(
+                "The efficient frontier needs a bounded highest return; with these "
+                "constraints it is unbounded or could not be found. Add max_weight, "
+                f"long_only or max_leverage. ({exc})"
+            ) from exc
+        targets = np.linspace(lowest.expected_return, highest.expected_return, n_points)
+        points = [lowest]
+        for target in targets[1:]:
+            if target <= lowest.expected_return:  # flat frontier: all mu equal
+                points.append(lowest)
+                continue
+            points.append(
+                _solve(inputs, replace(base, objective="target_return", target=target))
+            )
     index = pd.RangeIndex(n_points, name="point")
     return Frontier(
         volatility=pd.Series([p.volatility for p in points], index=index),

@@ -170,9 +170,7 @@ def resolve_options(
     TypeError
         For a keyword that is no setting, or ``options`` of another type.
     """
-    if options is None:
-        options = MarkowitzOptions()
-    elif not isinstance(options, MarkowitzOptions):
+    if options is not None and not isinstance(options, MarkowitzOptions):
         raise TypeError(
             f"options must be a MarkowitzOptions, got {type(options).__name__}; "
             "or pass the settings as keywords (objective=..., risk_aversion=...)"
@@ -184,7 +182,12 @@ def resolve_options(
                 f"unexpected keyword argument(s) {unknown}; the settings are "
                 f"{sorted(_FIELDS)}"
             )
-        options = replace(options, **changes)
+        if options is None:  # one record built, not a default one and a copy
+            options = MarkowitzOptions(**changes)
+        else:
+            options = replace(options, **changes)
+    elif options is None:
+        options = MarkowitzOptions()
     return options.checked()
 
 

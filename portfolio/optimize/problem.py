@@ -44,6 +44,7 @@ import cvxpy as cp
 import numpy as np
 
 from foliocast.portfolio.optimize.dense import (
+    COVARIANCE,
     DENSE_OBJECTIVES,
     DenseAnswer,
     DenseQpSolve,
@@ -270,6 +271,7 @@ class MarkowitzProblem:
         solver_options: Mapping[str, Mapping[str, Any]],
         *,
         fast_path: bool = True,
+        covariance: np.ndarray | None = None,
     ) -> SolveOutcome:
         """Set every parameter and solve, trying each solver until one succeeds.
 
@@ -285,6 +287,10 @@ class MarkowitzProblem:
             Whether CLARABEL and OSQP attempts try the dense and direct paths
             first; ``False`` sends every attempt through ``Problem.solve`` (for
             debugging, and to compare the paths).
+        covariance : ndarray of shape (n_assets, n_assets), optional
+            The full covariance in the problem's units, ``U^T U`` for the factor
+            ``U`` given as ``cov_factor``, where the caller holds it: the dense
+            form then takes it as it is instead of forming it from the factor.
 
         Returns
         -------
@@ -299,7 +305,7 @@ class MarkowitzProblem:
         with self._lock:  # parameters and solver caches are shared state
             for name, value in values.items():
                 _assign(self.parameters[name], value)
-            return self._solve_chain(solvers, solver_options, fast_path)
+            return self._solve_chain(solvers, solver_options, fast_path, covariance)
 
     # ------------------------------------------------------------ formulation
 
@@ -404,6 +410,7 @@ class MarkowitzProblem:
         solvers: Sequence[str],
         solver_options: Mapping[str, Mapping[str, Any]],
         fast_path: bool,
+        covariance: np.ndarray | None = None,
     ) -> SolveOutcome:
         attempts: list[str] = []
         inaccurate: SolveOutcome | None = None
@@ -419,7 +426,7 @@ class MarkowitzProblem:
                 **self._default_options.get(solver, {}),
                 **solver_options.get(solver, {}),
             }
-            fast = self._solve_fast(solver, options) if fast_path else None
+            fast = self._solve_fast(solver, options, covariance) if fast_path else None
             if fast is not None:
                 attempts.append(f"{solver}: {cp.OPTIMAL}")
                 # Report who produced the weights: an OSQP attempt may have been
@@ -462,7 +469,10 @@ class MarkowitzProblem:
         return SolveOutcome(None, "", "", attempts, verdict, "")
 
     def _solve_fast(
-        self, solver: str, options: Mapping[str, Any]
+        self,
+        solver: str,
+        options: Mapping[str, Any],
+        covariance: np.ndarray | None = None,
     ) -> tuple[np.ndarray, str, str] | None:
         """Weights, who answered and how, or ``None`` to take ``Problem.solve``.
 
@@ -471,7 +481,7 @@ class MarkowitzProblem:
         if solver not in DIRECT_SOLVERS:
             return None
         if solver == DenseQpSolve.solver and self._dense is not None:
-            answer = self._solve_dense(options)
+            answer = self._solve_dense(options, covariance)
             if answer is not None:
                 return answer.weights, answer.solver, "dense"
         weights = self._solve_direct(solver, options)
@@ -496,12 +506,16 @@ class MarkowitzProblem:
         weights, *scale = values
         return self._weights_from(weights, scale[0] if scale else None)
 
-    def _solve_dense(self, options: Mapping[str, Any]) -> DenseAnswer | None:
+    def _solve_dense(
+        self, options: Mapping[str, Any], covariance: np.ndarray | None = None
+    ) -> DenseAnswer | None:
         """Weights from quadprog or OSQP on the dense form, or ``None`` to go on."""
         dense = self._dense
         if not dense.accepts(options):
             return None
         values = {name: p.value for name, p in self.parameters.items()}
+        if covariance is not None:
+            values[COVARIANCE] = covariance
         try:
             return dense.solve(values, options)
         except Exception:  # any surprise: the compiled paths re-solve and report
