@@ -78,6 +78,9 @@ def forecast_tables(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return the long tables of a run's forecasts (see the module docstring).
 
+    A forecast recorded under several names (one forecaster serving two names of
+    a run) is written under each, its factor form computed once.
+
     Parameters
     ----------
     history : iterable of (str, Forecast)
@@ -90,30 +93,65 @@ def forecast_tables(
     factors : pd.DataFrame
         Columns `FACTOR_COLUMNS`.
     """
-    rows, factor_rows = [], []
+    parts, factor_parts = [], []
+    # By forecast object; the object is kept with its form so that its id is not
+    # reused by another forecast while this runs.
+    forms: dict[int, tuple[Forecast, pd.DataFrame, pd.Series]] = {}
     for name, forecast in history:
-        vol = np.sqrt(np.clip(np.diag(forecast.cov.to_numpy()), 0, None))
-        loadings, idio = factor_form(forecast)
-        tickers = forecast.tickers
-        std = (
-            np.full(len(tickers), np.nan)
-            if forecast.mu_std is None
-            else forecast.mu_std.to_numpy(dtype=float)
+        if id(forecast) not in forms:
+            forms[id(forecast)] = (forecast, *factor_form(forecast))
+        _, loadings, idio = forms[id(forecast)]
+        parts.append(_forecast_rows(name, forecast, idio))
+        factor_parts.append(_factor_rows(name, forecast, loadings))
+    if not parts:
+        return (
+            pd.DataFrame([], columns=FORECAST_COLUMNS).astype(
+                {"idio": float, "mu_std": float}
+            ),
+            pd.DataFrame([], columns=FACTOR_COLUMNS),
         )
-        columns = (forecast.mu.to_numpy(), vol, idio.to_numpy(), std)
-        for asset, mu, sigma, d, s in zip(tickers, *columns, strict=True):
-            row = (forecast.as_of, name, asset, float(mu), float(sigma), d, float(s))
-            rows.append(row)
-        values = loadings.to_numpy(dtype=float)
-        for i, asset in enumerate(tickers):
-            for j, factor in enumerate(loadings.columns):
-                row = (forecast.as_of, name, asset, str(factor), float(values[i, j]))
-                factor_rows.append(row)
     return (
-        pd.DataFrame(rows, columns=FORECAST_COLUMNS).astype(
-            {"idio": float, "mu_std": float}
-        ),
-        pd.DataFrame(factor_rows, columns=FACTOR_COLUMNS),
+        pd.concat(parts, ignore_index=True),
+        pd.concat(factor_parts, ignore_index=True),
+    )
+
+
+def _forecast_rows(name: str, forecast: Forecast, idio: pd.Series) -> pd.DataFrame:
+    """One row per asset of ``forecast``: `FORECAST_COLUMNS`."""
+    tickers = forecast.tickers
+    n = len(tickers)
+    std = (
+        np.full(n, np.nan)
+        if forecast.mu_std is None
+        else forecast.mu_std.to_numpy(dtype=float)
+    )
+    return pd.DataFrame(
+        {
+            "date": pd.DatetimeIndex([forecast.as_of] * n),
+            "forecaster": [name] * n,
+            "asset": list(tickers),
+            "mu": forecast.mu.to_numpy(dtype=float),
+            "vol": np.sqrt(np.clip(np.diag(forecast.cov.to_numpy()), 0, None)),
+            "idio": idio.to_numpy(dtype=float),
+            "mu_std": std,
+        }
+    )
+
+
+def _factor_rows(name: str, forecast: Forecast, loadings: pd.DataFrame) -> pd.DataFrame:
+    """One row per asset and factor of ``forecast``, asset by asset."""
+    tickers = list(forecast.tickers)
+    factors = [str(factor) for factor in loadings.columns]
+    k, rows = len(factors), len(tickers) * len(factors)
+    return pd.DataFrame(
+        {
+            "date": pd.DatetimeIndex([forecast.as_of] * rows),
+            "forecaster": [name] * rows,
+            "asset": [asset for asset in tickers for _ in range(k)],
+            "factor": factors * len(tickers),
+            "loading": loadings.to_numpy(dtype=float).ravel(),
+        },
+        columns=FACTOR_COLUMNS,
     )
 
 

@@ -210,3 +210,41 @@ def test_tables_written_before_mu_std_still_load(saved):
     )
     assert rebuilt.mu_std is None
     np.testing.assert_allclose(rebuilt.mu.to_numpy(), forecast.mu.to_numpy())
+
+
+def test_a_forecast_shared_by_two_names_is_written_under_each_factored_once(
+    monkeypatch,
+):
+    import foliocast.portfolio.backtest.forecast_tables as tables
+
+    rng = np.random.default_rng(42)
+    tickers = list("ABCDE")
+    a = rng.normal(size=(5, 5))
+    shared = Forecast(
+        pd.Timestamp("2020-01-02"),
+        21,
+        pd.Series(rng.normal(size=5), tickers),
+        pd.DataFrame(a @ a.T, tickers, tickers),
+    )
+    calls = []
+
+    def counted(forecast):
+        calls.append(forecast)
+        return factor_form(forecast)
+
+    monkeypatch.setattr(tables, "factor_form", counted)
+    forecasts, factors = tables.forecast_tables(
+        [("ledoit_wolf", shared), ("model", shared)]
+    )
+    assert calls == [shared]
+    for table in (forecasts, factors):
+        first = table[table.forecaster == "ledoit_wolf"].drop(columns="forecaster")
+        second = table[table.forecaster == "model"].drop(columns="forecaster")
+        pd.testing.assert_frame_equal(
+            first.reset_index(drop=True), second.reset_index(drop=True)
+        )
+    rebuilt = forecast_from_tables(
+        forecasts, factors, "2020-01-02", "model", horizon=21
+    )
+    np.testing.assert_allclose(rebuilt.cov.to_numpy(), a @ a.T, atol=1e-12)
+    assert len(factors) == 2 * 5 * 5
