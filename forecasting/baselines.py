@@ -121,10 +121,8 @@ def _clip_to_psd(matrix: np.ndarray) -> np.ndarray:
         The input (symmetrised) when already PSD, else the eigenvalue-clipped matrix.
     """
     sym = 0.5 * (matrix + matrix.T)
-    # A Cholesky factor exists only for a positive definite matrix and costs a
-    # tenth of the eigendecomposition: most covariances pass here and are returned
-    # as they are. Where it fails, the eigenvalues decide (a PSD matrix with a zero
-    # eigenvalue is returned unchanged too).
+    # Only a positive definite matrix has a Cholesky factor, at a tenth of the cost
+    # of eigh: most covariances leave here. Otherwise the eigenvalues decide.
     try:
         np.linalg.cholesky(sym)
     except np.linalg.LinAlgError:
@@ -416,10 +414,9 @@ class LedoitWolfForecaster(_WindowEstimator):
         if self.shrinkage_target != "constant_variance":
             shrinkage = CovarianceShrinkage(common, returns_data=True, frequency=1)
             return shrinkage.ledoit_wolf(self.shrinkage_target).to_numpy()
-        # What CovarianceShrinkage(...).ledoit_wolf() computes for this target,
-        # without the sample covariance and PSD check its constructor adds (unused
-        # here, and a third of the cost at 500 assets): scikit-learn's estimate,
-        # then PyPortfolioOpt's own repair of a non-PSD result.
+        # CovarianceShrinkage(...).ledoit_wolf() without the unused sample
+        # covariance and PSD check of its constructor (a third of the cost at 500
+        # assets): scikit-learn's estimate, then PyPortfolioOpt's own PSD repair.
         from sklearn.covariance import ledoit_wolf  # loaded on first forecast
 
         shrunk, _ = ledoit_wolf(common.to_numpy(dtype=float))
