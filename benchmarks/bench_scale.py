@@ -25,9 +25,14 @@ Per forecaster it fits the exponent ``b`` of ``cost = a * n^b`` (least squares o
 logs) for the run's wall time and for ``decide`` alone, and checks the targets: ``b``
 at most 1.5, the 500-asset LSTM run under 600 s and every case under 3 GB.
 
+BLAS threads are the library's default unless ``--blas-threads`` sets
+``OPENBLAS_NUM_THREADS`` for the cases (recorded under ``machine``): on a 2-core
+machine busy with other work, threaded BLAS spin-waits, and the 500-asset
+Ledoit-Wolf case measured 567 s with the default against 23 s with one thread.
+
 Usage: ``python benchmarks/bench_scale.py [--quick] [--out FILE] [--forecasters
-ledoit_wolf lstm] [--n 20 100 500]``. ``--quick`` runs 20 and 50 assets over 2014-2015
-to check the script.
+ledoit_wolf lstm] [--n 20 100 500] [--blas-threads 1]``. ``--quick`` runs 20 and 50
+assets over 2014-2015 to check the script.
 """
 
 from __future__ import annotations
@@ -167,6 +172,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="20 and 50 assets, 2 y")
     parser.add_argument("--forecasters", nargs="+", default=list(FORECASTERS))
     parser.add_argument("--n", nargs="+", type=int, default=None)
+    parser.add_argument("--blas-threads", type=int, default=None)
     parser.add_argument("--case", nargs=3, help=argparse.SUPPRESS)  # N KIND START
     parser.add_argument("--case-out", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -174,6 +180,8 @@ def main() -> None:
         n_assets, forecaster, start = args.case
         run_case(int(n_assets), forecaster, start, Path(args.case_out))
         return
+    if args.blas_threads is not None:  # the cases' processes inherit it
+        os.environ["OPENBLAS_NUM_THREADS"] = str(args.blas_threads)
     sizes = args.n or (QUICK_SIZES if args.quick else SIZES)
     start = QUICK_START if args.quick else START
     report: dict = {"machine": machine(), "period": [start, END], "cases": []}
