@@ -79,11 +79,39 @@ def synthetic_run(n_assets: int, years: int) -> dict[str, float]:
     }
 
 
+def run_child(argv: list[str]) -> tuple[float, float]:
+    """Run ``argv`` in a child process from the repository root.
+
+    Returns
+    -------
+    wall_s : float
+        Seconds from start to exit.
+    peak_memory_mb : float
+        The child's own peak resident memory.
+
+    Raises
+    ------
+    RuntimeError
+        With the end of the child's stderr, if it fails.
+    """
+    started = time.perf_counter()
+    child = subprocess.Popen(
+        argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    stderr = child.stderr.read()
+    # This child's own usage: RUSAGE_CHILDREN would report the largest of every
+    # child this process ever waited for, whatever started it.
+    _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(stderr[-2000:])
+    return wall, usage.ru_maxrss / 1024
+
+
 def default_run() -> dict[str, float]:
     """Time the default CLI backtest in a child process and read its peak RSS."""
     with tempfile.TemporaryDirectory() as folder:
-        started = time.perf_counter()
-        child = subprocess.Popen(
+        wall, peak = run_child(
             [
                 sys.executable,
                 "-m",
@@ -92,24 +120,12 @@ def default_run() -> dict[str, float]:
                 "--out",
                 os.path.join(folder, "run"),
                 "--quiet",
-            ],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
+            ]
         )
-        stderr = child.stderr.read()
-        # This child's own usage: RUSAGE_CHILDREN would report the largest of every
-        # child this process ever waited for, whatever started it.
-        _, status, usage = os.wait4(child.pid, 0)
-        child.returncode = os.waitstatus_to_exitcode(status)
-        wall = time.perf_counter() - started
-        if child.returncode != 0:
-            raise RuntimeError(stderr[-2000:])
         timings = json.loads(Path(folder, "run", "timings.json").read_text())
     return {
         "wall_s": wall,
-        "peak_memory_mb": usage.ru_maxrss / 1024,
+        "peak_memory_mb": peak,
         "stages_s": timings,
         "target": "under 300 s and 3 GB on 2 CPU cores",
     }

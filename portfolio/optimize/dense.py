@@ -25,6 +25,7 @@ from foliocast.portfolio.optimize.active_set import (
     quadprog_data,
     solve_active_set,
 )
+from foliocast.portfolio.optimize.cost_active_set import solve_with_costs
 from foliocast.portfolio.optimize.direct import CVXPY_LEVEL_OPTIONS
 
 __all__ = ["COVARIANCE", "DENSE_OBJECTIVES", "DenseAnswer", "DenseQpSolve"]
@@ -190,16 +191,20 @@ class DenseQpSolve:
     n_groups : int
         Rows of the parameter ``group_matrix``.
     exact_options : mapping, optional
-        The OSQP options under which :meth:`solve` tries quadprog first (the
-        caller's defaults); ``None`` (the default) never tries it.
+        The options of :attr:`solver` under which :meth:`solve` tries quadprog
+        first (the caller's defaults); ``None`` (the default) never tries it.
+    costs : bool, default False
+        Whether the problem has the cost term ``cost @ |w - prev_weights|``. Then
+        only the exact solve is tried
+        (:func:`~foliocast.portfolio.optimize.cost_active_set.solve_with_costs`),
+        in place of a CLARABEL attempt (:attr:`solver`): OSQP's polishing often
+        fails on the L1 term.
 
     Raises
     ------
     ValueError
         For a structure this path does not cover (see :data:`DENSE_OBJECTIVES`).
     """
-
-    solver = "OSQP"
 
     def __init__(
         self,
@@ -210,9 +215,13 @@ class DenseQpSolve:
         upper_bounds: bool,
         n_groups: int,
         exact_options: Mapping[str, Any] | None = None,
+        costs: bool = False,
     ) -> None:
         if objective not in DENSE_OBJECTIVES:
             raise ValueError(f"no dense OSQP path for objective {objective!r}")
+        self._costs = costs
+        # The solver whose attempts this path answers first.
+        self.solver = "CLARABEL" if costs else "OSQP"
         n, m = int(n_assets), int(n_groups)
         self.n = n
         self._objective = objective
@@ -436,7 +445,17 @@ class DenseQpSolve:
         DenseAnswer or None
             The weights and the solver that produced them.
         """
-        if self._exact_options is not None and dict(options) == self._exact_options:
+        exact = self._exact_options is not None and dict(options) == self._exact_options
+        if self._costs:
+            if not exact:
+                return None
+            weights = solve_with_costs(
+                self._exact_parts(values),
+                np.asarray(values["cost"], dtype=float),
+                np.asarray(values["prev_weights"], dtype=float),
+            )
+            return None if weights is None else DenseAnswer(weights, "QUADPROG")
+        if exact:
             weights = self.solve_exact(values)
             if weights is not None:
                 return DenseAnswer(weights, "QUADPROG")

@@ -20,6 +20,7 @@ from foliocast.forecasting.baselines import (
     GARCHForecaster,
     HistoricalForecaster,
     LedoitWolfForecaster,
+    _clip_to_psd,
     horizon_moments,
     make_forecaster,
 )
@@ -317,3 +318,47 @@ def test_registry_takes_a_new_kind_in_one_line(
 ) -> None:
     monkeypatch.setitem(FORECASTERS, "hist2", HistoricalForecaster)
     assert isinstance(make_forecaster("hist2", horizon=3), HistoricalForecaster)
+
+
+# --- PSD projection ------------------------------------------------------------
+
+
+def _eigen_clipped(matrix: np.ndarray) -> np.ndarray:
+    """The reference projection: every eigenvalue below zero set to zero."""
+    sym = 0.5 * (matrix + matrix.T)
+    values, vectors = np.linalg.eigh(sym)
+    clipped = (vectors * np.clip(values, 0.0, None)) @ vectors.T
+    return 0.5 * (clipped + clipped.T)
+
+
+def test_clip_to_psd_keeps_a_psd_matrix_and_clips_one_that_is_not() -> None:
+    rng = np.random.default_rng(42)
+    a = rng.normal(size=(6, 6))
+    definite = a @ a.T
+    np.testing.assert_array_equal(_clip_to_psd(definite), 0.5 * (definite + definite.T))
+    singular = a[:, :3] @ a[:, :3].T  # PSD, rank 3: no Cholesky factor
+    np.testing.assert_allclose(_clip_to_psd(singular), singular, atol=1e-12)
+    vectors = np.linalg.qr(a)[0]
+    indefinite = (vectors * np.array([-2.0, -0.5, 0.1, 1.0, 2.0, 3.0])) @ vectors.T
+    clipped = _clip_to_psd(indefinite)
+    np.testing.assert_allclose(clipped, _eigen_clipped(indefinite), atol=1e-12)
+    assert np.linalg.eigvalsh(clipped).min() > -1e-12
+
+
+@pytest.mark.parametrize("target", ["constant_variance", "single_factor"])
+def test_ledoit_wolf_forecast_equals_pypfopt_then_horizon_moments(
+    ragged: pd.DataFrame, target: str
+) -> None:
+    forecaster = LedoitWolfForecaster(
+        horizon=21, lookback=None, min_history=100, shrinkage_target=target
+    )
+    fc = forecaster.predict(ragged)
+    returns = ragged.pct_change(fill_method=None).iloc[1:]
+    shrunk = CovarianceShrinkage(
+        returns.dropna(), returns_data=True, frequency=1
+    ).ledoit_wolf(target)
+    mu, cov = horizon_moments(
+        returns.mean().to_numpy(), _eigen_clipped(shrunk.to_numpy()), 21
+    )
+    np.testing.assert_allclose(fc.cov.to_numpy(), cov, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(fc.mu.to_numpy(), mu, rtol=0, atol=1e-15)

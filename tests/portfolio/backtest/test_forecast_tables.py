@@ -16,6 +16,7 @@ from foliocast.portfolio.backtest.engine import ForecastBook, run_backtest
 from foliocast.portfolio.backtest.forecast_tables import (
     factor_form,
     forecast_from_tables,
+    forecast_tables,
 )
 from foliocast.portfolio.backtest.runfolder import load_run, save_run
 from foliocast.portfolio.backtest.strategies import EqualWeight
@@ -210,3 +211,73 @@ def test_tables_written_before_mu_std_still_load(saved):
     )
     assert rebuilt.mu_std is None
     np.testing.assert_allclose(rebuilt.mu.to_numpy(), forecast.mu.to_numpy())
+
+
+def test_a_forecast_shared_by_two_names_is_written_under_each_factored_once(
+    monkeypatch,
+):
+    import foliocast.portfolio.backtest.forecast_tables as tables
+
+    rng = np.random.default_rng(42)
+    tickers = list("ABCDE")
+    a = rng.normal(size=(5, 5))
+    shared = Forecast(
+        pd.Timestamp("2020-01-02"),
+        21,
+        pd.Series(rng.normal(size=5), tickers),
+        pd.DataFrame(a @ a.T, tickers, tickers),
+    )
+    calls = []
+
+    def counted(forecast):
+        calls.append(forecast)
+        return factor_form(forecast)
+
+    monkeypatch.setattr(tables, "factor_form", counted)
+    forecasts, factors = tables.forecast_tables(
+        [("ledoit_wolf", shared), ("model", shared)]
+    )
+    assert calls == [shared]
+    for table in (forecasts, factors):
+        first = table[table.forecaster == "ledoit_wolf"].drop(columns="forecaster")
+        second = table[table.forecaster == "model"].drop(columns="forecaster")
+        pd.testing.assert_frame_equal(
+            first.reset_index(drop=True), second.reset_index(drop=True)
+        )
+    rebuilt = forecast_from_tables(
+        forecasts, factors, "2020-01-02", "model", horizon=21
+    )
+    np.testing.assert_allclose(rebuilt.cov.to_numpy(), a @ a.T, atol=1e-12)
+    assert len(factors) == 2 * 5 * 5
+
+
+def test_tables_hold_one_row_per_asset_and_factor_in_history_order():
+    rng = np.random.default_rng(7)
+    tickers = ["AAA", "BBB", "CCC"]
+    a = rng.normal(size=(3, 3))
+    plain = Forecast(
+        pd.Timestamp("2021-03-01"),
+        21,
+        pd.Series(rng.normal(size=3), tickers),
+        pd.DataFrame(a @ a.T, tickers, tickers),
+    )
+    factored = Forecast.from_factors(
+        as_of=pd.Timestamp("2021-04-01"),
+        horizon=21,
+        mu=pd.Series(rng.normal(size=2), tickers[:2]),
+        factors=pd.DataFrame(rng.normal(size=(2, 2)), tickers[:2], ["f1", "f2"]),
+        idio=pd.Series([0.1, 0.2], tickers[:2]),
+    )
+    history = [("model", factored), ("ledoit_wolf", plain), ("model", plain)]
+    _, factors = forecast_tables(history)
+    expected = []
+    for name, forecast in history:
+        loadings, _ = factor_form(forecast)
+        for asset in forecast.tickers:
+            for factor in loadings.columns:
+                row = (forecast.as_of, name, asset, factor, loadings.loc[asset, factor])
+                expected.append(row)
+    expected = pd.DataFrame(expected, columns=list(factors.columns))
+    text = {"forecaster": str, "asset": str, "factor": str}
+    assert all(factors[c].dtype == "category" for c in text)  # a string a row is GBs
+    pd.testing.assert_frame_equal(factors.astype(text), expected.astype(text))

@@ -69,8 +69,10 @@ def test_direct_path_gives_the_plain_cvxpy_weights(
     fast = markowitz(mu, covariance, objective=objective, **kwargs)
     if fast.solver in (*direct.DIRECT_SOLVERS, "QUADPROG"):
         assert cvxpy_solves == []  # the direct path answered
-    # quadprog answers OSQP's attempt on the dense form; cvxpy has no quadprog.
-    attempted = "OSQP" if fast.solver == "QUADPROG" else fast.solver
+    # quadprog answers an attempt on the dense form (OSQP's, or CLARABEL's with a
+    # cost term); cvxpy has no quadprog.
+    dense = DEFAULT_CACHE.peek(fast.spec).dense_solver
+    attempted = dense if fast.solver == "QUADPROG" else fast.solver
     DEFAULT_CACHE.clear()
     plain = markowitz(mu, covariance, objective=objective, fast_path=False, **kwargs)
     assert cvxpy_solves[-1] == plain.solver and plain.path == "cvxpy"
