@@ -57,12 +57,9 @@ import numpy as np
 import pandas as pd
 from pypfopt import EfficientFrontier
 
-from foliocast.portfolio.optimize.cache import DEFAULT_CACHE
-
-# The function `from foliocast.portfolio import optimize` gives, imported from its
-# own module: the package also has a subpackage of that name, which the import
-# above (a submodule of it, loaded first) leaves on the package.
-from foliocast.portfolio.optimize.markowitz import markowitz, optimize
+from foliocast.portfolio import optimize
+from foliocast.portfolio.optimizer.cache import DEFAULT_CACHE
+from foliocast.portfolio.optimizer.markowitz import markowitz
 
 GAMMA = 5.0
 N_FACTORS = 10

@@ -61,7 +61,14 @@ def _map_frame(frame: pd.DataFrame, cell: Any) -> pd.DataFrame:
     out = frame.copy()
     for position in range(out.shape[1]):
         column = out.iloc[:, position]
-        if column.dtype == object or pd.api.types.is_string_dtype(column.dtype):
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            # Text held once per label (large forecast tables): map the labels;
+            # escaping is one-to-one, so they stay distinct.
+            labels = column.cat.categories
+            out.isetitem(
+                position, column.cat.rename_categories(_map_labels(labels, cell))
+            )
+        elif column.dtype == object or pd.api.types.is_string_dtype(column.dtype):
             mapped = column.map(cell, na_action="ignore")
             out.isetitem(position, mapped.astype(column.dtype))
     out.columns = _map_labels(out.columns, cell)

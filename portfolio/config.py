@@ -29,7 +29,7 @@ from foliocast.portfolio.names import STRATEGY_NAMES
 from foliocast.portfolio.yaml_reader import MAX_CONFIG_BYTES, read_yaml
 
 if TYPE_CHECKING:
-    from foliocast.portfolio.optimize.constraints import Constraints
+    from foliocast.portfolio.optimizer.constraints import Constraints
 
 __all__ = [
     "ConfigError",
@@ -265,7 +265,7 @@ class OptimizerConfig:
         """
         # Imported here: the constraints module loads numpy, and a config mistake
         # must answer before any numeric library loads.
-        from foliocast.portfolio.optimize.constraints import Constraints
+        from foliocast.portfolio.optimizer.constraints import Constraints
 
         values = self.constraints
         allowed = [f.name for f in dataclasses.fields(Constraints)]

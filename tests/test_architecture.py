@@ -2,7 +2,7 @@
 
 Read from the source with `ast`, so a violation names the file and the import. The
 rules are the README's "Layout": data <- forecasting <- portfolio, risk imports only
-data, and inside portfolio optimize <- backtest <- rebalance, sweep <- cli.
+data, and inside portfolio optimizer <- backtest <- rebalance, sweep <- cli.
 """
 
 from __future__ import annotations
@@ -19,21 +19,21 @@ MAX_LINES = 700
 # Layer of a module (by its path under foliocast) -> layers it may import (a layer
 # may always import itself). The backtest's imports are what rebalance, sweep and
 # cli build on.
-_BACKTEST = {"data", "forecasting", "risk", "portfolio.base", "portfolio.optimize"}
+_BACKTEST = {"data", "forecasting", "risk", "portfolio.base", "portfolio.optimizer"}
 ALLOWED = {
     "data": set(),
     "forecasting": {"data"},
     "risk": {"data"},
     # The run config embeds the optimizer's constraints record.
-    "portfolio.base": {"data", "forecasting", "portfolio.optimize.constraints"},
-    "portfolio.optimize": {"forecasting.forecast", "portfolio.errors"},
+    "portfolio.base": {"data", "forecasting", "portfolio.optimizer.constraints"},
+    "portfolio.optimizer": {"forecasting.forecast", "portfolio.errors"},
     "portfolio.backtest": _BACKTEST,
     "portfolio.rebalance": _BACKTEST | {"portfolio.backtest"},
     "portfolio.sweep": _BACKTEST | {"portfolio.backtest"},
     "portfolio.cli": _BACKTEST
     | {"portfolio.backtest", "portfolio.rebalance", "portfolio.sweep"},
 }
-SUBPACKAGES = ("optimize", "backtest", "rebalance", "sweep")
+SUBPACKAGES = ("optimizer", "backtest", "rebalance", "sweep")
 
 
 def _modules() -> dict[str, Path]:
@@ -111,7 +111,7 @@ def _resolve(name: str) -> str:
 
 
 def test_modules_are_found():
-    assert "foliocast.portfolio.optimize.markowitz" in MODULES
+    assert "foliocast.portfolio.optimizer.markowitz" in MODULES
     assert "foliocast.risk.report.render" in MODULES
 
 

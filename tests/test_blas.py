@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import threading
 
+import pandas as pd
 import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from foliocast._blas import ONE_BLAS_THREAD
-from foliocast.portfolio.optimize import markowitz as markowitz_module
+from foliocast.portfolio.backtest.book import ForecastBook
+from foliocast.portfolio.backtest.decision import decide_at
+from foliocast.portfolio.backtest.strategies import EqualWeight
+from foliocast.portfolio.optimizer import markowitz as markowitz_module
 from tests.portfolio.conftest import factor_problem
 
 
@@ -103,4 +107,23 @@ def test_optimize_runs_on_one_blas_thread_and_restores_the_setting(
     markowitz_module.optimize(mu, cov, risk_aversion=2.0)
     markowitz_module.efficient_frontier(mu, cov, n_points=2)
     assert during and all(threads == {1} for threads in during)
+    assert _blas_threads() == two_blas_threads
+
+
+def test_a_decision_runs_on_one_blas_thread_and_restores_the_setting(
+    two_blas_threads,
+):
+    # The forecasts and risk figures of a decision are numpy work outside optimize.
+    during = []
+
+    class Spy(EqualWeight):
+        def decide(self, context):
+            during.append(set(_blas_threads()))
+            return super().decide(context)
+
+    days = pd.bdate_range("2020-01-01", periods=300)
+    prices = pd.DataFrame(100.0, index=days, columns=["A", "B", "C"])
+    book = ForecastBook({}, retrain_months=12)
+    decide_at(prices, {"spy": pd.Series()}, [Spy("spy")], book)
+    assert during == [{1}]
     assert _blas_threads() == two_blas_threads

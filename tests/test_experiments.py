@@ -49,7 +49,7 @@ def test_default_yaml_is_the_builtin_default():
 
 def test_multi_asset_groups_cover_every_asset_class():
     from foliocast.portfolio.backtest.run import build_strategies
-    from foliocast.portfolio.optimize.constraints import Constraints
+    from foliocast.portfolio.optimizer.constraints import Constraints
 
     config = load_config(EXPERIMENTS / "multi_asset.yaml")
     classes = asset_classes("multi_asset")

@@ -4,6 +4,8 @@ A notebook folder often holds ``data/``, ``risk.py`` or ``portfolio.py``; the pr
 is imported as ``foliocast`` so none of them can be picked up instead of ours.
 """
 
+import importlib
+import pkgutil
 import re
 import subprocess
 import sys
@@ -54,3 +56,36 @@ def test_the_cli_runs_from_a_shadowing_folder(notebook_folder, args):
     done = _run(args, notebook_folder)
     assert done.returncode == 0, done.stderr
     assert "sp500" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "package",
+    [
+        "foliocast.data",
+        "foliocast.forecasting",
+        "foliocast.portfolio",
+        "foliocast.portfolio.backtest",
+        "foliocast.portfolio.optimizer",
+        "foliocast.portfolio.rebalance",
+        "foliocast.portfolio.sweep",
+        "foliocast.risk",
+        "foliocast.risk.report",
+    ],
+)
+def test_no_public_name_is_also_a_submodule(package):
+    # Importing a submodule sets it as an attribute of its package, which then
+    # hides a lazily exported name of the same spelling: once anything had loaded
+    # the optimizer's subpackage, `from foliocast.portfolio import optimize` gave
+    # the subpackage, not the function.
+    module = importlib.import_module(package)
+    submodules = {info.name for info in pkgutil.iter_modules(module.__path__)}
+    assert not submodules & set(getattr(module, "__all__", ()))
+
+
+def test_optimize_is_the_function_after_the_backtest_loaded():
+    code = (
+        "from foliocast.portfolio import run_backtest\n"
+        "from foliocast.portfolio import optimize\n"
+        "assert callable(optimize), optimize\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -53,7 +53,7 @@ from foliocast.portfolio.names import (
     RISK_PARITY,
     model_strategy_name,
 )
-from foliocast.portfolio.optimize.constraints import check_feasibility
+from foliocast.portfolio.optimizer.constraints import check_feasibility
 
 __all__ = [
     "RunOutput",

@@ -26,9 +26,9 @@ from foliocast.portfolio.names import (
     MIN_VARIANCE,
     RISK_PARITY,
 )
-from foliocast.portfolio.optimize import risk_parity
-from foliocast.portfolio.optimize.active import ACTIVE_OBJECTIVES
-from foliocast.portfolio.optimize.markowitz import optimize_forecast
+from foliocast.portfolio.optimizer import risk_parity
+from foliocast.portfolio.optimizer.active import ACTIVE_OBJECTIVES
+from foliocast.portfolio.optimizer.markowitz import optimize_forecast
 
 __all__ = [
     "DecisionContext",

@@ -30,7 +30,7 @@ import pandas as pd
 
 from foliocast.data.errors import DataError
 from foliocast.data.loaders import sniff_delimiter
-from foliocast.portfolio.optimize.constraints import Constraints
+from foliocast.portfolio.optimizer.constraints import Constraints
 
 __all__ = [
     "CASH",

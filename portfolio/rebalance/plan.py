@@ -84,7 +84,7 @@ from foliocast.portfolio.backtest.runfolder import MODEL_DIR
 from foliocast.portfolio.backtest.strategies import Strategy
 from foliocast.portfolio.config import ConfigError, RunConfig, load_config
 from foliocast.portfolio.names import LSTM_MVO
-from foliocast.portfolio.optimize.constraints import Constraints
+from foliocast.portfolio.optimizer.constraints import Constraints
 from foliocast.portfolio.output_folder import check_output
 from foliocast.portfolio.progress import Reporter
 from foliocast.portfolio.rebalance.holdings import (

@@ -17,7 +17,7 @@ import pandas as pd
 
 from foliocast.data.calendar import TRADING_DAYS_PER_YEAR, simple_returns
 from foliocast.forecasting.forecast import Forecast
-from foliocast.portfolio.optimize.constraints import ResolvedConstraints
+from foliocast.portfolio.optimizer.constraints import ResolvedConstraints
 from foliocast.portfolio.rebalance.holdings import CASH
 from foliocast.portfolio.rebalance.rounding import LIMIT_EPS
 from foliocast.risk.attribution import ex_ante_volatility

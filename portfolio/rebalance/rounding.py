@@ -39,7 +39,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from foliocast.portfolio.optimize.constraints import ResolvedConstraints
+from foliocast.portfolio.optimizer.constraints import ResolvedConstraints
 
 __all__ = [
     "DUST_WEIGHT",

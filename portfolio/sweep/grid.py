@@ -309,7 +309,7 @@ def _free_sections() -> dict[str, type]:
     """Config mappings typed ``dict`` whose keys a dataclass still defines."""
     # Imported here: constraints loads numpy, and checking a grid file must stay
     # instant for the command line.
-    from foliocast.portfolio.optimize.constraints import Constraints
+    from foliocast.portfolio.optimizer.constraints import Constraints
 
     return {"optimizer.constraints": Constraints}
 

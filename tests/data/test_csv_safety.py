@@ -70,6 +70,15 @@ def test_frames_keep_numbers_and_escape_text_and_labels(tmp_path):
     assert "-0.5" in path.read_text()  # a negative number stays a number
 
 
+def test_categorical_text_is_escaped(tmp_path):
+    # Large forecast tables hold their text columns as categories.
+    frame = pd.DataFrame({"asset": pd.Categorical(HOSTILE * 2), "x": range(10)})
+    path = tmp_path / "frame.csv"
+    safe_frame(frame).to_csv(path, index=False)
+    assert formula_cells(path) == []
+    assert unescape_frame(pd.read_csv(path))["asset"].tolist() == HOSTILE * 2
+
+
 def _hostile_prices(path):
     rng = np.random.default_rng(7)
     dates = pd.bdate_range("2015-01-01", periods=600)

@@ -477,7 +477,7 @@ def _max_sharpe_run(prices, risk_free, *, cash=False):
 
 def test_max_sharpe_uses_the_horizon_risk_free_rate_of_the_run():
     from foliocast.data import risk_free_rate
-    from foliocast.portfolio.optimize.markowitz import optimize
+    from foliocast.portfolio.optimizer.markowitz import optimize
 
     prices = _trending_prices()
     annual = 0.08

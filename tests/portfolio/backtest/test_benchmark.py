@@ -28,7 +28,7 @@ from foliocast.portfolio.config import (
     RunConfig,
     config_to_dict,
 )
-from foliocast.portfolio.optimize.markowitz import optimize_forecast
+from foliocast.portfolio.optimizer.markowitz import optimize_forecast
 from foliocast.risk.attribution import ex_ante_tracking_error
 
 FIVE = {"AAPL": 0.3, "AMD": 0.25, "BAC": 0.2, "BBY": 0.15, "CVX": 0.1}

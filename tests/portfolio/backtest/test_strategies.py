@@ -6,7 +6,7 @@ import pytest
 
 from foliocast.forecasting.forecast import Forecast
 from foliocast.portfolio.backtest.strategies import DecisionContext, MeanVariance, Views
-from foliocast.portfolio.optimize.markowitz import optimize
+from foliocast.portfolio.optimizer.markowitz import optimize
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from foliocast.data.calendar import availability_mask
 from foliocast.forecasting.baselines import make_forecaster
 from foliocast.portfolio.backtest.runfolder import RunExistsError
 from foliocast.portfolio.config import ConfigError, config_from_dict
-from foliocast.portfolio.optimize.constraints import Constraints
+from foliocast.portfolio.optimizer.constraints import Constraints
 from foliocast.portfolio.rebalance import rounding
 from foliocast.portfolio.rebalance.plan import (
     CASH,
@@ -719,7 +719,7 @@ def test_cli_absurd_value_exit_2_with_one_line(tmp_path, config_file):
 
 
 def test_max_sharpe_uses_the_risk_free_rate_known_at_as_of(prices):
-    from foliocast.portfolio.optimize.markowitz import optimize_forecast
+    from foliocast.portfolio.optimizer.markowitz import optimize_forecast
 
     settings = {**SETTINGS, "data": {"dataset": "sp500", "risk_free": 0.08}}
     settings["optimizer"] = {

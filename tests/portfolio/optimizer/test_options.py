@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from foliocast.forecasting.forecast import Forecast
-from foliocast.portfolio.optimize.markowitz import (
+from foliocast.portfolio.optimizer.markowitz import (
     MarkowitzOptions,
     efficient_frontier,
     markowitz,

@@ -25,7 +25,7 @@ import pandas as pd
 import scipy.linalg
 
 from foliocast.portfolio.errors import CovarianceRepairWarning
-from foliocast.portfolio.optimize.constraints import (
+from foliocast.portfolio.optimizer.constraints import (
     Constraints,
     ResolvedConstraints,
     check_feasibility,

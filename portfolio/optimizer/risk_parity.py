@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from foliocast.portfolio.errors import InfeasibleError, OptimizationError
-from foliocast.portfolio.optimize.constraints import Constraints
+from foliocast.portfolio.optimizer.constraints import Constraints
 
 __all__ = ["equal_risk_contribution", "hierarchical_risk_parity", "weight_bounds"]
 

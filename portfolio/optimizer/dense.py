@@ -1,12 +1,12 @@
 """The dense QP path: a full-covariance QP solved on ``P`` = the covariance.
 
-The compiled problem (:mod:`~foliocast.portfolio.optimize.problem`) writes risk
+The compiled problem (:mod:`~foliocast.portfolio.optimizer.problem`) writes risk
 through the Cholesky factor, which suits cvxpy and the interior point; for OSQP
 and quadprog the same problem on the covariance itself, in the weights alone, is
 several times faster. :class:`DenseQpSolve` builds those data from the compiled
 problem's parameter values (the covariance itself where the caller holds it, else
 formed from the factor) and solves them with quadprog's exact active-set method
-(:mod:`~foliocast.portfolio.optimize.active_set`), else with OSQP
+(:mod:`~foliocast.portfolio.optimizer.active_set`), else with OSQP
 (:class:`_OsqpRunner`). Its answer names the solver that produced it
 (:class:`DenseAnswer`); no answer sends the caller on to the compiled paths.
 """
@@ -20,13 +20,13 @@ import cvxpy as cp
 import numpy as np
 import scipy.sparse as sp
 
-from foliocast.portfolio.optimize.active_set import (
+from foliocast.portfolio.optimizer.active_set import (
     DenseQp,
     quadprog_data,
     solve_active_set,
 )
-from foliocast.portfolio.optimize.cost_active_set import solve_with_costs
-from foliocast.portfolio.optimize.direct import CVXPY_LEVEL_OPTIONS
+from foliocast.portfolio.optimizer.cost_active_set import solve_with_costs
+from foliocast.portfolio.optimizer.direct import CVXPY_LEVEL_OPTIONS
 
 __all__ = ["COVARIANCE", "DENSE_OBJECTIVES", "DenseAnswer", "DenseQpSolve"]
 
@@ -172,7 +172,7 @@ class DenseQpSolve:
     caller goes on to the compiled path.
 
     Under the caller's default options the same data go first to quadprog
-    (:meth:`solve_exact`, :mod:`~foliocast.portfolio.optimize.active_set`), a
+    (:meth:`solve_exact`, :mod:`~foliocast.portfolio.optimizer.active_set`), a
     dense active-set solver that ends on the exact optimum, from a guessed active
     set from 60 assets up: on the benchmark's long-only utility problems it takes
     about 0.13 ms at n = 20 (OSQP 0.12 ms), 0.6 ms at n = 100 (OSQP 1.3 ms) and
@@ -196,7 +196,7 @@ class DenseQpSolve:
     costs : bool, default False
         Whether the problem has the cost term ``cost @ |w - prev_weights|``. Then
         only the exact solve is tried
-        (:func:`~foliocast.portfolio.optimize.cost_active_set.solve_with_costs`),
+        (:func:`~foliocast.portfolio.optimizer.cost_active_set.solve_with_costs`),
         in place of a CLARABEL attempt (:attr:`solver`): OSQP's polishing often
         fails on the L1 term.
 
@@ -414,7 +414,7 @@ class DenseQpSolve:
     def solve_exact(self, values: Mapping[str, Any]) -> np.ndarray | None:
         """The weights from quadprog, or ``None`` where its answer does not count.
 
-        See :func:`~foliocast.portfolio.optimize.active_set.solve_active_set`: an
+        See :func:`~foliocast.portfolio.optimizer.active_set.solve_active_set`: an
         exact solve from a guessed active set, checked against the full problem's
         KKT conditions; ``None`` for a singular covariance, inconsistent
         constraints or a failed check.

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from pypfopt import EfficientFrontier, objective_functions
 
-from foliocast.portfolio.optimize.markowitz import markowitz, optimize
+from foliocast.portfolio.optimizer.markowitz import markowitz, optimize
 
 MAX_WEIGHT = 0.12
 

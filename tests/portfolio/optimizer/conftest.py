@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from foliocast.portfolio.optimize import problem as compiled_problem
+from foliocast.portfolio.optimizer import problem as compiled_problem
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from foliocast.portfolio.optimize.cache import DEFAULT_CACHE, ProblemCache
-from foliocast.portfolio.optimize.markowitz import markowitz, optimize
+from foliocast.portfolio.optimizer.cache import DEFAULT_CACHE, ProblemCache
+from foliocast.portfolio.optimizer.markowitz import markowitz, optimize
 from tests.portfolio.conftest import factor_problem
 
 

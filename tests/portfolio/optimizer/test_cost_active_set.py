@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 from pypfopt import EfficientFrontier, objective_functions
 
-from foliocast.portfolio.optimize import active_set, cost_active_set
-from foliocast.portfolio.optimize.active_set import DenseQp, solve_active_set
-from foliocast.portfolio.optimize.cache import DEFAULT_CACHE
-from foliocast.portfolio.optimize.cost_active_set import solve_with_costs
-from foliocast.portfolio.optimize.markowitz import markowitz
+from foliocast.portfolio.optimizer import active_set, cost_active_set
+from foliocast.portfolio.optimizer.active_set import DenseQp, solve_active_set
+from foliocast.portfolio.optimizer.cache import DEFAULT_CACHE
+from foliocast.portfolio.optimizer.cost_active_set import solve_with_costs
+from foliocast.portfolio.optimizer.markowitz import markowitz
 from tests.portfolio.conftest import factor_problem
 
 

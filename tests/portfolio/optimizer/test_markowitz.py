@@ -21,8 +21,8 @@ from foliocast.portfolio.errors import (
     InfeasibleError,
     OptimizationError,
 )
-from foliocast.portfolio.optimize.constraints import Constraints
-from foliocast.portfolio.optimize.markowitz import (
+from foliocast.portfolio.optimizer.constraints import Constraints
+from foliocast.portfolio.optimizer.markowitz import (
     efficient_frontier,
     forecast_covariance,
     markowitz,

@@ -20,7 +20,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from foliocast.portfolio.optimize.inputs import Inputs
+from foliocast.portfolio.optimizer.inputs import Inputs
 
 __all__ = ["ACTIVE_OBJECTIVES", "as_utility", "benchmark_weights"]
 

@@ -2,7 +2,7 @@
 
 Compiling a problem (building the cvxpy problem, its canonicalisation and the
 direct paths) takes far longer than re-solving it, so compiled problems are kept
-by structure (:class:`~foliocast.portfolio.optimize.problem.ProblemSpec`) and
+by structure (:class:`~foliocast.portfolio.optimizer.problem.ProblemSpec`) and
 re-solved with new numbers. :data:`DEFAULT_CACHE` is the one ``optimize()`` uses
 unless given another, so a plain loop of ``optimize()`` calls reuses its compiled
 problems; a caller that wants its own (a backtest, a test that counts hits) makes a
@@ -15,7 +15,7 @@ import threading
 from collections import OrderedDict
 from typing import NamedTuple
 
-from foliocast.portfolio.optimize.problem import MarkowitzProblem, ProblemSpec
+from foliocast.portfolio.optimizer.problem import MarkowitzProblem, ProblemSpec
 
 __all__ = ["CACHE_SIZE", "DEFAULT_CACHE", "CacheInfo", "ProblemCache"]
 

@@ -1,7 +1,7 @@
 """Markowitz mean-variance optimizer: validated inputs in, optimal weights out.
 
-Terms (see also :mod:`~foliocast.portfolio.optimize.constraints` and
-:mod:`~foliocast.portfolio.optimize.inputs`):
+Terms (see also :mod:`~foliocast.portfolio.optimizer.constraints` and
+:mod:`~foliocast.portfolio.optimizer.inputs`):
 
 - ``mu``: expected simple return of each asset over the horizon (Series).
 - ``cov``: covariance of those returns, either a DataFrame (n_assets x n_assets) or
@@ -21,8 +21,8 @@ Objectives: ``utility``; ``min_variance`` (``(gamma/2) w^T cov w + costs``);
 Every setting is a field of one record, :class:`MarkowitzOptions`; the public
 functions take a record, the settings as keywords, or both. This module turns the
 validated inputs into the parameter values of a problem compiled once per
-structure (:mod:`~foliocast.portfolio.optimize.problem`, kept in the options'
-:class:`~foliocast.portfolio.optimize.cache.ProblemCache`) and reports the result
+structure (:mod:`~foliocast.portfolio.optimizer.problem`, kept in the options'
+:class:`~foliocast.portfolio.optimizer.cache.ProblemCache`) and reports the result
 (:class:`OptimizationResult`, naming the solver and the path that answered). Risk
 aversion stays out of the structure: the utility objective is divided by
 ``gamma * unit`` (same minimiser), where ``unit`` is the mean asset variance in
@@ -48,10 +48,10 @@ import pandas as pd
 from foliocast._blas import ONE_BLAS_THREAD
 from foliocast.forecasting.forecast import Forecast
 from foliocast.portfolio.errors import InfeasibleError, OptimizationError
-from foliocast.portfolio.optimize.active import ACTIVE_OBJECTIVES, as_utility
-from foliocast.portfolio.optimize.cache import DEFAULT_CACHE, ProblemCache
-from foliocast.portfolio.optimize.constraints import ResolvedConstraints
-from foliocast.portfolio.optimize.inputs import (
+from foliocast.portfolio.optimizer.active import ACTIVE_OBJECTIVES, as_utility
+from foliocast.portfolio.optimizer.cache import DEFAULT_CACHE, ProblemCache
+from foliocast.portfolio.optimizer.constraints import ResolvedConstraints
+from foliocast.portfolio.optimizer.inputs import (
     CovarianceInput,
     Inputs,
     align,
@@ -59,8 +59,8 @@ from foliocast.portfolio.optimize.inputs import (
     prepare,
     validate_mu,
 )
-from foliocast.portfolio.optimize.options import MarkowitzOptions, resolve_options
-from foliocast.portfolio.optimize.problem import (
+from foliocast.portfolio.optimizer.options import MarkowitzOptions, resolve_options
+from foliocast.portfolio.optimizer.problem import (
     DEFAULT_SOLVER_OPTIONS,
     DEFAULT_SOLVERS,
     OBJECTIVES,
@@ -69,7 +69,7 @@ from foliocast.portfolio.optimize.problem import (
     SolveOutcome,
     default_chain,
 )
-from foliocast.portfolio.optimize.result import (
+from foliocast.portfolio.optimizer.result import (
     ZERO_WEIGHT,
     Frontier,
     OptimizationResult,

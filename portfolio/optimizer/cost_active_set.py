@@ -1,6 +1,6 @@
 """The dense QP with a proportional cost term, solved exactly side by side.
 
-The problem is the dense QP of :mod:`~foliocast.portfolio.optimize.active_set` plus
+The problem is the dense QP of :mod:`~foliocast.portfolio.optimizer.active_set` plus
 the cost of trading away from the previous weights ``p``::
 
     min x'Gx/2 - a'x + sum_i c_i |x_i - p_i|   s.t.  l <= A x <= u,  bounds.
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from foliocast.portfolio.optimize.active_set import (
+from foliocast.portfolio.optimizer.active_set import (
     DenseQp,
     active_set_solution,
     solve_active_set,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from foliocast.portfolio.optimize.problem import ProblemSpec
+from foliocast.portfolio.optimizer.problem import ProblemSpec
 
 __all__ = ["ZERO_WEIGHT", "Frontier", "OptimizationResult"]
 
@@ -37,7 +37,7 @@ class OptimizationResult:
         Solver that produced the weights, upper case: the cvxpy solver name
         (``"CLARABEL"``, ``"OSQP"``, ``"SCS"``), or ``"QUADPROG"`` where the exact
         dense solve answered a full-covariance QP (see
-        :class:`~foliocast.portfolio.optimize.dense.DenseQpSolve`). It can differ
+        :class:`~foliocast.portfolio.optimizer.dense.DenseQpSolve`). It can differ
         from the requested ``solvers``, which name the fallback chain.
     status : str
         cvxpy status of that solve (``"optimal"`` or ``"optimal_inaccurate"``).
@@ -45,8 +45,8 @@ class OptimizationResult:
         Structure of the compiled problem (the cache key).
     path : {"dense", "direct", "cvxpy"}
         How ``solver`` was reached: the dense QP form
-        (:mod:`~foliocast.portfolio.optimize.dense`), the compiled problem's data
-        handed straight to the solver (:mod:`~foliocast.portfolio.optimize.direct`),
+        (:mod:`~foliocast.portfolio.optimizer.dense`), the compiled problem's data
+        handed straight to the solver (:mod:`~foliocast.portfolio.optimizer.direct`),
         or cvxpy's ``Problem.solve``.
     """
 

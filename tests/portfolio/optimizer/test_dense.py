@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from foliocast.portfolio.optimize import active_set, dense
-from foliocast.portfolio.optimize import problem as compiled_problem
-from foliocast.portfolio.optimize.cache import DEFAULT_CACHE
-from foliocast.portfolio.optimize.markowitz import markowitz, optimize
+from foliocast.portfolio.optimizer import active_set, dense
+from foliocast.portfolio.optimizer import problem as compiled_problem
+from foliocast.portfolio.optimizer.cache import DEFAULT_CACHE
+from foliocast.portfolio.optimizer.markowitz import markowitz, optimize
 from tests.portfolio.conftest import factor_problem
 
 

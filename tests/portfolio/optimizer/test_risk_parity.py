@@ -17,7 +17,7 @@ from foliocast.portfolio.config import (
     config_to_dict,
 )
 from foliocast.portfolio.errors import InfeasibleError
-from foliocast.portfolio.optimize.risk_parity import (
+from foliocast.portfolio.optimizer.risk_parity import (
     equal_risk_contribution,
     hierarchical_risk_parity,
     weight_bounds,

@@ -16,11 +16,11 @@ from typing import Any
 
 import pandas as pd
 
-from foliocast.portfolio.optimize.active import ACTIVE_OBJECTIVES
-from foliocast.portfolio.optimize.cache import DEFAULT_CACHE, ProblemCache
-from foliocast.portfolio.optimize.constraints import Constraints
-from foliocast.portfolio.optimize.inputs import finite_float
-from foliocast.portfolio.optimize.problem import (
+from foliocast.portfolio.optimizer.active import ACTIVE_OBJECTIVES
+from foliocast.portfolio.optimizer.cache import DEFAULT_CACHE, ProblemCache
+from foliocast.portfolio.optimizer.constraints import Constraints
+from foliocast.portfolio.optimizer.inputs import finite_float
+from foliocast.portfolio.optimizer.problem import (
     OBJECTIVES,
     Objective,
     installed_solvers,
@@ -37,7 +37,7 @@ class MarkowitzOptions:
     ----------
     objective : {"utility", "min_variance", "max_sharpe", "target_return", \
 "target_volatility", "tracking_error", "active_utility"}, default "utility"
-        What to optimise (see :mod:`~foliocast.portfolio.optimize.markowitz`).
+        What to optimise (see :mod:`~foliocast.portfolio.optimizer.markowitz`).
     risk_aversion : float, default 1.0
         gamma > 0 of the utility (and of the cost trade-off for ``min_variance``
         and ``target_return``).
@@ -56,11 +56,11 @@ class MarkowitzOptions:
         to reach; required by, and only used with, those objectives.
     solvers : sequence of str, optional
         cvxpy solvers tried in order; default
-        :data:`~foliocast.portfolio.optimize.problem.DEFAULT_SOLVERS` (reordered by
+        :data:`~foliocast.portfolio.optimizer.problem.DEFAULT_SOLVERS` (reordered by
         problem structure).
     solver_options : mapping of solver name -> options, optional
         Extra options per solver, over
-        :data:`~foliocast.portfolio.optimize.problem.DEFAULT_SOLVER_OPTIONS`.
+        :data:`~foliocast.portfolio.optimizer.problem.DEFAULT_SOLVER_OPTIONS`.
     fast_path : bool, default True
         Whether CLARABEL and OSQP first try the dense and direct solver paths;
         ``False`` sends every solve through cvxpy's ``Problem.solve`` (for
@@ -72,7 +72,7 @@ class MarkowitzOptions:
         Benchmark weights by ticker for ``objective="tracking_error"`` (minimise the
         ex-ante tracking error) or ``"active_utility"`` (``mu^T (w - b) - (gamma /
         2) (w - b)^T cov (w - b)``); 1/N of the universe when not given. See
-        :mod:`~foliocast.portfolio.optimize.active`.
+        :mod:`~foliocast.portfolio.optimizer.active`.
     """
 
     objective: Objective = "utility"

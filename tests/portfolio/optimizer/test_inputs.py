@@ -16,11 +16,11 @@ import pytest
 import scipy.linalg
 
 from foliocast.portfolio.errors import InfeasibleError
-from foliocast.portfolio.optimize.cache import DEFAULT_CACHE
-from foliocast.portfolio.optimize.constraints import Constraints
-from foliocast.portfolio.optimize.dense import COVARIANCE
-from foliocast.portfolio.optimize.inputs import prepare
-from foliocast.portfolio.optimize.markowitz import markowitz, optimize
+from foliocast.portfolio.optimizer.cache import DEFAULT_CACHE
+from foliocast.portfolio.optimizer.constraints import Constraints
+from foliocast.portfolio.optimizer.dense import COVARIANCE
+from foliocast.portfolio.optimizer.inputs import prepare
+from foliocast.portfolio.optimizer.markowitz import markowitz, optimize
 from tests.portfolio.conftest import factor_problem
 
 

@@ -43,13 +43,13 @@ from typing import Any, Literal, get_args
 import cvxpy as cp
 import numpy as np
 
-from foliocast.portfolio.optimize.dense import (
+from foliocast.portfolio.optimizer.dense import (
     COVARIANCE,
     DENSE_OBJECTIVES,
     DenseAnswer,
     DenseQpSolve,
 )
-from foliocast.portfolio.optimize.direct import (
+from foliocast.portfolio.optimizer.direct import (
     DIRECT_SOLVERS,
     DirectSolve,
     compile_direct,

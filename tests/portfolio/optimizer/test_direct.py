@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from foliocast.portfolio.errors import InfeasibleError
-from foliocast.portfolio.optimize import direct
-from foliocast.portfolio.optimize.cache import DEFAULT_CACHE
-from foliocast.portfolio.optimize.markowitz import markowitz, optimize
+from foliocast.portfolio.optimizer import direct
+from foliocast.portfolio.optimizer.cache import DEFAULT_CACHE
+from foliocast.portfolio.optimizer.markowitz import markowitz, optimize
 from tests.portfolio.conftest import factor_problem
 
 

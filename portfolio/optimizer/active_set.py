@@ -1,6 +1,6 @@
 """quadprog's exact active-set solve of the dense QP, from a guessed active set.
 
-The dense QP (see :class:`~foliocast.portfolio.optimize.dense.DenseQpSolve`) is
+The dense QP (see :class:`~foliocast.portfolio.optimizer.dense.DenseQpSolve`) is
 ``min x'Gx/2 - a'x`` subject to rows ``l <= A x <= u`` (budget, groups, target
 return) and bounds ``lower <= x <= upper``. quadprog (Goldfarb-Idnani's dual
 active-set method) solves it exactly, in finitely many steps, on the active set it
