@@ -26,9 +26,10 @@ logs) for the run's wall time and for ``decide`` alone, and checks the targets: 
 at most 1.5, the 500-asset LSTM run under 600 s and every case under 3 GB.
 
 BLAS threads are the library's default unless ``--blas-threads`` sets
-``OPENBLAS_NUM_THREADS`` for the cases (recorded under ``machine``): on a 2-core
-machine busy with other work, threaded BLAS spin-waits, and the 500-asset
-Ledoit-Wolf case measured 567 s with the default against 23 s with one thread.
+``OPENBLAS_NUM_THREADS`` for the cases (recorded under ``machine``). Each decision
+holds BLAS at one thread itself (`portfolio.backtest.decision.decide_at`): before it
+did, on a 2-core machine busy with other work, threaded BLAS spin-waited and the
+500-asset Ledoit-Wolf case took 567 s against 23 s with one thread.
 
 Usage: ``python benchmarks/bench_scale.py [--quick] [--out FILE] [--forecasters
 ledoit_wolf lstm] [--n 20 100 500] [--blas-threads 1]``. ``--quick`` runs 20 and 50
