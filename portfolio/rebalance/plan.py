@@ -253,7 +253,17 @@ def plan_rebalance(
     residual -= float(book["est_cost"].sum())
     weights = weights_table(book, optimal, forecast, value)
     rounded = weights.set_index("ticker")["target_weight"].drop(CASH)
-    risk = risk_table(past, forecast, weights, book, value, cash, residual, outside)
+    risk = risk_table(
+        past,
+        forecast,
+        weights,
+        book,
+        value,
+        cash,
+        residual,
+        outside,
+        benchmark=decision.benchmark,
+    )
     checks = constraint_table(
         resolved, optimal, rounded, current_weights, book, value, cost_rate
     )

@@ -1,7 +1,8 @@
 """Pre-trade risk and constraint checks of a rebalance plan.
 
-`risk_table` measures the current and the target portfolio: ex-ante volatility from
-the forecast covariance of horizon returns (annualised by ``sqrt(252 / horizon)``),
+`risk_table` measures the current and the target portfolio: ex-ante volatility and
+tracking error to the run's benchmark portfolio from the forecast covariance of
+horizon returns (annualised by ``sqrt(252 / horizon)``),
 historical one-day 95% VaR over the last `VAR_DAYS` daily returns (as a return: a loss
 is negative), one-way turnover, traded notional, estimated cost and cash.
 `constraint_table` checks each configured limit before and after whole-share
@@ -20,7 +21,7 @@ from foliocast.forecasting.forecast import Forecast
 from foliocast.portfolio.optimizer.constraints import ResolvedConstraints
 from foliocast.portfolio.rebalance.holdings import CASH
 from foliocast.portfolio.rebalance.rounding import LIMIT_EPS
-from foliocast.risk.attribution import ex_ante_volatility
+from foliocast.risk.attribution import ex_ante_tracking_error, ex_ante_volatility
 from foliocast.risk.metrics import value_at_risk
 
 __all__ = ["VAR_DAYS", "risk_table", "constraint_table"]
@@ -52,6 +53,7 @@ def risk_table(
     cash: float,
     residual: float,
     outside: list[str],
+    benchmark: pd.Series | None = None,
 ) -> pd.DataFrame:
     """Pre-trade risk, turnover, cost and cash of the current and target portfolio.
 
@@ -76,10 +78,14 @@ def risk_table(
     outside : list of str
         Held tickers outside the forecast universe; the current volatility leaves
         them out and its unit says so.
+    benchmark : pandas.Series, optional
+        The benchmark portfolio over the universe (`backtest.benchmark.benchmark_at`):
+        with it, two rows more give the ex-ante tracking error of the current and
+        the target weights to it.
 
     Returns
     -------
-    pandas.DataFrame of shape (13, 3)
+    pandas.DataFrame of shape (13, 3), or (15, 3) with a benchmark
         Columns ``metric, value, unit``: value, cash before and after (also as a
         fraction of ``V``), annualised ex-ante volatility and historical one-day 95%
         VaR (a return; a loss is negative) of the current and target weights, the
@@ -117,6 +123,7 @@ def risk_table(
             ),
             "annualised",
         ),
+        *_tracking_error_rows(on_forecast, benchmark, forecast, per_year, excluded),
         ("var_95_1d_current", _historical_var(past, current), "daily return"),
         ("var_95_1d_target", var_target, "daily return"),
         ("var_95_1d_target_value", var_target * value, "currency"),
@@ -126,6 +133,28 @@ def risk_table(
         ("estimated_cost_bps", cost / value * 1e4, "bps of value"),
     ]
     return pd.DataFrame(rows, columns=["metric", "value", "unit"])
+
+
+def _tracking_error_rows(
+    on_forecast: dict[str, pd.Series],
+    benchmark: pd.Series | None,
+    forecast: Forecast,
+    per_year: float,
+    excluded: str,
+) -> list[tuple[str, float, str]]:
+    if benchmark is None:
+        return []
+    units = {"current": f"annualised{excluded}", "target": "annualised"}
+    return [
+        (
+            f"tracking_error_{name}",
+            ex_ante_tracking_error(
+                weights, benchmark, forecast.cov, periods_per_year=per_year
+            ),
+            units[name],
+        )
+        for name, weights in on_forecast.items()
+    ]
 
 
 def constraint_table(

@@ -136,6 +136,11 @@ def test_risk_is_consistent_with_the_forecast(plan):
     annual = 252 / forecast.horizon
     vol = np.sqrt(w @ forecast.cov.to_numpy() @ w * annual)
     assert risk["volatility_target"] == pytest.approx(vol)
+    # Tracking error to the config's benchmark (1/N of the universe), by hand.
+    active = w - 1.0 / len(forecast.tickers)
+    te = np.sqrt(active @ forecast.cov.to_numpy() @ active * annual)
+    assert risk["tracking_error_target"] == pytest.approx(te)
+    assert risk["tracking_error_current"] > 0
     assert table["risk_contribution"].sum() == pytest.approx(vol)
     assert table["percent_risk"].sum() == pytest.approx(1.0)
     assert risk["estimated_cost"] == pytest.approx(
