@@ -136,4 +136,5 @@ def write_run_report(run_dir: str | Path, config: RunConfig | None = None) -> Pa
     RunFolderError
         If a file of the run folder cannot be read back (the message names it).
     """
-    return write_report(report_input(load_run(run_dir), config), run_dir)
+    run = load_run(run_dir, factors=False)  # the report has no use for them
+    return write_report(report_input(run, config), run_dir)

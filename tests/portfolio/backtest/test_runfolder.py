@@ -154,3 +154,16 @@ def test_a_config_that_is_not_a_run_config_is_one_line(run_dir, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "forecaster.depth: unknown key" in err, err
     assert not (run_dir / "report.html").exists()
+
+
+def test_the_report_does_not_read_the_factor_table(run_dir, capsys):
+    # A damaged factor table would stop any reader of it: the report never is one
+    # (at 500 assets the table is gigabytes).
+    (run_dir / "forecast_factors.csv").write_text(
+        "date,forecaster,asset,factor,loading\n2020-01-02,model,AAA,f1,oops\n"
+    )
+    with pytest.raises(RunFolderError, match="forecast_factors.csv"):
+        load_run(run_dir)
+    assert load_run(run_dir, factors=False).result.forecast_factors.empty
+    assert cli.main(["report", str(run_dir)]) == 0
+    assert capsys.readouterr().out.strip() == str(run_dir / "report.html")
