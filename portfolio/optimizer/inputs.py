@@ -168,12 +168,7 @@ def _checked_values(
         dupes = mu.index[mu.index.duplicated()].unique().tolist()
         raise ValueError(f"{what} has duplicate tickers {dupes}; keep one entry each")
     values = mu.to_numpy(dtype=float)
-    bad = ~np.isfinite(values)
-    if bad.any():
-        raise ValueError(
-            f"{what} is NaN or infinite for {mu.index[bad].tolist()}; drop those "
-            "assets or fix the input before optimizing"
-        )
+    finite_or_raise(values, mu.index, what, "drop those assets or fix the input")
     return mu.index, values, names
 
 
@@ -203,14 +198,18 @@ def align(frame: pd.DataFrame | pd.Series, tickers: pd.Index, what: str) -> Any:
     return frame.loc[tickers, tickers] if square else frame.loc[tickers]
 
 
-def finite_or_raise(values: np.ndarray, tickers: pd.Index, what: str) -> None:
+def finite_or_raise(
+    values: np.ndarray,
+    tickers: pd.Index,
+    what: str,
+    fix: str = "fix the estimate or drop those assets",
+) -> None:
     """Raise ``ValueError`` naming the assets whose ``values`` are not finite."""
     bad = ~np.isfinite(values)
     if bad.any():
         rows = bad.reshape(len(tickers), -1).any(axis=1)
         raise ValueError(
-            f"{what} is NaN or infinite for asset(s) {tickers[rows].tolist()}; "
-            "fix the estimate or drop those assets"
+            f"{what} is NaN or infinite for asset(s) {tickers[rows].tolist()}; {fix}"
         )
 
 
@@ -331,12 +330,9 @@ def _previous_weights(
             f"prev_weights must be a pandas Series by ticker, got {type(prev_weights)}"
         )
     values = prev_weights.to_numpy(dtype=float)
-    bad = ~np.isfinite(values)
-    if bad.any():
-        raise ValueError(
-            f"prev_weights is NaN or infinite for {prev_weights.index[bad].tolist()}; "
-            "use 0 for assets not held"
-        )
+    finite_or_raise(
+        values, prev_weights.index, "prev_weights", "use 0 for assets not held"
+    )
     if not prev_weights.index.is_unique:
         raise ValueError("prev_weights has duplicate tickers; keep one entry each")
     if prev_weights.index.equals(tickers):
