@@ -386,19 +386,35 @@ def plot_risk_split(table: pd.DataFrame, strategy: str, day: str) -> Plot:
     )
 
 
-def plot_effective_assets(effective: pd.DataFrame, styles: Styles) -> Plot | None:
-    """Effective number of assets (inverse Herfindahl) per strategy over time."""
-    if effective.empty:
+def _step_lines(
+    frame: pd.DataFrame,
+    styles: Styles,
+    ylabel: str,
+    title: str,
+    caption: str,
+    percent: bool = False,
+) -> Plot | None:
+    """One strategy a line, held flat between rebalances, from zero up."""
+    if frame.empty:
         return None
     fig, axes = _figure(3.2)
     ax = axes[0, 0]
-    _lines(ax, effective, styles, step=True)
+    _lines(ax, frame, styles, step=True)
     ax.set_ylim(bottom=0.0)
-    ax.set_ylabel("effective number of assets")
+    if percent:
+        _percent(ax, 1)
+    ax.set_ylabel(ylabel)
     _legend_outside(ax)
-    return _embed(
-        fig,
-        "Effective number of assets over time of " + ", ".join(effective.columns),
+    return _embed(fig, f"{title} over time of " + ", ".join(frame.columns), caption)
+
+
+def plot_effective_assets(effective: pd.DataFrame, styles: Styles) -> Plot | None:
+    """Effective number of assets (inverse Herfindahl) per strategy over time."""
+    return _step_lines(
+        effective,
+        styles,
+        "effective number of assets",
+        "Effective number of assets",
         "1 / sum of squared target weights: how many equal positions would be as "
         "concentrated.",
     )
@@ -406,21 +422,14 @@ def plot_effective_assets(effective: pd.DataFrame, styles: Styles) -> Plot | Non
 
 def plot_tracking_error(tracking: pd.DataFrame, styles: Styles) -> Plot | None:
     """Annualised ex-ante tracking error to the benchmark per strategy over time."""
-    if tracking.empty:
-        return None
-    fig, axes = _figure(3.2)
-    ax = axes[0, 0]
-    _lines(ax, tracking, styles, step=True)
-    ax.set_ylim(bottom=0.0)
-    _percent(ax, 1)
-    ax.set_ylabel("ex-ante tracking error (annual)")
-    _legend_outside(ax)
-    return _embed(
-        fig,
-        "Ex-ante tracking error to the benchmark portfolio over time of "
-        + ", ".join(tracking.columns),
+    return _step_lines(
+        tracking,
+        styles,
+        "ex-ante tracking error (annual)",
+        "Ex-ante tracking error to the benchmark portfolio",
         "sqrt((w - b)' Sigma (w - b)) at each rebalance, annualised: how far the "
         "target weights are from the benchmark's in forecast risk.",
+        percent=True,
     )
 
 
